@@ -1,0 +1,157 @@
+"""Split a notebook cell into what IPython would run: Python, shell, or other text.
+
+IPython turns `!cmd`, `%pip ...`, `%%bash` and friends into calls before Python sees them.
+We do the same split, keeping offsets into the original cell, and produce a Python view of
+the cell of exactly the same length in which every non-Python line is replaced by a
+placeholder statement (so Python's line and column numbers still point into the cell).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+SegmentKind = Literal["shell", "text", "python"]
+
+
+@dataclass(frozen=True)
+class Segment:
+    kind: SegmentKind
+    start: int  # offsets into the cell; cell[start:end] is the segment's text
+    end: int
+    via: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SplitCell:
+    python: str  # same length as the cell; non-Python lines blanked to placeholders
+    segments: tuple[Segment, ...]  # shell and text segments (Python is the `python` view)
+    has_python: bool
+
+
+_SHELL_CELL_MAGICS = {"bash", "sh", "system", "!", "zsh"}
+_PYTHON_BODY_CELL_MAGICS = {"capture", "time", "timeit", "prun", "debug", "pypy", "python", "python3", "writefile-py"}
+_SKIPPED_CELL_MAGICS = {"markdown", "latex", "md"}
+_LINE_SHELL_MAGICS = {"system", "sx"}
+_LINE_INSTALL_MAGICS = {"pip", "conda", "mamba", "micromamba", "uv"}
+_MAGIC_PREFIX = re.compile(r"^[ \t]*[!%]", re.M)
+_ASSIGN_SHELL = re.compile(r"^([ \t]*[A-Za-z_][\w., \t]*=[ \t]*)(!!?|%sx\b|%system\b)")
+_TRIPLE = re.compile(r'"""|\'\'\'')
+
+
+def _placeholder(line: str, indent: int) -> str:
+    """A statement of the same length as `line` that keeps Python's block structure valid."""
+    room = len(line.rstrip("\r\n")) - indent
+    stmt = "pass" if room >= 4 else "..." if room >= 3 else "0"
+    ending = line[len(line.rstrip("\r\n")) :]
+    body = line[:indent] + stmt
+    return body + " " * (len(line) - len(ending) - len(body)) + ending
+
+
+def split_cell(code: str, language: str = "python") -> SplitCell:
+    if language not in ("python", "ipython", "python3"):
+        kind: SegmentKind = "shell" if language in ("bash", "sh", "zsh", "shell") else "text"
+        return SplitCell(" " * len(code), (Segment(kind, 0, len(code), (language,)),), False)
+    if not _MAGIC_PREFIX.search(code):
+        return SplitCell(code, (), True)  # the common case: plain Python, nothing to split
+    return _split_ipython(code, 0, len(code))
+
+
+def _split_ipython(code: str, begin: int, finish: int) -> SplitCell:
+    lines = code[begin:finish].splitlines(keepends=True)
+    # cell magic: the first non-blank line starts with %%
+    first = 0
+    while first < len(lines) and not lines[first].strip():
+        first += 1
+    if first < len(lines) and lines[first].lstrip().startswith("%%"):
+        return _split_cell_magic(code, begin, finish, lines, first)
+    python: list[str] = []
+    segments: list[Segment] = []
+    offset = begin
+    in_triple: str | None = None
+    continuation = False  # inside a shell line continued with a backslash
+    has_python = False
+    for line in lines:
+        stripped = line.lstrip(" \t")
+        indent = len(line) - len(stripped)
+        if continuation:
+            python.append(" " * len(line.rstrip("\r\n")) + line[len(line.rstrip("\r\n")) :])
+            seg = segments[-1]
+            segments[-1] = Segment(seg.kind, seg.start, offset + len(line.rstrip("\r\n")), seg.via)
+            continuation = line.rstrip("\r\n").endswith("\\")
+            offset += len(line)
+            continue
+        if in_triple is None and stripped[:1] in ("!", "%"):
+            seg = _line_magic(stripped, offset + indent)
+            if seg is not None:
+                segments.append(seg)
+                continuation = seg.kind == "shell" and line.rstrip("\r\n").endswith("\\")
+            python.append(_placeholder(line, indent))
+            offset += len(line)
+            continue
+        assigned = _ASSIGN_SHELL.match(line) if in_triple is None else None
+        if assigned:
+            magic = assigned.group(2)
+            cmd_start = offset + assigned.end()
+            segments.append(Segment("shell", cmd_start, offset + len(line.rstrip("\r\n")), ("shell",)))
+            head = assigned.group(1) + "0"
+            python.append(head + " " * (len(line.rstrip("\r\n")) - len(head)) + line[len(line.rstrip("\r\n")) :])
+            offset += len(line)
+            del magic
+            continue
+        python.append(line)
+        if stripped.strip():
+            has_python = True
+        for m in _TRIPLE.finditer(line):
+            if in_triple is None:
+                in_triple = m.group(0)
+            elif in_triple == m.group(0):
+                in_triple = None
+        offset += len(line)
+    text = " " * begin + "".join(python) + " " * (len(code) - finish)
+    return SplitCell(text, tuple(segments), has_python)
+
+
+def _line_magic(stripped: str, start: int) -> Segment | None:
+    body = stripped.rstrip("\r\n")
+    end = start + len(body)
+    if body.startswith("!!"):
+        return Segment("shell", start + 2, end, ("shell",))
+    if body.startswith("!"):
+        return Segment("shell", start + 1, end, ("shell",))
+    m = re.match(r"%+([A-Za-z_][\w-]*)[ \t]*", body)
+    if not m:
+        return None
+    name = m.group(1)
+    if name in _LINE_INSTALL_MAGICS:
+        return Segment("shell", start + 1, end, ("magic",))  # "%pip install x" -> "pip install x"
+    if name in _LINE_SHELL_MAGICS:
+        return Segment("shell", start + m.end(), end, ("magic",))
+    return Segment("text", start + m.end(), end, ("magic",))
+
+
+def _split_cell_magic(code: str, begin: int, finish: int, lines: list[str], first: int) -> SplitCell:
+    header_start = begin + sum(len(line) for line in lines[:first])
+    header = lines[first]
+    body_start = header_start + len(header)
+    words = header.strip()[2:].split()
+    name = words[0] if words else ""
+    if name in ("script", "sx") and len(words) > 1:
+        name = words[1].rsplit("/", 1)[-1]
+        name = "sh" if name in ("bash", "sh", "zsh", "dash") else name
+    if name in ("writefile", "file"):
+        target = words[-1] if len(words) > 1 else ""
+        name = "writefile-py" if target.endswith(".py") else "bash" if target.endswith(".sh") else "text"
+    blank = re.sub(r"[^\r\n]", " ", code[begin:body_start])
+    if name in _SHELL_CELL_MAGICS or name in ("sh", "zsh"):
+        python = " " * len(code)
+        return SplitCell(python, (Segment("shell", body_start, finish, ("cell-magic",)),), False)
+    if name in _PYTHON_BODY_CELL_MAGICS:
+        inner = _split_ipython(code, body_start, finish)
+        python = " " * begin + blank + inner.python[body_start:finish] + " " * (len(code) - finish)
+        return SplitCell(python, inner.segments, inner.has_python)
+    python = " " * len(code)
+    if name in _SKIPPED_CELL_MAGICS:
+        return SplitCell(python, (), False)
+    return SplitCell(python, (Segment("text", body_start, finish, ("cell-magic",)),), False)

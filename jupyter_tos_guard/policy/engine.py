@@ -1,0 +1,360 @@
+"""The engine: a policy compiled once, then `evaluate(code, context) -> Verdict` per cell.
+
+Two stages keep the common case cheap. A prefilter runs one Aho-Corasick pass (pyahocorasick,
+a C automaton: cost grows with the cell, not with the number of rules) over the lowercased
+cell for every tool name the rules mention, plus the handful of words that signal hiding
+(`b64decode`, `exec(`, `chr(` ...) or a sink (`!`, `subprocess`, `os.system` ...), and one
+RE2 set pass for operator regexes. A cell with none of those is allowed right there. Only
+the rest is split, parsed and normalized into evidence, and looked up in per-kind indexes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import fnmatch
+import re
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import ahocorasick
+import re2
+
+from .evidence import Evidence, collect
+from .loader import compile_re2
+from .model import (
+    Action,
+    CommandMatcher,
+    DomainMatcher,
+    LiteralMatcher,
+    Matcher,
+    PackageMatcher,
+    Policy,
+    RegexMatcher,
+    RepoMatcher,
+    Rule,
+    UrlMatcher,
+)
+from .verdict import Match, RuleHit, Span, Verdict
+
+
+@dataclass(frozen=True)
+class EvaluationContext:
+    """Who runs the code and in which language; rules may use it for exemptions."""
+
+    language: str = "python"
+    user: str | None = None
+    groups: tuple[str, ...] = ()
+
+
+_WORD = re.compile(r"\w")
+
+
+def _is_word(ch: str) -> bool:
+    return bool(ch) and (ch.isalnum() or ch == "_")
+
+
+def normalize_package(name: str) -> str:
+    """PEP 503 style: case and runs of -, _ and . do not distinguish package names."""
+    return re.sub(r"[-_.]+", "-", name.lower())
+
+
+def _glob_regex(glob: str) -> re.Pattern[str]:
+    return re.compile(fnmatch.translate(glob), re.I)
+
+
+def _literal_runs(glob: str) -> list[tuple[str, bool, bool]]:
+    """The literal runs of a glob, each with (needs left boundary, needs right boundary)."""
+    parts = glob.split("*")
+    out = []
+    for i, part in enumerate(parts):
+        if part:
+            out.append((part, i == 0, i == len(parts) - 1))
+    return out
+
+
+# Words whose presence means the cell may hide a name or hand a string to a shell / exec /
+# import: the prefilter sends such cells to the full analysis even with no name in sight.
+_TRIGGERS = {
+    "b64decode": None, "b32decode": None, "b16decode": None, "b85decode": None, "a85decode": None,
+    "decodebytes": None, "fromhex": None, "unhexlify": None, "a2b_hex": None, "rot13": None,
+    "rot_13": None, "__import__": None, "import_module": None, "[::-1]": None,
+    "chr(": re.compile(r"(?<![\w.])chr\("),
+    "exec": re.compile(r"(?<![\w.])exec\s*\("),
+    "eval": re.compile(r"(?<![\w.])eval\s*\("),
+    "compile": re.compile(r"(?<![\w.])compile\s*\("),
+    ".join": re.compile(r"""["']\s*\.join\s*\("""),
+    "system": None, "popen": None, "subprocess": None, "getoutput": None, "run_line_magic": None,
+    "run_cell_magic": None, "spawn": None, "execv": None, "execl": None,
+    "!": re.compile(r"(?m)^[ \t]*(?:[\w., \t]+=[ \t]*)?!"),
+    "%": re.compile(r"(?m)^[ \t]*%"),
+    "base64": None, "xxd": None,
+}
+_TRIGGER_WINDOW = 24
+
+
+class CompiledPolicy:
+    """Indexes of a policy's matchers, built once per policy."""
+
+    def __init__(self, policy: Policy):
+        self.policy = policy
+        self.rules = policy.rules
+        self.prefilter = ahocorasick.Automaton()
+        self.content = ahocorasick.Automaton()  # literals and domains, searched in evidence text
+        self.commands: dict[str, list[tuple[int, CommandMatcher, Any]]] = defaultdict(list)
+        self.command_globs: list[tuple[re.Pattern[str], int, CommandMatcher, Any]] = []
+        self.packages: dict[str, list[tuple[int, PackageMatcher]]] = defaultdict(list)
+        self.package_globs: list[tuple[re.Pattern[str], int, PackageMatcher]] = []
+        self.repos: dict[str, list[tuple[int, RepoMatcher, re.Pattern[str] | None]]] = defaultdict(list)
+        self.repo_globs: list[tuple[re.Pattern[str], int, RepoMatcher]] = []
+        self.urls: list[tuple[re.Pattern[str], int, UrlMatcher]] = []
+        self.regexes: list[tuple[int, RegexMatcher, Any]] = []
+        self.unless: dict[int, list[Any]] = {}
+        self.regex_set: Any = None
+        needles: dict[str, set[tuple[bool, bool]]] = defaultdict(set)
+        content: dict[str, list[tuple[int, Matcher]]] = defaultdict(list)
+
+        def needle(text: str, left: bool = True, right: bool = True) -> None:
+            needles[text.lower()].add((left, right))
+
+        for idx, rule in enumerate(self.rules):
+            if rule.unless:
+                self.unless[idx] = [compile_re2(p) for p in rule.unless]
+            for m in rule.matchers:
+                if isinstance(m, CommandMatcher):
+                    args = compile_re2(m.args) if m.args else None
+                    if "*" in m.name:
+                        self.command_globs.append((_glob_regex(m.name), idx, m, args))
+                    else:
+                        self.commands[m.name].append((idx, m, args))
+                    for run, lb, rb in _literal_runs(m.name):
+                        needle(run, lb, rb)
+                elif isinstance(m, PackageMatcher):
+                    norm = normalize_package(m.name.replace("*", "\0")).replace("\0", "*")
+                    if "*" in norm:
+                        self.package_globs.append((_glob_regex(norm), idx, m))
+                    else:
+                        self.packages[norm].append((idx, m))
+                    for run, lb, rb in _literal_runs(norm):
+                        for sep in ("-", "_", "."):
+                            needle(run.replace("-", sep), lb, rb)
+                elif isinstance(m, RepoMatcher):
+                    owner_re = None if m.owner == "*" else _glob_regex(m.owner)
+                    if "*" in m.name:
+                        self.repo_globs.append((_glob_regex(m.name), idx, m))
+                    else:
+                        self.repos[m.name].append((idx, m, owner_re))
+                    runs = _literal_runs(m.name) or _literal_runs(m.owner)
+                    for run, lb, rb in runs:
+                        needle(run, lb, rb)
+                elif isinstance(m, UrlMatcher):
+                    self.urls.append((_glob_regex(m.glob), idx, m))
+                    runs = sorted(_literal_runs(m.glob), key=lambda r: -len(r[0]))
+                    needle(runs[0][0], False, False)
+                elif isinstance(m, DomainMatcher):
+                    content[m.domain].append((idx, m))
+                    needle(m.domain, False, False)
+                elif isinstance(m, LiteralMatcher):
+                    content[m.text].append((idx, m))
+                    needle(m.text, _is_word(m.text[0]), _is_word(m.text[-1]))
+                elif isinstance(m, RegexMatcher):
+                    self.regexes.append((idx, m, compile_re2(m.regex)))
+        for text, bounds in needles.items():
+            self.prefilter.add_word(text, ("name", text, frozenset(bounds)))
+        for text, check in _TRIGGERS.items():
+            existing = self.prefilter.get(text, None)
+            if existing is None:
+                self.prefilter.add_word(text, ("trigger", text, check))
+        self.prefilter.make_automaton()
+        for text, entries in content.items():
+            self.content.add_word(text, (text, entries))
+        if content:
+            self.content.make_automaton()
+        if self.regexes:
+            options = re2.Options()
+            options.case_sensitive = False
+            options.log_errors = False
+            self.regex_set = re2.Set.SearchSet(options)
+            for _, m, _ in self.regexes:
+                self.regex_set.Add(m.regex)
+            self.regex_set.Compile()
+
+    # --- stage 1 ------------------------------------------------------------------------
+
+    def worth_analyzing(self, code: str) -> tuple[bool, bool]:
+        """(anything to look at, whether Python needs a full parse)."""
+        lower = code.lower()
+        name_hit = False
+        trigger_hit = False
+        for end, (kind, text, check) in self.prefilter.iter(lower):
+            start = end - len(text) + 1
+            if kind == "name":
+                if not name_hit and any(self._bounded(lower, start, end + 1, lb, rb) for lb, rb in check):
+                    name_hit = True
+            elif not trigger_hit:
+                if check is None:
+                    trigger_hit = True
+                else:
+                    window_start = max(0, start - _TRIGGER_WINDOW)
+                    if check.search(code, window_start, min(len(code), end + 1 + _TRIGGER_WINDOW)):
+                        trigger_hit = True
+            if name_hit and trigger_hit:
+                break
+        if not name_hit and self.regex_set is not None and self.regex_set.Match(code):
+            name_hit = True
+        return name_hit or trigger_hit, name_hit or trigger_hit
+
+    @staticmethod
+    def _bounded(text: str, start: int, end: int, left: bool, right: bool) -> bool:
+        if left and start > 0 and _is_word(text[start - 1]):
+            return False
+        if right and end < len(text) and _is_word(text[end]):
+            return False
+        return True
+
+    # --- stage 2 ------------------------------------------------------------------------
+
+    def match(self, items: Iterable[Evidence]) -> dict[int, list[tuple[Matcher, Evidence, int, int, str]]]:
+        """rule index -> [(matcher, evidence, start, end, matched text)]."""
+        found: dict[int, list[tuple[Matcher, Evidence, int, int, str]]] = defaultdict(list)
+        for ev in items:
+            if ev.kind == "command":
+                self._commands(ev, found)
+            elif ev.kind == "package":
+                self._packages(ev, found)
+            elif ev.kind == "repo":
+                self._repos(ev, found)
+            elif ev.kind == "url":
+                for rx, idx, um in self.urls:
+                    if rx.match(ev.value):
+                        found[idx].append((um, ev, ev.start, ev.end, ev.value))
+            elif ev.kind == "text":
+                self._text(ev, found)
+        return found
+
+    def _commands(self, ev: Evidence, found: dict[int, list[Any]]) -> None:
+        name = ev.value.lower()
+        candidates = [(idx, m, args) for idx, m, args in self.commands.get(name, ())]
+        candidates += [(idx, m, args) for rx, idx, m, args in self.command_globs if rx.match(name)]
+        for idx, m, args in candidates:
+            if args is None or args.search(ev.detail):
+                found[idx].append((m, ev, ev.start, ev.end, f"{ev.value} {ev.detail}".strip()))
+
+    def _packages(self, ev: Evidence, found: dict[int, list[Any]]) -> None:
+        names = {normalize_package(ev.value)}
+        if ev.detail == "import":
+            names.add(normalize_package(ev.value.split(".")[0]))
+        for name in names:
+            candidates = list(self.packages.get(name, ()))
+            candidates += [(idx, m) for rx, idx, m in self.package_globs if rx.match(name)]
+            for idx, m in candidates:
+                if ev.detail in m.via:
+                    found[idx].append((m, ev, ev.start, ev.end, f"{ev.detail}: {ev.value}"))
+
+    def _repos(self, ev: Evidence, found: dict[int, list[Any]]) -> None:
+        owner, _, name = ev.value.partition("/")
+        for idx, m, owner_re in self.repos.get(name, ()):
+            if (owner_re is None or owner_re.match(owner)) and (m.host is None or m.host == ev.detail):
+                found[idx].append((m, ev, ev.start, ev.end, f"{ev.detail}/{ev.value}"))
+        for rx, idx, m in self.repo_globs:
+            if rx.match(name) and (m.owner == "*" or fnmatch.fnmatchcase(owner, m.owner)) and (
+                m.host is None or m.host == ev.detail
+            ):
+                found[idx].append((m, ev, ev.start, ev.end, f"{ev.detail}/{ev.value}"))
+
+    def _text(self, ev: Evidence, found: dict[int, list[Any]]) -> None:
+        text = ev.value
+        lower = text.lower()
+        if len(self.content):
+            for end, (needle, entries) in self.content.iter(lower):
+                start = end - len(needle) + 1
+                for idx, m in entries:
+                    if isinstance(m, DomainMatcher):
+                        ok = _domain_bounded(lower, start, end + 1)
+                    else:
+                        ok = self._bounded(lower, start, end + 1, _is_word(needle[0]), _is_word(needle[-1]))
+                    if ok:
+                        s, e = (ev.start + start, ev.start + end + 1) if ev.exact else (ev.start, ev.end)
+                        found[idx].append((m, ev, s, e, text[start : end + 1]))
+        if self.regex_set is not None:
+            hits = self.regex_set.Match(text)
+            for i in hits or ():
+                idx, m, rx = self.regexes[i]
+                for mo in rx.finditer(text):
+                    if mo.end() == mo.start():
+                        continue
+                    s, e = (ev.start + mo.start(), ev.start + mo.end()) if ev.exact else (ev.start, ev.end)
+                    found[idx].append((m, ev, s, e, mo.group(0)))
+                    break
+
+
+def _domain_bounded(text: str, start: int, end: int) -> bool:
+    if start > 0 and (_is_word(text[start - 1]) or text[start - 1] == "-"):
+        return False
+    if end < len(text):
+        ch = text[end]
+        if _is_word(ch) or ch == "-":
+            return False
+        if ch == "." and end + 1 < len(text) and _is_word(text[end + 1]):
+            return False
+    return True
+
+
+class Engine:
+    """Evaluates cells against one policy. Thread-safe for reads; build a new one to reload."""
+
+    def __init__(self, policy: Policy, *, max_chars: int | None = None):
+        self.policy = policy
+        self.compiled = CompiledPolicy(policy)
+        self.max_chars = max_chars
+
+    def evaluate(self, code: str, context: EvaluationContext | None = None) -> Verdict:
+        started = time.perf_counter()
+        context = context or EvaluationContext()
+        truncated = False
+        if self.max_chars is not None and len(code) > self.max_chars:
+            code, truncated = code[: self.max_chars], True
+        worth, need_python = self.compiled.worth_analyzing(code)
+        if not worth:
+            return Verdict(Action.ALLOW, (), (time.perf_counter() - started) * 1000, truncated)
+        items = collect(code, context.language, need_python)
+        found = self.compiled.match(items)
+        hits = self._hits(code, found)
+        action = max((h.rule.action for h in hits), default=Action.ALLOW)
+        return Verdict(action, hits, (time.perf_counter() - started) * 1000, truncated)
+
+    def _hits(self, code: str, found: dict[int, list[tuple[Matcher, Evidence, int, int, str]]]) -> tuple[RuleHit, ...]:
+        if not found:
+            return ()
+        line_starts = [0] + [m.end() for m in re.finditer("\n", code)]
+
+        def span(start: int, end: int) -> Span:
+            line = bisect.bisect_right(line_starts, start)
+            end_line = bisect.bisect_right(line_starts, max(start, end - 1))
+            return Span(start, end, line, start - line_starts[line - 1], end_line, end - line_starts[end_line - 1])
+
+        hits = []
+        for idx in sorted(found):
+            rule: Rule = self.compiled.rules[idx]
+            unless = self.compiled.unless.get(idx, ())
+            matches: dict[tuple[int, int, str], Match] = {}
+            for m, ev, start, end, text in found[idx]:
+                context = ev.context or _line(code, start, end)
+                if unless and any(u.search(context) or u.search(text) for u in unless):
+                    continue
+                key = (start, end, m.kind)
+                if key not in matches:
+                    matches[key] = Match(m.kind, m.pattern, text[:300], span(start, end), ev.via, ev.exact)
+            if matches:
+                ordered = sorted(matches.values(), key=lambda mt: (not mt.exact, mt.span.start))
+                hits.append(RuleHit(rule, tuple(ordered)))
+        hits.sort(key=lambda h: (-h.rule.action, -h.rule.severity, h.rule.id))
+        return tuple(hits)
+
+
+def _line(code: str, start: int, end: int) -> str:
+    a = code.rfind("\n", 0, start) + 1
+    b = code.find("\n", end)
+    return code[a : b if b >= 0 else len(code)]

@@ -1,0 +1,205 @@
+"""The policy's data model: rules, their matchers, actions and severities.
+
+Everything here is plain, immutable data. Loading lives in `loader.py`, matching in
+`engine.py`; nothing in this package knows about tornado, websockets or Jupyter.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Literal, Union
+
+
+class Action(enum.IntEnum):
+    """What happens to a cell. Ordered: the strongest action of all matched rules wins."""
+
+    ALLOW = 0
+    LOG = 1
+    WARN = 2
+    BLOCK = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, value: str) -> Action:
+        return cls[value.upper()]
+
+
+class Severity(enum.IntEnum):
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+RULE_ACTIONS = ("log", "warn", "block")
+SEVERITIES = ("low", "medium", "high", "critical")
+PACKAGE_SOURCES = ("pip", "conda", "apt", "npm", "import")
+
+MatcherKind = Literal["repo", "package", "command", "url", "domain", "regex", "literal"]
+MATCHER_KINDS: tuple[MatcherKind, ...] = (
+    "repo",
+    "package",
+    "command",
+    "url",
+    "domain",
+    "regex",
+    "literal",
+)
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where something was written in a policy file (1-based)."""
+
+    source: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class RepoMatcher:
+    """`owner/name` with optional `*` globs and optional host (`huggingface.co/owner/name`)."""
+
+    owner: str
+    name: str
+    host: str | None = None
+    kind: Literal["repo"] = "repo"
+
+    @property
+    def pattern(self) -> str:
+        prefix = f"{self.host}/" if self.host else ""
+        return f"{prefix}{self.owner}/{self.name}"
+
+
+@dataclass(frozen=True)
+class PackageMatcher:
+    """A package name (glob) installed through `via` sources or imported."""
+
+    name: str
+    via: tuple[str, ...] = PACKAGE_SOURCES
+    kind: Literal["package"] = "package"
+
+    @property
+    def pattern(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class CommandMatcher:
+    """An executable's basename (glob), optionally narrowed by an RE2 pattern on its arguments."""
+
+    name: str
+    args: str | None = None
+    kind: Literal["command"] = "command"
+
+    @property
+    def pattern(self) -> str:
+        return self.name + (f" /{self.args}/" if self.args else "")
+
+
+@dataclass(frozen=True)
+class UrlMatcher:
+    glob: str
+    kind: Literal["url"] = "url"
+
+    @property
+    def pattern(self) -> str:
+        return self.glob
+
+
+@dataclass(frozen=True)
+class DomainMatcher:
+    domain: str
+    kind: Literal["domain"] = "domain"
+
+    @property
+    def pattern(self) -> str:
+        return self.domain
+
+
+@dataclass(frozen=True)
+class RegexMatcher:
+    regex: str
+    kind: Literal["regex"] = "regex"
+
+    @property
+    def pattern(self) -> str:
+        return self.regex
+
+
+@dataclass(frozen=True)
+class LiteralMatcher:
+    text: str
+    kind: Literal["literal"] = "literal"
+
+    @property
+    def pattern(self) -> str:
+        return self.text
+
+
+Matcher = Union[
+    RepoMatcher,
+    PackageMatcher,
+    CommandMatcher,
+    UrlMatcher,
+    DomainMatcher,
+    RegexMatcher,
+    LiteralMatcher,
+]
+
+
+@dataclass(frozen=True)
+class RuleTests:
+    flag: tuple[str, ...] = ()
+    allow: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    category: str
+    title: str
+    severity: Severity
+    action: Action
+    message: str
+    matchers: tuple[Matcher, ...]
+    unless: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+    private: bool = False
+    tests: RuleTests = field(default_factory=RuleTests)
+    origin: Position | None = None
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The layered result of the default policy and the operator's files."""
+
+    name: str
+    version: int
+    rules: tuple[Rule, ...]
+    info_url: str | None = None
+    appeal_url: str | None = None
+    contact: str | None = None
+    sources: tuple[str, ...] = ()
+    digest: str = ""
+
+    def rule(self, rule_id: str) -> Rule | None:
+        for rule in self.rules:
+            if rule.id == rule_id:
+                return rule
+        return None
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return tuple(sorted({r.category for r in self.rules}))

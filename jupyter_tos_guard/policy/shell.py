@@ -1,0 +1,297 @@
+"""A small shell reader: enough of POSIX sh to find which programs a line runs.
+
+It keeps each word's offsets in the line, so a match can be pointed at exactly. It is not a
+shell: it does not expand globs or run anything. Quotes, escapes, `&&`/`||`/`;`/`|`/`&`
+chains, `$(...)`/backquote substitutions, redirections and comments are understood; wrappers
+such as `sudo`, `nohup`, `env`, `timeout` are looked through to the real program.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Word:
+    value: str
+    start: int  # offsets into the text that was read
+    end: int
+
+
+@dataclass(frozen=True)
+class SimpleCommand:
+    """One program invocation: its basename, its argument words, and the words as written."""
+
+    name: str
+    argv0: Word
+    args: tuple[Word, ...]
+
+    @property
+    def arg_text(self) -> str:
+        return " ".join(w.value for w in self.args)
+
+    @property
+    def start(self) -> int:
+        return self.argv0.start
+
+    @property
+    def end(self) -> int:
+        return self.args[-1].end if self.args else self.argv0.end
+
+
+_OPERATORS = ("&&", "||", ";;", "$(", ";", "|", "&", "(", ")", "`", "\n")
+_REDIRECT = re.compile(r"\d*(?:>>|>&|<&|&>|>\||<<<|<<-?|>|<)")
+_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+
+
+def tokenize(text: str) -> list[Word | str]:
+    """Words (with offsets) and operator strings, in order."""
+    out: list[Word | str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c in " \t\r":
+            i += 1
+            continue
+        if c == "\\" and i + 1 < n and text[i + 1] == "\n":
+            i += 2
+            continue
+        if c == "#":
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+            continue
+        op = next((o for o in _OPERATORS if text.startswith(o, i)), None)
+        if op is not None:
+            out.append(op)
+            i += len(op)
+            continue
+        redirect = _REDIRECT.match(text, i)
+        if redirect:
+            out.append(">")
+            i = redirect.end()
+            continue
+        start, buf = i, []
+        while i < n:
+            c = text[i]
+            if c in " \t\r\n;&|()<>`":
+                if c == "(" and buf and buf[-1] == "$":  # $( inside a word ends it too
+                    buf.pop()
+                    i -= 1
+                break
+            if c == "\\" and i + 1 < n:
+                if text[i + 1] != "\n":
+                    buf.append(text[i + 1])
+                i += 2
+            elif c == "'":
+                j = text.find("'", i + 1)
+                j = n if j < 0 else j
+                buf.append(text[i + 1 : j])
+                i = j + 1
+            elif c == '"':
+                j = i + 1
+                while j < n and text[j] != '"':
+                    if text[j] == "\\" and j + 1 < n and text[j + 1] in '"\\$`':
+                        buf.append(text[j + 1])
+                        j += 2
+                        continue
+                    buf.append(text[j])
+                    j += 1
+                i = j + 1
+            else:
+                buf.append(c)
+                i += 1
+        if i > start:
+            out.append(Word("".join(buf), start, min(i, n)))
+        else:  # a lone '$' before '(' etc.
+            i += 1
+    return out
+
+
+# Wrappers that run their argument as the real command; value: how many option words take
+# an argument (so `timeout 10 xmrig` and `sudo -u bob hashcat` find the real program).
+_WRAPPERS: dict[str, set[str]] = {
+    "sudo": {"-u", "-g", "-h", "-p", "-C", "-D", "-r", "-t", "-U"},
+    "doas": {"-u", "-C"},
+    "nohup": set(),
+    "env": {"-u", "-C", "-S"},
+    "time": {"-f", "-o"},
+    "timeout": {"-s", "-k", "--signal", "--kill-after"},
+    "nice": {"-n"},
+    "ionice": {"-c", "-n", "-p"},
+    "exec": {"-a"},
+    "command": set(),
+    "builtin": set(),
+    "stdbuf": {"-i", "-o", "-e"},
+    "setsid": set(),
+    "chrt": set(),
+    "taskset": set(),
+    "xargs": {"-I", "-n", "-P", "-L", "-d", "-a", "-s", "-E"},
+    "watch": {"-n", "-d"},
+    "screen": {"-S", "-c", "-L", "-t"},
+    "proot": set(),
+    "unbuffer": set(),
+    "eatmydata": set(),
+    "torsocks": set(),
+    "proxychains": {"-f"},
+    "proxychains4": {"-f"},
+    "firejail": set(),
+}
+# Wrappers whose first positional argument is not the program (timeout DURATION, taskset MASK).
+_POSITIONAL_BEFORE_PROGRAM = {"timeout": 1, "taskset": 1, "chrt": 1}
+
+
+def _strip_wrappers(words: list[Word]) -> list[Word]:
+    while words:
+        head = words[0]
+        if _ASSIGNMENT.match(head.value):
+            words = words[1:]
+            continue
+        name = posixpath.basename(head.value)
+        if name not in _WRAPPERS:
+            return words
+        takes_value = _WRAPPERS[name]
+        i = 1
+        while i < len(words) and words[i].value.startswith("-") and words[i].value != "-":
+            flag = words[i].value
+            # "-dmS name": combined short flags whose last letter takes a value
+            combined = not flag.startswith("--") and len(flag) > 2 and f"-{flag[-1]}" in takes_value
+            i += 2 if flag in takes_value or combined else 1
+        while i < len(words) and name == "env" and _ASSIGNMENT.match(words[i].value):
+            i += 1
+        i += _POSITIONAL_BEFORE_PROGRAM.get(name, 0)
+        words = words[i:]
+    return words
+
+
+def simple_commands(text: str) -> list[SimpleCommand]:
+    """Every program a shell line would run, wrappers looked through."""
+    out: list[SimpleCommand] = []
+    current: list[Word] = []
+    skip_next = False
+
+    def flush() -> None:
+        words = _strip_wrappers(current)
+        if words and words[0].value:
+            out.append(SimpleCommand(posixpath.basename(words[0].value.rstrip("/")) or words[0].value, words[0], tuple(words[1:])))
+        current.clear()
+
+    for tok in tokenize(text):
+        if isinstance(tok, str):
+            if tok == ">":
+                skip_next = True
+                continue
+            flush()
+            skip_next = False
+            continue
+        if skip_next:
+            skip_next = False
+            continue
+        current.append(tok)
+    flush()
+    return out
+
+
+# --- package installs -------------------------------------------------------------------
+
+_PIP_VALUE_OPTIONS = {
+    "-r", "--requirement", "-c", "--constraint", "-i", "--index-url", "--extra-index-url",
+    "-f", "--find-links", "-t", "--target", "--prefix", "--root", "--src", "--upgrade-strategy",
+    "--platform", "--python-version", "--implementation", "--abi", "--no-binary", "--only-binary",
+    "--progress-bar", "-C", "--config-settings", "--trusted-host", "--cache-dir", "--log",
+    "--proxy", "--retries", "--timeout", "--python", "-p",
+}
+_CONDA_VALUE_OPTIONS = {"-c", "--channel", "-n", "--name", "-p", "--prefix", "--file", "--override-channels-x"}
+_APT_VALUE_OPTIONS = {"-o", "-t", "--target-release", "-c"}
+_NPM_VALUE_OPTIONS = {"--prefix", "--registry", "-w", "--workspace"}
+_REQ_NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+@dataclass(frozen=True)
+class Install:
+    source: str  # pip | conda | apt | npm
+    name: str
+    word: Word
+
+
+def _positional(words: tuple[Word, ...], value_options: set[str]) -> list[Word]:
+    out, skip = [], False
+    for w in words:
+        if skip:
+            skip = False
+            continue
+        if w.value.startswith("-"):
+            skip = w.value in value_options
+            continue
+        out.append(w)
+    return out
+
+
+def _pip_names(words: list[Word]) -> list[tuple[str, Word]]:
+    out = []
+    for w in words:
+        spec = w.value.strip()
+        if "://" in spec or spec.startswith((".", "/", "~")) or spec.endswith((".whl", ".zip", ".tar.gz")):
+            continue  # URLs and local paths: the repo/url matchers look at those
+        m = _REQ_NAME.match(spec)
+        if m:
+            out.append((m.group(1), w))
+    return out
+
+
+def installs(cmd: SimpleCommand) -> list[Install]:
+    """Packages a command installs, by ecosystem."""
+    name = cmd.name
+    args = cmd.args
+    values = [w.value for w in args]
+    if name in ("python", "python3") or re.fullmatch(r"python3\.\d+", name):
+        if len(values) >= 2 and values[0] == "-m" and values[1] in ("pip", "pip3", "uv", "conda"):
+            return installs(SimpleCommand(values[1], args[1], args[2:]))
+        return []
+    if name == "uv" and values[:1] == ["pip"]:
+        return installs(SimpleCommand("pip", args[0], args[1:]))
+    if name in ("pip", "pip3", "pipx") or re.fullmatch(r"pip3\.\d+", name):
+        if values[:1] and values[0] in ("install", "download", "wheel", "inject", "run"):
+            return [Install("pip", n, w) for n, w in _pip_names(_positional(args[1:], _PIP_VALUE_OPTIONS))]
+        return []
+    if name in ("conda", "mamba", "micromamba"):
+        if values[:1] and values[0] in ("install", "create"):
+            out = []
+            for w in _positional(args[1:], _CONDA_VALUE_OPTIONS):
+                spec = w.value.split("::")[-1]
+                m = _REQ_NAME.match(spec)
+                if m:
+                    out.append(Install("conda", m.group(1).split("=")[0], w))
+            return out
+        return []
+    if name in ("apt", "apt-get", "aptitude", "yum", "dnf", "apk", "brew", "snap", "zypper", "pacman"):
+        verbs = {"install", "add", "-S", "reinstall"}
+        if not any(v in verbs for v in values[:3]):
+            return []
+        out = []
+        for w in _positional(args, _APT_VALUE_OPTIONS):
+            if w.value in verbs:
+                continue
+            m = _REQ_NAME.match(w.value)
+            if m:
+                out.append(Install("apt", m.group(1).split(":")[0], w))
+        return out
+    if name in ("npm", "yarn", "pnpm", "bun"):
+        if not values or values[0] not in ("install", "i", "add", "exec", "dlx", "x"):
+            return []
+        out = []
+        for w in _positional(args[1:], _NPM_VALUE_OPTIONS):
+            out.append(Install("npm", _npm_name(w.value), w))
+        return out
+    if name in ("npx", "bunx", "pnpx"):
+        pos = _positional(args, _NPM_VALUE_OPTIONS)
+        return [Install("npm", _npm_name(pos[0].value), pos[0])] if pos else []
+    return []
+
+
+def _npm_name(spec: str) -> str:
+    if spec.startswith("@"):
+        scope, _, rest = spec.partition("/")
+        return f"{scope}/{rest.split('@')[0]}"
+    return spec.split("@")[0]
