@@ -2,4 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 __version__ = "0.1.0"
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    return [{"module": "jupyter_tos_guard"}]
+
+
+def _link_jupyter_server_extension(serverapp: Any) -> None:
+    from .extension import link
+
+    link(serverapp)
+
+
+def _load_jupyter_server_extension(serverapp: Any) -> None:
+    from .extension import load
+
+    load(serverapp)

@@ -56,13 +56,20 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """Layer the files in order over the default, as the server does, and list every problem
+    in them (a later file may override or disable rules of an earlier one)."""
     texts, problems = read_sources(args.files)
-    for source, text in texts:
+    if texts:
         try:
-            policy = load_texts(default_policy_texts() + [(source, text)])
-            print(f"{source}: OK ({len(policy.rules)} rules in force)")
+            policy = load_texts(default_policy_texts() + texts)
+            for source, _ in texts:
+                print(f"{source}: OK")
+            print(f"{len(policy.rules)} rules in force")
         except PolicyError as err:
-            problems.extend(p for p in err.problems if p.source == source or not p.source.startswith("<default>"))
+            ours = {source for source, _ in texts}
+            problems.extend(p for p in err.problems if p.source in ours)
+            if not problems:  # only the embedded default is broken: say so rather than pass
+                problems.extend(err.problems)
     for problem in problems:
         print(problem)
     return 1 if problems else 0

@@ -81,12 +81,14 @@ def _excerpt(code: str, line: int) -> str:
 
 def scan_text(engine: Engine, code: str, language: str, path: str, cell: int | None, report: ScanReport) -> None:
     verdict = engine.evaluate(code, EvaluationContext(language=language))
+    found = []
     for hit in verdict.hits:
         m = hit.matches[0]
-        report.findings.append(
+        found.append(
             Finding(path, cell, m.span.line, m.span.column, hit.rule.id, hit.rule.category, hit.rule.action.label,
                     _excerpt(code, m.span.line))
         )
+    report.findings.extend(sorted(found, key=lambda f: (f.line, f.column, f.rule)))  # in reading order
 
 
 def scan_file(engine: Engine, path: Path, report: ScanReport) -> None:

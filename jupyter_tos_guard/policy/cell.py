@@ -33,11 +33,11 @@ class SplitCell:
 _SHELL_CELL_MAGICS = {"bash", "sh", "system", "!", "zsh"}
 _PYTHON_BODY_CELL_MAGICS = {"capture", "time", "timeit", "prun", "debug", "pypy", "python", "python3", "writefile-py"}
 _SKIPPED_CELL_MAGICS = {"markdown", "latex", "md"}
+_NOT_CODE = {"markdown", "md", "raw"}
 _LINE_SHELL_MAGICS = {"system", "sx"}
 _LINE_INSTALL_MAGICS = {"pip", "conda", "mamba", "micromamba", "uv"}
-_MAGIC_PREFIX = re.compile(r"^[ \t]*[!%]", re.M)
+_MAGIC_PREFIX = re.compile(r"^[ \t]*(?:[A-Za-z_][\w., \t]*=[ \t]*)?[!%]", re.M)
 _ASSIGN_SHELL = re.compile(r"^([ \t]*[A-Za-z_][\w., \t]*=[ \t]*)(!!?|%sx\b|%system\b)")
-_TRIPLE = re.compile(r'"""|\'\'\'')
 
 
 def _placeholder(line: str, indent: int) -> str:
@@ -50,6 +50,8 @@ def _placeholder(line: str, indent: int) -> str:
 
 
 def split_cell(code: str, language: str = "python") -> SplitCell:
+    if language in _NOT_CODE:
+        return SplitCell(" " * len(code), (), False)  # markdown and raw text never trigger a rule
     if language not in ("python", "ipython", "python3"):
         kind: SegmentKind = "shell" if language in ("bash", "sh", "zsh", "shell") else "text"
         return SplitCell(" " * len(code), (Segment(kind, 0, len(code), (language,)),), False)
@@ -69,12 +71,13 @@ def _split_ipython(code: str, begin: int, finish: int) -> SplitCell:
     python: list[str] = []
     segments: list[Segment] = []
     offset = begin
-    in_triple: str | None = None
+    state = _PythonState()
     continuation = False  # inside a shell line continued with a backslash
     has_python = False
     for line in lines:
         stripped = line.lstrip(" \t")
         indent = len(line) - len(stripped)
+        in_python = state.inside()  # this line continues a Python statement: never a magic
         if continuation:
             python.append(" " * len(line.rstrip("\r\n")) + line[len(line.rstrip("\r\n")) :])
             seg = segments[-1]
@@ -82,7 +85,7 @@ def _split_ipython(code: str, begin: int, finish: int) -> SplitCell:
             continuation = line.rstrip("\r\n").endswith("\\")
             offset += len(line)
             continue
-        if in_triple is None and stripped[:1] in ("!", "%"):
+        if not in_python and stripped[:1] in ("!", "%"):
             seg = _line_magic(stripped, offset + indent)
             if seg is not None:
                 segments.append(seg)
@@ -90,7 +93,7 @@ def _split_ipython(code: str, begin: int, finish: int) -> SplitCell:
             python.append(_placeholder(line, indent))
             offset += len(line)
             continue
-        assigned = _ASSIGN_SHELL.match(line) if in_triple is None else None
+        assigned = _ASSIGN_SHELL.match(line) if not in_python else None
         if assigned:
             magic = assigned.group(2)
             cmd_start = offset + assigned.end()
@@ -103,14 +106,61 @@ def _split_ipython(code: str, begin: int, finish: int) -> SplitCell:
         python.append(line)
         if stripped.strip():
             has_python = True
-        for m in _TRIPLE.finditer(line):
-            if in_triple is None:
-                in_triple = m.group(0)
-            elif in_triple == m.group(0):
-                in_triple = None
+        state.advance(line)
         offset += len(line)
     text = " " * begin + "".join(python) + " " * (len(code) - finish)
     return SplitCell(text, tuple(segments), has_python)
+
+
+_PY_TOKEN = re.compile(r"""[rRbBuUfF]{0,2}("{3}|'{3}|"|')|\#|[()\[\]{}]""")
+_STRING_END = {
+    '"': re.compile(r'(?:[^"\\\n]|\\.)*"'),
+    "'": re.compile(r"(?:[^'\\\n]|\\.)*'"),
+    '"""': re.compile(r'(?:[^"\\]|\\.|"(?!""))*"""', re.S),
+    "'''": re.compile(r"(?:[^'\\]|\\.|'(?!''))*'''", re.S),
+}
+
+
+class _PythonState:
+    """Enough of Python's tokenizer to know whether the next line starts a new statement:
+    open brackets, an unfinished (triple-quoted) string, or a backslash continuation mean it
+    does not, and then `!` or `%` at its start is an operator (`a\\n!= b`), not IPython syntax."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.quote: str | None = None
+        self.backslash = False
+
+    def inside(self) -> bool:
+        return self.depth > 0 or self.quote is not None or self.backslash
+
+    def advance(self, line: str) -> None:
+        text = line.rstrip("\r\n")
+        i = 0
+        while i < len(text):
+            if self.quote is not None:
+                end = _STRING_END[self.quote].match(text, i)
+                if end is None:  # the string goes on past this line (or is unterminated)
+                    if len(self.quote) == 1 and not text.endswith("\\"):
+                        self.quote = None  # a one-line string cannot go on: a syntax error; move on
+                    i = len(text)
+                    break
+                i, self.quote = end.end(), None
+                continue
+            token = _PY_TOKEN.search(text, i)
+            if token is None:
+                break
+            i = token.end()
+            if token.group(1):
+                self.quote = token.group(1)
+            elif token.group(0) == "#":
+                text = text[: token.start()]
+                break
+            elif token.group(0) in "([{":
+                self.depth += 1
+            else:
+                self.depth = max(0, self.depth - 1)
+        self.backslash = self.quote is None and text.endswith("\\")
 
 
 def _line_magic(stripped: str, start: int) -> Segment | None:

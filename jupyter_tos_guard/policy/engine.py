@@ -22,7 +22,7 @@ from typing import Any
 import ahocorasick
 import re2
 
-from .evidence import Evidence, collect
+from .evidence import Evidence, collect, join_continuations, line_around
 from .loader import compile_re2
 from .model import (
     Action,
@@ -65,15 +65,25 @@ def _glob_regex(glob: str) -> re.Pattern[str]:
     return re.compile(fnmatch.translate(glob), re.I)
 
 
+_GLOB_WILDCARD = re.compile(r"\*|\?|\[[^\]]*\]")
+
+
 def _literal_runs(glob: str) -> list[tuple[str, bool, bool]]:
-    """The literal runs of a glob, each with (needs left boundary, needs right boundary)."""
-    parts = glob.split("*")
+    """The literal runs of a glob (between `*`, `?` and `[...]`), each with (needs left
+    boundary, needs right boundary): the text the prefilter can look for."""
+    parts = _GLOB_WILDCARD.split(glob)
     out = []
     for i, part in enumerate(parts):
         if part:
             out.append((part, i == 0, i == len(parts) - 1))
     return out
 
+
+# two literals side by side, each with some text in it ("xm" "rig"; not " ".join or sep=" ")
+_IMPLICIT_CONCAT = re.compile(r"""[^"'\s(\[{,=:]["'](?:[ \t]+|[ \t]*\\?\r?\n\s*)[rRbBuUfF]{0,2}["'][^"'\s)\]},]""")
+
+# a literal added to a literal ("xm" + "rig")
+_LITERAL_PLUS = re.compile(r"""["']\s*\+\s*[rRbBuUfF]{0,2}["']""")
 
 # Words whose presence means the cell may hide a name or hand a string to a shell / exec /
 # import: the prefilter sends such cells to the full analysis even with no name in sight.
@@ -91,6 +101,10 @@ _TRIGGERS = {
     "!": re.compile(r"(?m)^[ \t]*(?:[\w., \t]+=[ \t]*)?!"),
     "%": re.compile(r"(?m)^[ \t]*%"),
     "base64": None, "xxd": None,
+    # implicit concatenation ("xm" "rig") and escaped characters ("\x78mrig") in literals
+    '" ': _IMPLICIT_CONCAT, "' ": _IMPLICIT_CONCAT, '"\n': _IMPLICIT_CONCAT, "'\n": _IMPLICIT_CONCAT,
+    '"+': _LITERAL_PLUS, "'+": _LITERAL_PLUS, '" +': _LITERAL_PLUS, "' +": _LITERAL_PLUS,
+    "\\x": None, "\\u": None,
 }
 _TRIGGER_WINDOW = 24
 
@@ -202,8 +216,11 @@ class CompiledPolicy:
                         trigger_hit = True
             if name_hit and trigger_hit:
                 break
-        if not name_hit and self.regex_set is not None and self.regex_set.Match(code):
-            name_hit = True
+        if not name_hit and self.regex_set is not None:
+            # operator regexes read commands continued over lines as one line, as the evidence does
+            joined = join_continuations(code)
+            if self.regex_set.Match(code) or (joined is not code and self.regex_set.Match(joined)):
+                name_hit = True
         return name_hit or trigger_hit, name_hit or trigger_hit
 
     @staticmethod
@@ -216,9 +233,9 @@ class CompiledPolicy:
 
     # --- stage 2 ------------------------------------------------------------------------
 
-    def match(self, items: Iterable[Evidence]) -> dict[int, list[tuple[Matcher, Evidence, int, int, str]]]:
-        """rule index -> [(matcher, evidence, start, end, matched text)]."""
-        found: dict[int, list[tuple[Matcher, Evidence, int, int, str]]] = defaultdict(list)
+    def match(self, items: Iterable[Evidence]) -> dict[int, list[Found]]:
+        """rule index -> every place one of its matchers matched."""
+        found: dict[int, list[Found]] = defaultdict(list)
         for ev in items:
             if ev.kind == "command":
                 self._commands(ev, found)
@@ -229,20 +246,20 @@ class CompiledPolicy:
             elif ev.kind == "url":
                 for rx, idx, um in self.urls:
                     if rx.match(ev.value):
-                        found[idx].append((um, ev, ev.start, ev.end, ev.value))
+                        found[idx].append(Found.whole(um, ev, ev.value))
             elif ev.kind == "text":
                 self._text(ev, found)
         return found
 
-    def _commands(self, ev: Evidence, found: dict[int, list[Any]]) -> None:
+    def _commands(self, ev: Evidence, found: dict[int, list[Found]]) -> None:
         name = ev.value.lower()
         candidates = [(idx, m, args) for idx, m, args in self.commands.get(name, ())]
         candidates += [(idx, m, args) for rx, idx, m, args in self.command_globs if rx.match(name)]
         for idx, m, args in candidates:
             if args is None or args.search(ev.detail):
-                found[idx].append((m, ev, ev.start, ev.end, f"{ev.value} {ev.detail}".strip()))
+                found[idx].append(Found.whole(m, ev, f"{ev.value} {ev.detail}".strip()))
 
-    def _packages(self, ev: Evidence, found: dict[int, list[Any]]) -> None:
+    def _packages(self, ev: Evidence, found: dict[int, list[Found]]) -> None:
         names = {normalize_package(ev.value)}
         if ev.detail == "import":
             names.add(normalize_package(ev.value.split(".")[0]))
@@ -251,20 +268,18 @@ class CompiledPolicy:
             candidates += [(idx, m) for rx, idx, m in self.package_globs if rx.match(name)]
             for idx, m in candidates:
                 if ev.detail in m.via:
-                    found[idx].append((m, ev, ev.start, ev.end, f"{ev.detail}: {ev.value}"))
+                    found[idx].append(Found.whole(m, ev, f"{ev.detail}: {ev.value}"))
 
-    def _repos(self, ev: Evidence, found: dict[int, list[Any]]) -> None:
+    def _repos(self, ev: Evidence, found: dict[int, list[Found]]) -> None:
         owner, _, name = ev.value.partition("/")
         for idx, m, owner_re in self.repos.get(name, ()):
             if (owner_re is None or owner_re.match(owner)) and (m.host is None or m.host == ev.detail):
-                found[idx].append((m, ev, ev.start, ev.end, f"{ev.detail}/{ev.value}"))
+                found[idx].append(Found.whole(m, ev, f"{ev.detail}/{ev.value}"))
         for rx, idx, m in self.repo_globs:
-            if rx.match(name) and (m.owner == "*" or fnmatch.fnmatchcase(owner, m.owner)) and (
-                m.host is None or m.host == ev.detail
-            ):
-                found[idx].append((m, ev, ev.start, ev.end, f"{ev.detail}/{ev.value}"))
+            if rx.match(name) and _owner_matches(m.owner, owner) and (m.host is None or m.host == ev.detail):
+                found[idx].append(Found.whole(m, ev, f"{ev.detail}/{ev.value}"))
 
-    def _text(self, ev: Evidence, found: dict[int, list[Any]]) -> None:
+    def _text(self, ev: Evidence, found: dict[int, list[Found]]) -> None:
         text = ev.value
         lower = text.lower()
         if len(self.content):
@@ -276,8 +291,7 @@ class CompiledPolicy:
                     else:
                         ok = self._bounded(lower, start, end + 1, _is_word(needle[0]), _is_word(needle[-1]))
                     if ok:
-                        s, e = (ev.start + start, ev.start + end + 1) if ev.exact else (ev.start, ev.end)
-                        found[idx].append((m, ev, s, e, text[start : end + 1]))
+                        found[idx].append(Found.inside(m, ev, start, end + 1))
         if self.regex_set is not None:
             hits = self.regex_set.Match(text)
             for i in hits or ():
@@ -285,9 +299,36 @@ class CompiledPolicy:
                 for mo in rx.finditer(text):
                     if mo.end() == mo.start():
                         continue
-                    s, e = (ev.start + mo.start(), ev.start + mo.end()) if ev.exact else (ev.start, ev.end)
-                    found[idx].append((m, ev, s, e, mo.group(0)))
+                    found[idx].append(Found.inside(m, ev, mo.start(), mo.end()))
                     break
+
+
+@dataclass(frozen=True)
+class Found:
+    """One matcher matching one piece of evidence, placed in the cell."""
+
+    matcher: Matcher
+    start: int  # span in the cell
+    end: int
+    exact: bool
+    text: str  # the normalized text that matched
+    context: str  # the normalized line or command around it (what `unless` reads)
+    via: tuple[str, ...]
+
+    @classmethod
+    def whole(cls, matcher: Matcher, ev: Evidence, text: str) -> Found:
+        return cls(matcher, ev.start, ev.end, ev.exact, text, ev.context, ev.via)
+
+    @classmethod
+    def inside(cls, matcher: Matcher, ev: Evidence, start: int, end: int) -> Found:
+        """A match of `ev.value[start:end]` (text evidence): mapped back to the cell."""
+        cell_start, cell_end, exact, extra = ev.locate(start, end)
+        via = ev.via + tuple(v for v in extra if v not in ev.via)
+        return cls(matcher, cell_start, cell_end, exact, ev.value[start:end], line_around(ev.value, start, end), via)
+
+
+def _owner_matches(pattern: str, owner: str) -> bool:
+    return pattern == "*" or fnmatch.fnmatchcase(owner, pattern)
 
 
 def _domain_bounded(text: str, start: int, end: int) -> bool:
@@ -325,7 +366,7 @@ class Engine:
         action = max((h.rule.action for h in hits), default=Action.ALLOW)
         return Verdict(action, hits, (time.perf_counter() - started) * 1000, truncated)
 
-    def _hits(self, code: str, found: dict[int, list[tuple[Matcher, Evidence, int, int, str]]]) -> tuple[RuleHit, ...]:
+    def _hits(self, code: str, found: dict[int, list[Found]]) -> tuple[RuleHit, ...]:
         if not found:
             return ()
         line_starts = [0] + [m.end() for m in re.finditer("\n", code)]
@@ -340,21 +381,15 @@ class Engine:
             rule: Rule = self.compiled.rules[idx]
             unless = self.compiled.unless.get(idx, ())
             matches: dict[tuple[int, int, str], Match] = {}
-            for m, ev, start, end, text in found[idx]:
-                context = ev.context or _line(code, start, end)
-                if unless and any(u.search(context) or u.search(text) for u in unless):
+            for f in found[idx]:
+                context = f.context or line_around(code, f.start, f.end)
+                if unless and any(u.search(context) or u.search(f.text) for u in unless):
                     continue
-                key = (start, end, m.kind)
+                key = (f.start, f.end, f.matcher.kind)
                 if key not in matches:
-                    matches[key] = Match(m.kind, m.pattern, text[:300], span(start, end), ev.via, ev.exact)
+                    matches[key] = Match(f.matcher.kind, f.matcher.pattern, f.text[:300], span(f.start, f.end), f.via, f.exact)
             if matches:
                 ordered = sorted(matches.values(), key=lambda mt: (not mt.exact, mt.span.start))
                 hits.append(RuleHit(rule, tuple(ordered)))
         hits.sort(key=lambda h: (-h.rule.action, -h.rule.severity, h.rule.id))
         return tuple(hits)
-
-
-def _line(code: str, start: int, end: int) -> str:
-    a = code.rfind("\n", 0, start) + 1
-    b = code.find("\n", end)
-    return code[a : b if b >= 0 else len(code)]

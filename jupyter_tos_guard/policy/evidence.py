@@ -9,16 +9,79 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
+import codecs
 import re
+import string
 from dataclasses import dataclass
 from typing import Literal
 
 from . import shell
 from .cell import split_cell
-from .python import Derived, PythonFacts, analyze, strip_comments
+from .python import Derived, PythonFacts, analyze, latest_before, strip_comments
 
 EvidenceKind = Literal["command", "package", "repo", "url", "text"]
 MAX_DEPTH = 3  # exec inside exec inside a shell ... deeper than this is not followed
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A run of a rebuilt text and the cell span it stands for."""
+
+    start: int  # offsets in the rebuilt text
+    end: int
+    cell_start: int  # offsets in the cell
+    cell_end: int
+    exact: bool  # character for character the cell's text (else: computed from that span)
+    via: tuple[str, ...] = ()
+
+
+class Mapped:
+    """A text rebuilt from pieces of the cell (a `$var` expansion, a subprocess argument list).
+
+    A span of the rebuilt text maps back to the cell exactly when it lies inside one exact
+    piece, and otherwise to the union of the source spans it was built from.
+    """
+
+    def __init__(self, text: str, pieces: list[Piece], via: tuple[str, ...] = ()):
+        self.text = text
+        self.via = via
+        merged: list[Piece] = []
+        for p in pieces:
+            last = merged[-1] if merged else None
+            if (last is not None and last.exact and p.exact and last.end == p.start
+                    and last.cell_end == p.cell_start):
+                merged[-1] = Piece(last.start, p.end, last.cell_start, p.cell_end, True)
+            else:
+                merged.append(p)
+        self.pieces = merged  # in order, not overlapping
+        self.ends = [p.end for p in merged]
+        self.cell_start = min((p.cell_start for p in merged), default=0)
+        self.cell_end = max((p.cell_end for p in merged), default=0)
+
+    def map(self, start: int, end: int) -> tuple[int, int, bool, tuple[str, ...]]:
+        """(cell start, cell end, exact, via) of the rebuilt text's span [start, end)."""
+        first = bisect.bisect_right(self.ends, start)  # the first piece ending after `start`
+        inside = []
+        for k in range(first, len(self.pieces)):
+            p = self.pieces[k]
+            if p.start >= end:
+                break
+            inside.append(p)
+        if not inside:  # an empty span, or one in the glue between pieces
+            inside = [p for p in self.pieces[max(first - 1, 0) : first + 1] if p.start <= start <= p.end]
+        if not inside:
+            return self.cell_start, self.cell_end, False, ()
+        if len(inside) == 1 and inside[0].exact:
+            p = inside[0]
+            return p.cell_start + max(start, p.start) - p.start, p.cell_start + min(end, p.end) - p.start, True, ()
+        cell_start = min(p.cell_start + max(start - p.start, 0) if p.exact else p.cell_start for p in inside)
+        cell_end = max(p.cell_start + min(end, p.end) - p.start if p.exact else p.cell_end for p in inside)
+        via = tuple(dict.fromkeys(v for p in inside for v in p.via))
+        return cell_start, cell_end, False, via
+
+
+Origin = Derived | Mapped | None
 
 
 @dataclass(frozen=True)
@@ -31,6 +94,16 @@ class Evidence:
     exact: bool
     via: tuple[str, ...]
     context: str  # the line or command it sits in (for `unless` and excerpts)
+    mapping: Mapped | None = None  # text evidence rebuilt from pieces: maps its sub-spans to the cell
+    base: int = 0  # where `value` starts in `mapping.text`
+
+    def locate(self, start: int, end: int) -> tuple[int, int, bool, tuple[str, ...]]:
+        """Cell span, exactness and extra `via` of `value[start:end]` (for text evidence)."""
+        if self.mapping is not None:
+            return self.mapping.map(self.base + start, self.base + end)
+        if self.exact:
+            return self.start + start, self.start + end, True, ()
+        return self.start, self.end, False, ()
 
 
 _URL = re.compile(r"""(?i)(?<![\w+.-])(?:[a-z][a-z0-9+.-]{0,20}://|magnet:\?)[^\s'"<>`\\{}|^]+""")
@@ -51,15 +124,40 @@ _HOST_ALIASES = {
 _HF_REPO_ID = re.compile(
     r"""(?:repo_id\s*=\s*|from_pretrained\(\s*|hf_hub_download\(\s*|snapshot_download\(\s*|load_dataset\(\s*)[rRuUfF]?(["'])([\w.-]+/[\w.-]+)\1"""
 )
-_SHELL_EXPANSION = re.compile(r"\{([A-Za-z_]\w*)\}|\$\{?([A-Za-z_]\w*)\}?")
+_SHELL_EXPANSION = re.compile(r"\{([A-Za-z_]\w*)\}|\$\{([A-Za-z_]\w*)\}|\$([A-Za-z_]\w*)")
+_CONTINUATION = re.compile(r"\\\r?\n")
 _B64_PIPE = re.compile(r"(?:base64|openssl)\b.*(?:-d\b|--decode|-D\b)")
 _SHELLS = {"sh", "bash", "zsh", "dash", "ksh", "fish"}
 
 
-def _line_around(text: str, start: int, end: int) -> str:
-    a = text.rfind("\n", 0, start) + 1
-    b = text.find("\n", end)
-    return text[a : b if b >= 0 else len(text)].strip()
+CONTEXT_REACH = 400  # how far a match's context (its line) extends either side, at most
+
+
+def line_around(text: str, start: int, end: int) -> str:
+    """The line holding text[start:end], cut to CONTEXT_REACH characters either side (so that
+    many matches on one huge line stay linear)."""
+    low = max(0, start - CONTEXT_REACH)
+    high = min(len(text), end + CONTEXT_REACH)
+    a = text.rfind("\n", low, start) + 1 or low
+    b = text.find("\n", end, high)
+    return text[a : b if b >= 0 else high].strip()
+
+
+def join_continuations(text: str) -> str:
+    """Backslash-newline continuations blanked (same length), so a command reads as one line."""
+    if "\\\n" not in text and "\\\r\n" not in text:
+        return text
+    return _CONTINUATION.sub(lambda m: " " * len(m.group(0)), text)
+
+
+def _inner(text: str, word: shell.Word) -> int | None:
+    """Where `word.value` is written in `text`: as is, or inside one pair of quotes; else None."""
+    raw = text[word.start : word.end]
+    if raw == word.value:
+        return word.start
+    if len(raw) >= 2 and raw[0] in "'\"" and raw[-1] == raw[0] and raw[1:-1] == word.value:
+        return word.start + 1
+    return None
 
 
 class Collector:
@@ -70,14 +168,33 @@ class Collector:
         self.need_python = need_python
         self.items: list[Evidence] = []
 
-    # Positions: at top level offsets are the cell's; nested (decoded) code maps everything to
-    # the span of the source it was decoded from.
+    # Positions. With no origin, offsets are the cell's. With a `Mapped` origin, offsets are
+    # positions in its rebuilt text and map back piece by piece. With a `Derived` origin
+    # (decoded or computed code), everything points at the source it was computed from.
     def add(self, kind: EvidenceKind, value: str, detail: str, start: int, end: int, context: str,
-            origin: Derived | None, via: tuple[str, ...] = ()) -> None:
+            origin: Origin, via: tuple[str, ...] = ()) -> None:
         if origin is None:
             self.items.append(Evidence(kind, value, detail, start, end, True, via, context))
+        elif isinstance(origin, Mapped):
+            cell_start, cell_end, exact, extra = origin.map(start, end)
+            if kind == "text":  # sub-spans are mapped when they match (see Evidence.locate)
+                self.items.append(Evidence(kind, value, detail, cell_start, cell_end, exact,
+                                           _vias(origin.via, via), context, origin, start))
+            else:
+                self.items.append(Evidence(kind, value, detail, cell_start, cell_end, exact,
+                                           _vias(origin.via, extra, via), context))
         else:
             self.items.append(Evidence(kind, value, detail, origin.start, origin.end, False, origin.via + via, context))
+
+    @staticmethod
+    def narrow(origin: Origin, start: int, end: int, value: str, via: tuple[str, ...]) -> Derived:
+        """The origin of something computed from [start, end) of the current text."""
+        if origin is None:
+            return Derived(value, start, end, via)
+        if isinstance(origin, Mapped):
+            cell_start, cell_end, _, extra = origin.map(start, end)
+            return Derived(value, cell_start, cell_end, _vias(origin.via, extra, via))
+        return origin
 
     def collect(self, code: str, language: str = "python", origin: Derived | None = None, depth: int = 0) -> None:
         split = split_cell(code, language)
@@ -86,44 +203,78 @@ class Collector:
             facts = analyze(split.python)
             self.python_facts(facts, code, origin, depth)
         if split.has_python:
-            clean = strip_comments(split.python)
-            self.text(clean, 0, len(clean), origin, ("python",), code)
+            clean = join_continuations(strip_comments(split.python))
+            self.text(clean, 0, len(clean), origin, ("python",))
             for m in _HF_REPO_ID.finditer(clean):
                 self.add("repo", m.group(2).lower(), "huggingface.co", m.start(2), m.end(2),
-                         _line_around(code, m.start(), m.end()), origin)
+                         line_around(code, m.start(), m.end()), origin)
         for seg in split.segments:
             text = code[seg.start : seg.end]
             if seg.kind == "shell":
                 expanded = self.expand(text, seg.start, facts)
-                if expanded != text:
-                    sub = Derived(expanded, seg.start, seg.end, ("expanded",))
-                    self.shell(expanded, 0, sub if origin is None else origin, depth, seg.via)
-                else:
+                if expanded is None:
                     self.shell(text, seg.start, origin, depth, seg.via)
+                elif origin is None:
+                    self.shell(expanded.text, 0, expanded, depth, seg.via)
+                else:
+                    self.shell(expanded.text, 0, origin, depth, seg.via)
             else:
-                self.text(text, seg.start, seg.end, origin, seg.via, code)
+                self.text(text, seg.start, seg.end, origin, seg.via)
 
-    def expand(self, text: str, offset: int, facts: PythonFacts | None) -> str:
-        if facts is None or not facts.env or ("{" not in text and "$" not in text):
-            return text
-
-        def value(m: re.Match[str]) -> str:
-            name = m.group(1) or m.group(2)
-            best = None
-            for at, v in facts.env.get(name, ()):
-                if at < offset:
-                    best = v
-            return best if best is not None else m.group(0)
-
-        return _SHELL_EXPANSION.sub(value, text)
+    def expand(self, text: str, offset: int, facts: PythonFacts | None) -> Mapped | None:
+        """`{var}` and `$var` replaced by the literal last assigned to them before the use:
+        in Python earlier in the cell (as IPython does for `!` lines) or by the shell text
+        itself (`VAR=value`, `export VAR=value`). None when nothing was replaced."""
+        if "{" not in text and "$" not in text:
+            return None
+        python_env = facts.env if facts is not None else {}
+        shell_env: dict[str, list[tuple[int, str]]] = {}
+        if "$" in text:
+            for name, value, at in shell.assignments(text):
+                shell_env.setdefault(name, []).append((offset + at, value))
+        if not python_env and not shell_env:
+            return None
+        pieces: list[Piece] = []
+        out: list[str] = []
+        last = 0
+        length = 0
+        for m in _SHELL_EXPANSION.finditer(text):
+            name = m.group(1) or m.group(2) or m.group(3)
+            at = offset + m.start()
+            best: tuple[int, str] | None = None
+            for env in (python_env, shell_env) if m.group(1) is None else (python_env,):
+                entry = latest_before(env.get(name, ()), at)
+                if entry is not None and (best is None or entry[0] > best[0]):
+                    best = entry  # type: ignore[assignment]
+            if best is None:
+                continue
+            if m.start() > last:
+                pieces.append(Piece(length, length + m.start() - last, offset + last, offset + m.start(), True))
+                out.append(text[last : m.start()])
+                length += m.start() - last
+            pieces.append(Piece(length, length + len(best[1]), at, offset + m.end(), False, ("expanded",)))
+            out.append(best[1])
+            length += len(best[1])
+            last = m.end()
+        if not pieces:
+            return None
+        pieces.append(Piece(length, length + len(text) - last, offset + last, offset + len(text), True))
+        out.append(text[last:])
+        return Mapped("".join(out), pieces)
 
     def python_facts(self, facts: PythonFacts, code: str, origin: Derived | None, depth: int) -> None:
         for name, start, end in facts.imports:
-            self.add("package", name, "import", start, end, _line_around(code, start, end), origin)
+            self.add("package", name, "import", start, end, line_around(code, start, end), origin)
+        for d in facts.computed_imports:
+            self.add("package", d.value, "import", d.start, d.end, line_around(code, d.start, d.end),
+                     origin if origin is not None or d.exact else d)
+        for d in facts.hub_repos:
+            self.add("repo", d.value.lower(), "huggingface.co", d.start, d.end, line_around(code, d.start, d.end),
+                     origin if origin is not None or d.exact else d)
         for d in facts.shell:
             self.shell_derived(d, origin, depth)
         for words, start, end in facts.argv:
-            self.argv(words, start, end, code, origin, depth)
+            self.argv(words, start, end, origin, depth)
         for d in facts.strings:
             self.derived_text(d, origin)
         if depth < MAX_DEPTH:
@@ -133,9 +284,9 @@ class Collector:
 
     def derived_text(self, d: Derived, origin: Derived | None) -> None:
         if d.exact and origin is None:
-            self.text(d.value, d.start, d.end, None, (), self.code)
+            self.text(d.value, d.start, d.end, None, ())
         else:
-            self.text(d.value, 0, len(d.value), d if origin is None else origin, (), d.value)
+            self.text(d.value, 0, len(d.value), d if origin is None else origin, ())
 
     def shell_derived(self, d: Derived, origin: Derived | None, depth: int) -> None:
         if d.exact and origin is None:
@@ -143,7 +294,7 @@ class Collector:
         else:
             self.shell(d.value, 0, d if origin is None else origin, depth, ("shell",))
 
-    def argv(self, words: list[Derived], start: int, end: int, code: str, origin: Derived | None, depth: int) -> None:
+    def argv(self, words: list[Derived], start: int, end: int, origin: Derived | None, depth: int) -> None:
         head = words[0].value.strip()
         if len(words) >= 3 and head.rsplit("/", 1)[-1] in _SHELLS and words[1].value == "-c":
             self.shell_derived(words[2], origin, depth)
@@ -151,14 +302,37 @@ class Collector:
         if len(words) == 1:  # Popen("cmd args", shell=True) written as a one-item list
             self.shell_derived(words[0], origin, depth)
             return
-        joined = " ".join(shell_quote(w.value) for w in words)
-        self.shell(joined, 0, Derived(joined, start, end, ("subprocess",)) if origin is None else origin, depth, ())
+        # The list read as one shell line; each word maps back to the literal it came from.
+        parts: list[str] = []
+        pieces: list[Piece] = []
+        length = 0
+        for w in words:
+            if parts:
+                parts.append(" ")
+                length += 1
+            quoted = shell_quote(w.value)
+            inner = quoted.find(w.value) if w.value else -1
+            if w.exact and inner >= 0 and len(quoted) - inner - len(w.value) == inner:
+                pieces.append(Piece(length + inner, length + inner + len(w.value), w.start, w.end, True))
+            else:
+                pieces.append(Piece(length, length + len(quoted), w.start, w.end, False, w.via))
+            parts.append(quoted)
+            length += len(quoted)
+        joined = "".join(parts)
+        if origin is None:
+            self.shell(joined, 0, Mapped(joined, pieces, ("subprocess",)), depth, ())
+        else:
+            self.shell(joined, 0, origin, depth, ())
         for w in words:
             self.derived_text(w, origin)
 
-    def shell(self, text: str, offset: int, origin: Derived | None, depth: int, via: tuple[str, ...]) -> None:
-        """Commands, installs and decoded pipelines in a shell text starting at `offset`."""
-        self.text(text, offset, offset + len(text), origin, via, text if origin else self.code)
+    def shell(self, text: str, offset: int, origin: Origin, depth: int, via: tuple[str, ...]) -> None:
+        """Commands, installs and decoded pipelines in a shell text starting at `offset`.
+
+        `offset` is where `text` starts: in the cell (no origin), or in the rebuilt text of a
+        `Mapped` origin; a `Derived` origin ignores it."""
+        plain = origin is None or isinstance(origin, Mapped)  # positions inside `text` can be mapped
+        self.text(join_continuations(shell.strip_comments(text)), offset, offset + len(text), origin, via)
         commands = shell.simple_commands(text)
         for i, cmd in enumerate(commands):
             context = text[cmd.start : cmd.end]
@@ -169,56 +343,65 @@ class Collector:
             if depth >= MAX_DEPTH:
                 continue
             values = [w.value for w in cmd.args]
+            # a shell command handed over as one argument: sh -c "...", su -c "...", tmux new "..."
+            inner_word = None
             if cmd.name in _SHELLS and "-c" in values and values.index("-c") + 1 < len(values):
-                w = cmd.args[values.index("-c") + 1]
-                inner = Derived(w.value, offset + w.start, offset + w.end, ("sh -c",))
-                exact = origin is None and text[w.start : w.end] == w.value
-                self.shell(w.value, offset + w.start if exact else 0, None if exact else (origin or inner), depth + 1, via)
-            if cmd.name in ("tmux", "su", "runuser") and cmd.args:
-                # tmux new-session -d "cmd" / su -c "cmd" user: a shell command as an argument
-                w = next((a for a in reversed(cmd.args) if " " in a.value), None)
-                if w is not None:
-                    exact = origin is None and text[w.start : w.end].strip("'\"") == w.value
-                    inner = Derived(w.value, offset + w.start, offset + w.end, (cmd.name,))
-                    self.shell(w.value, offset + w.start + (1 if exact and text[w.start] in "'\"" else 0) if exact else 0,
-                               None if exact else (origin or inner), depth + 1, via)
+                inner_word = cmd.args[values.index("-c") + 1]
+            elif cmd.name in ("tmux", "su", "runuser") and cmd.args:
+                inner_word = next((a for a in reversed(cmd.args) if " " in a.value), None)
+            if inner_word is not None:
+                w = inner_word
+                at = _inner(text, w) if plain else None
+                if at is not None:
+                    self.shell(w.value, offset + at, origin, depth + 1, via)
+                else:
+                    label = "sh -c" if cmd.name in _SHELLS else cmd.name
+                    src = self.narrow(origin, offset + w.start, offset + w.end, w.value, (label,))
+                    self.shell(w.value, 0, src, depth + 1, via)
             if cmd.name in ("python", "python3") and "-c" in values and values.index("-c") + 1 < len(values):
                 w = cmd.args[values.index("-c") + 1]
-                self.collect(w.value, "python", origin or Derived(w.value, offset + w.start, offset + w.end, ("python -c",)), depth + 1)
-            if cmd.name in ("echo", "printf") and i + 1 < len(commands):
-                decoded = _decode_pipeline(cmd, commands[i + 1 :])
+                self.collect(w.value, "python",
+                             self.narrow(origin, offset + w.start, offset + w.end, w.value, ("python -c",)), depth + 1)
+            if cmd.name in ("echo", "printf") and cmd.piped and i + 1 < len(commands):
+                decoded = _decode_pipeline(cmd, commands[i + 1])
                 if decoded:
-                    src = origin or Derived(decoded[0], offset + cmd.start, offset + commands[-1].end, (decoded[1],))
+                    last = i + 1
+                    while commands[last].piped and last + 1 < len(commands):
+                        last += 1  # the span runs to the end of the pipeline (`| sh`)
+                    src = self.narrow(origin, offset + cmd.start, offset + commands[last].end, decoded[0], (decoded[1],))
                     self.shell(decoded[0], 0, src, depth + 1, ())
                     self.collect(decoded[0], "python", src, depth + 1)
 
-    def text(self, text: str, start: int, end: int, origin: Derived | None, via: tuple[str, ...], context_src: str) -> None:
+    def text(self, text: str, start: int, end: int, origin: Origin, via: tuple[str, ...]) -> None:
         if not text.strip():
             return
         self.add("text", text, "", start, end, "", origin, via)
         for m in _URL.finditer(text):
             url = m.group(0).rstrip(".,;:)]")
             self.add("url", url, "", start + m.start(), start + m.start() + len(url),
-                     _line_around(text, m.start(), m.end()), origin, via)
+                     line_around(text, m.start(), m.end()), origin, via)
         for m in _REPO.finditer(text):
             host = m.group(1).lower()
             name = m.group(3)
             if name.lower().endswith(".git"):
                 name = name[:-4]
             self.add("repo", f"{m.group(2)}/{name}".lower(), _HOST_ALIASES.get(host, host),
-                     start + m.start(), start + m.end(), _line_around(text, m.start(), m.end()), origin, via)
+                     start + m.start(), start + m.end(), line_around(text, m.start(), m.end()), origin, via)
+
+
+def _vias(*groups: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(v for g in groups for v in g))
 
 
 def shell_quote(value: str) -> str:
     return value if value and not re.search(r"[\s'\"\\$`]", value) else "'" + value.replace("'", "'\\''") + "'"
 
 
-def _decode_pipeline(echo: shell.SimpleCommand, rest: list[shell.SimpleCommand]) -> tuple[str, str] | None:
+def _decode_pipeline(echo: shell.SimpleCommand, nxt: shell.SimpleCommand) -> tuple[str, str] | None:
     """`echo <b64> | base64 -d | sh` and `echo <hex> | xxd -r -p | bash`: what would run."""
-    if not rest or not echo.args:
+    if not echo.args:
         return None
     payload = "".join(w.value for w in echo.args if not w.value.startswith("-"))
-    nxt = rest[0]
     try:
         if nxt.name in ("base64", "openssl") and _B64_PIPE.search(f"{nxt.name} {nxt.arg_text}"):
             return base64.b64decode(payload + "=" * (-len(payload) % 4)).decode("utf-8", "replace"), "base64"
@@ -226,13 +409,38 @@ def _decode_pipeline(echo: shell.SimpleCommand, rest: list[shell.SimpleCommand])
             return binascii.unhexlify(re.sub(r"\s", "", payload)).decode("utf-8", "replace"), "hex"
         if nxt.name == "rev":
             return payload[::-1], "reversed"
-        if nxt.name == "tr" and "a-zA-Z" in nxt.arg_text and "n-za-mN-ZA-M" in nxt.arg_text:
-            import codecs
-
+        if nxt.name == "tr" and _is_rot13(nxt):
             return codecs.decode(payload, "rot13"), "rot13"
     except (binascii.Error, ValueError):
         return None
     return None
+
+
+def _tr_set(spec: str) -> str:
+    """The characters of a `tr` set such as `A-Za-z` (ranges expanded)."""
+    out, i = [], 0
+    while i < len(spec):
+        if i + 2 < len(spec) and spec[i + 1] == "-" and spec[i] <= spec[i + 2]:
+            out.extend(chr(c) for c in range(ord(spec[i]), ord(spec[i + 2]) + 1))
+            i += 3
+        else:
+            out.append(spec[i])
+            i += 1
+    return "".join(out)
+
+
+_ROT13 = {c: codecs.encode(c, "rot13") for c in string.ascii_letters}
+
+
+def _is_rot13(tr: shell.SimpleCommand) -> bool:
+    """`tr 'A-Za-z' 'N-ZA-Mn-za-m'` in any of its spellings."""
+    sets = [w.value for w in tr.args if not w.value.startswith("-")]
+    if len(sets) != 2:
+        return False
+    source, target = _tr_set(sets[0]), _tr_set(sets[1])
+    if len(source) != len(target) or not any(c.isalpha() for c in source):
+        return False
+    return all(_ROT13.get(a) == b for a, b in zip(source, target, strict=True))
 
 
 def collect(code: str, language: str = "python", need_python: bool = True) -> list[Evidence]:

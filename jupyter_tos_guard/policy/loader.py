@@ -89,7 +89,7 @@ def re2_problem(pattern: str) -> str | None:
                 " (lookaround and backreferences cannot run in linear time, so RE2 does not "
                 "support them; rewrite the pattern without them)"
             )
-        return f"pattern {pattern!r} is refused: {reason}{hint}"
+        return f"pattern '{pattern}' is refused: {reason}{hint}"
     return None
 
 
@@ -145,6 +145,10 @@ class _Reader:
     def string(self, node: yaml.Node, what: str, *, empty_ok: bool = False) -> str | None:
         value = self.scalar(node, what)
         if value is None and not isinstance(node, yaml.ScalarNode):
+            return None
+        if isinstance(value, (bool, int)) or (value is None and node.value):
+            reads = {bool: "true/false", int: "a number"}.get(type(value), "null")
+            self.problem(node, f"{what} must be text, but YAML reads {node.value!r} as {reads}; put it in quotes")
             return None
         if not isinstance(value, str) or (not empty_ok and not value.strip()):
             self.problem(node, f"{what} must be a non-empty string")
@@ -222,6 +226,9 @@ def _parse_matcher(reader: _Reader, node: yaml.Node) -> Matcher | None:
     if kind == "url":
         if "://" not in text and not text.lower().startswith(("magnet:", "*")):
             reader.problem(value, f"url {text!r} needs a scheme (https://, stratum+tcp://, magnet:?...) or a leading *")
+            return None
+        if max((len(run) for run in re.split(r"\*|\?|\[[^\]]*\]", text)), default=0) < 3:
+            reader.problem(value, f"url {text!r} needs at least 3 characters written out (not wildcards) to identify a tool")
             return None
         return UrlMatcher(text.lower())
     if kind == "domain":
@@ -386,12 +393,16 @@ def _parse_rule_field(reader: _Reader, key: str, value: yaml.Node) -> Any:
         matchers = [_parse_matcher(reader, item) for item in items]
         return tuple(m for m in matchers if m is not None)
     if key == "unless":
-        patterns = reader.strings(value, "unless")
-        for item, pattern in zip(getattr(value, "value", []), patterns):
+        patterns = []
+        for item in reader.sequence(value, "unless"):
+            pattern = reader.string(item, "each entry of unless")
+            if pattern is None:
+                continue
             why = re2_problem(pattern)
             if why:
                 reader.problem(item, why)
-        return patterns
+            patterns.append(pattern)
+        return tuple(patterns)
     if key == "tests":
         entries = reader.mapping(value, "tests", ("flag", "allow"))
         flag = reader.strings(entries["flag"][1], "tests.flag") if "flag" in entries else ()
@@ -409,6 +420,10 @@ def parse_layer(text: str, source: str) -> tuple[_Layer | None, list[Problem]]:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         what = exc.problem or exc.context or "invalid YAML"
+        started = exc.context_mark
+        if exc.context and exc.problem and started is not None and started.line + 1 != line:
+            # e.g. an unclosed quote: say where the unfinished thing began, not only where the file ended
+            what = f"{what} ({exc.context} that began at line {started.line + 1}, column {started.column + 1})"
         return None, [Problem(source, line, col, f"invalid YAML: {what}")]
     except yaml.YAMLError as exc:
         return None, [Problem(source, 1, 1, f"invalid YAML: {exc}")]
@@ -416,8 +431,10 @@ def parse_layer(text: str, source: str) -> tuple[_Layer | None, list[Problem]]:
         return None, [Problem(source, 1, 1, "the file is empty; a policy needs at least 'version: 1'")]
     doc = reader.mapping(root, "the policy file", DOCUMENT_KEYS)
     header: dict[str, Any] = {}
+    if not isinstance(root, yaml.MappingNode):
+        return None, reader.problems  # already said: the file must be a mapping
     if "version" not in doc:
-        reader.problem(root, f"the policy file needs 'version: 1' (supported: {SUPPORTED_VERSIONS})")
+        reader.problem(root, "the policy file needs 'version: 1'")
     else:
         version = reader.scalar(doc["version"][1], "version")
         if version not in SUPPORTED_VERSIONS:
@@ -565,8 +582,13 @@ def read_sources(paths: Iterable[str | Path]) -> tuple[list[tuple[str, str]], li
             texts.append((str(p), p.read_text(encoding="utf-8")))
         except FileNotFoundError:
             problems.append(Problem(str(p), 1, 1, "no such file"))
+        except IsADirectoryError:
+            problems.append(Problem(str(p), 1, 1, "is a directory, not a policy file"))
         except UnicodeDecodeError as exc:
-            problems.append(Problem(str(p), 1, 1, f"not UTF-8 text ({exc.reason} at byte {exc.start})"))
+            before = exc.object[: exc.start]
+            line = before.count(b"\n") + 1
+            column = len(before) - (before.rfind(b"\n") + 1) + 1
+            problems.append(Problem(str(p), line, column, f"not UTF-8 text ({exc.reason} at byte {exc.start}); save the file as UTF-8"))
         except OSError as exc:
             problems.append(Problem(str(p), 1, 1, f"cannot read: {exc.strerror or exc}"))
     return texts, problems
@@ -586,6 +608,8 @@ def load_texts(texts: Sequence[tuple[str, str]]) -> Policy:
     policy, errs = merge_layers(layers)
     problems.extend(errs)
     if problems:
+        order = {source: i for i, (source, _) in enumerate(texts)}
+        problems.sort(key=lambda p: (order.get(p.source, len(order)), p.line, p.column))  # reading order
         raise PolicyError(problems)
     return replace(policy, digest=digest.hexdigest())
 

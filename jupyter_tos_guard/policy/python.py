@@ -16,8 +16,10 @@ import binascii
 import bisect
 import codecs
 import re
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 # Comments and strings in one alternation, so a '#' inside a string is not a comment.
 # Each branch consumes characters without overlap, so the scan stays linear.
@@ -61,12 +63,15 @@ class Derived:
 
 @dataclass
 class PythonFacts:
-    imports: list[tuple[str, int, int]] = field(default_factory=list)
+    imports: list[tuple[str, int, int]] = field(default_factory=list)  # import statements, as written
+    computed_imports: list[Derived] = field(default_factory=list)  # __import__(...), import_module(...)
+    hub_repos: list[Derived] = field(default_factory=list)  # owner/name handed to a Hugging Face loader
     shell: list[Derived] = field(default_factory=list)  # strings run by a shell
     argv: list[tuple[list[Derived], int, int]] = field(default_factory=list)  # subprocess lists
     executed: list[Derived] = field(default_factory=list)  # code handed to exec/eval
     strings: list[Derived] = field(default_factory=list)  # computed strings worth matching
     env: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    lists: dict[str, list[tuple[int, list[Derived], int, int]]] = field(default_factory=dict)  # argv lists
     parsed: bool = True
 
 
@@ -75,17 +80,30 @@ class _Positions:
 
     def __init__(self, code: str):
         self.code = code
+        self.ascii = code.isascii()
         self.starts = [0]
         for m in re.finditer("\n", code):
             self.starts.append(m.end())
+        self.byte_maps: dict[int, list[int] | None] = {}  # line -> char offset of each byte (non-ASCII lines)
 
     def offset(self, line: int, col: int) -> int:
         start = self.starts[line - 1] if line - 1 < len(self.starts) else len(self.code)
-        end = self.starts[line] if line < len(self.starts) else len(self.code)
-        text = self.code[start:end]
-        if text.isascii():
+        if self.ascii:
             return start + col
-        return start + len(text.encode("utf-8")[:col].decode("utf-8", errors="ignore"))
+        chars = self.byte_maps.get(line, ())
+        if chars == ():
+            end = self.starts[line] if line < len(self.starts) else len(self.code)
+            text = self.code[start:end]
+            chars = None
+            if not text.isascii():  # computed once per line, so long lines stay linear
+                chars = []
+                for i, ch in enumerate(text):
+                    chars.extend([i] * len(ch.encode("utf-8")))
+                chars.append(len(text))
+            self.byte_maps[line] = chars
+        if chars is None:
+            return start + col
+        return start + chars[min(col, len(chars) - 1)]  # type: ignore[index]
 
     def span(self, node: ast.AST) -> tuple[int, int]:
         start = self.offset(node.lineno, node.col_offset)  # type: ignore[attr-defined]
@@ -100,6 +118,7 @@ _SHELL_FUNCS = {
     "call", "run", "Popen", "spawn", "run_command",
 }
 _EXEC_FUNCS = {"exec", "eval", "compile", "execfile"}
+_SINKS = _SHELL_FUNCS | _EXEC_FUNCS | {"__import__", "import_module", "run_line_magic", "run_cell_magic"}
 _B64 = {"b64decode": base64.b64decode, "standard_b64decode": base64.b64decode,
         "urlsafe_b64decode": base64.urlsafe_b64decode, "decodebytes": base64.decodebytes,
         "decodestring": base64.decodebytes, "b32decode": base64.b32decode, "b16decode": base64.b16decode,
@@ -129,6 +148,7 @@ class _Analyzer(ast.NodeVisitor):
         self.code = code
         self.pos = pos
         self.facts = facts
+        self.aliases: dict[str, tuple[str, str]] = {}  # s -> ("os", "system") after `from os import system as s`
 
     # --- folding -------------------------------------------------------------------------
 
@@ -138,10 +158,13 @@ class _Analyzer(ast.NodeVisitor):
             return None
         if isinstance(node, ast.Constant):
             if isinstance(node.value, str):
-                return node.value, frozenset()
+                return node.value, self.literal_via(node)
             if isinstance(node.value, bytes):
                 return node.value.decode("latin-1"), frozenset()
             return None
+        if isinstance(node, ast.Attribute) and node.attr == "executable" and isinstance(node.value, ast.Name) \
+                and node.value.id == "sys":
+            return "python", frozenset({"variable"})  # sys.executable: the kernel's interpreter
         if isinstance(node, ast.Name):
             start, _ = self.pos.span(node)
             value = self.lookup(node.id, start)
@@ -166,6 +189,13 @@ class _Analyzer(ast.NodeVisitor):
             if left is None or right is None:
                 return None
             return left[0] + right[0], left[1] | right[1] | {"concat"}
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):  # "./%s -o %s" % (tool, pool)
+            template = self.fold(node.left, depth + 1)
+            if template is None:
+                return None
+            items = node.right.elts if isinstance(node.right, ast.Tuple) else [node.right]
+            values = [self.fold(e, depth + 1) for e in items]
+            return _percent_format(template[0], values), template[1].union(*(v[1] for v in values if v)) | {"format"}
         if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice):
             s = node.slice
             step = s.step
@@ -178,6 +208,19 @@ class _Analyzer(ast.NodeVisitor):
         if isinstance(node, ast.Call):
             return self.fold_call(node, depth)
         return None
+
+    def literal_via(self, node: ast.Constant) -> frozenset[str]:
+        """How a string constant was written: `"xm" "rig"` (implicit concatenation) or
+        `"\x78mrig"` (escapes) hide a name from a plain reading of the source."""
+        start, end = self.pos.span(node)
+        raw = self.code[start:end]
+        value = node.value
+        if value and raw.count(value) == 1 and _STRING_TOKEN.fullmatch(raw):
+            return frozenset()
+        token = _STRING_TOKEN.match(raw)
+        if token is None or token.end() < len(raw):
+            return frozenset({"concat"})
+        return frozenset({"escapes"}) if "\\" in raw and not raw.lstrip("bBuU").lower().startswith("r") else frozenset()
 
     def fold_call(self, node: ast.Call, depth: int) -> tuple[str, frozenset[str]] | None:
         receiver, name = _call_name(node.func)
@@ -231,6 +274,14 @@ class _Analyzer(ast.NodeVisitor):
             inner, a, b = (self.fold(x, depth + 1) for x in (node.func.value, args[0], args[1]))
             if inner and a and b:
                 return inner[0].replace(a[0], b[0]), inner[1] | {"replace"}
+        if name == "format" and isinstance(node.func, ast.Attribute) and receiver != "string":
+            template = self.fold(node.func.value, depth + 1)
+            if template is None:
+                return None
+            positional = [self.fold(a, depth + 1) for a in args]
+            named = {k.arg: self.fold(k.value, depth + 1) for k in node.keywords if k.arg}
+            vias = template[1].union(*(v[1] for v in [*positional, *named.values()] if v))
+            return _brace_format(template[0], positional, named), vias | {"format"}
         return None
 
     def fold_items(self, node: ast.AST, depth: int) -> list[tuple[str, frozenset[str]]] | None:
@@ -263,11 +314,8 @@ class _Analyzer(ast.NodeVisitor):
             return None
 
     def lookup(self, name: str, before: int) -> str | None:
-        best = None
-        for offset, value in self.facts.env.get(name, ()):
-            if offset < before:
-                best = value
-        return best
+        entry = latest_before(self.facts.env.get(name, ()), before)
+        return entry[1] if entry is not None else None
 
     # --- recording ----------------------------------------------------------------------
 
@@ -284,32 +332,107 @@ class _Analyzer(ast.NodeVisitor):
         return Derived(value, start, end, tuple(sorted(via)) + extra, exact)
 
     def visit_Import(self, node: ast.Import) -> None:
-        start, end = self.pos.span(node)
         for alias in node.names:
+            start, end = self.pos.span(alias)  # `name as other`: point at the name
+            written = self.code[start:end]
+            if written.startswith(alias.name):
+                end = start + len(alias.name)
             self.facts.imports.append((alias.name, start, end))
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        for alias in node.names:
+            if alias.name in _SINKS:
+                self.aliases[alias.asname or alias.name] = (node.module or "", alias.name)
         if node.module and not node.level:
             start, end = self.pos.span(node)
+            m = _FROM_MODULE.match(self.code, start, end)
+            if m and _DOTS_AND_SPACE.sub("", m.group(1)) == node.module:
+                start, end = m.span(1)
             self.facts.imports.append((node.module, start, end))
 
     def visit_Assign(self, node: ast.Assign) -> None:
         self.generic_visit(node)
-        folded = self.fold(node.value)
+        if isinstance(node.value, (ast.Name, ast.Attribute)):  # run = subprocess.run
+            target = self.callee(node.value)
+            if target[1] in _SINKS:
+                for t in node.targets:
+                    if isinstance(t, ast.Name):
+                        self.aliases[t.id] = target
+        self.assign([t for t in node.targets if isinstance(t, ast.Name)], node.value, node)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        self.generic_visit(node)
+        if node.value is not None and isinstance(node.target, ast.Name):
+            self.assign([node.target], node.value, node)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:  # cmd += " --flag"
+        self.generic_visit(node)
+        if isinstance(node.target, ast.Name) and isinstance(node.op, ast.Add):
+            combined = ast.BinOp(ast.Name(node.target.id, ast.Load()), ast.Add(), node.value)
+            ast.copy_location(combined, node)
+            ast.copy_location(combined.left, node.target)
+            self.assign([node.target], combined, node)
+
+    def assign(self, targets: list[ast.Name], value: ast.expr, node: ast.stmt) -> None:
+        start, _ = self.pos.span(node)
+        if isinstance(value, (ast.List, ast.Tuple)) and value.elts:
+            words = self.words(value)
+            if words:
+                list_start, list_end = self.pos.span(value)
+                for target in targets:
+                    self.facts.lists.setdefault(target.id, []).append((start, words, list_start, list_end))
+            return
+        folded = self.fold(value)
         if folded is None:
             return
-        start, _ = self.pos.span(node)
-        for target in node.targets:
-            if isinstance(target, ast.Name):
-                self.facts.env.setdefault(target.id, []).append((start, folded[0]))
+        for target in targets:
+            self.facts.env.setdefault(target.id, []).append((start, folded[0]))
         if folded[1] - {"variable"}:
-            self.facts.strings.append(self.derived(node.value, folded))
+            self.facts.strings.append(self.derived(value, folded))
+
+    def words(self, node: ast.List | ast.Tuple) -> list[Derived] | None:
+        """The items of a list of strings (an argv), each with its source; None when the program
+        (the first item) is unknown: then nothing can be said about what runs."""
+        items = [self.fold(e) for e in node.elts]
+        if items[0] is None:
+            return None
+        # an unknown argument keeps its place, so `-m pip install x` still reads as such
+        return [self.derived(e, f if f is not None else ("{…}", frozenset({"unknown"})))
+                for e, f in zip(node.elts, items, strict=True)]
+
+    def shell_source(self, node: ast.expr) -> Derived | None:
+        """`"a b c".split()` and `shlex.split("a b c")` given to subprocess: the command line."""
+        if not isinstance(node, ast.Call):
+            return None
+        receiver, name = _call_name(node.func)
+        if name != "split":
+            return None
+        if receiver.endswith("shlex") and node.args:
+            target = node.args[0]
+        elif isinstance(node.func, ast.Attribute) and not node.args and not receiver.endswith(("shlex", "os.path")):
+            target = node.func.value
+        else:
+            return None
+        folded = self.fold(target)
+        return self.derived(target, folded) if folded else None
+
+    def callee(self, func: ast.expr) -> tuple[str, str]:
+        """(receiver, name) of what a call runs, through aliases and `getattr(os, "system")`."""
+        if isinstance(func, ast.Name) and func.id in self.aliases:
+            return self.aliases[func.id]
+        if isinstance(func, ast.Call) and _call_name(func.func) == ("", "getattr") and len(func.args) >= 2:
+            attr = self.fold(func.args[1])
+            if attr is not None:
+                owner = func.args[0]
+                return (_call_name(owner)[1] if isinstance(owner, ast.Name) else _call_name(ast.Attribute(owner, "x"))[0],
+                        attr[0])
+        return _call_name(func)
 
     def visit_Call(self, node: ast.Call) -> None:
         self.generic_visit(node)
-        receiver, name = _call_name(node.func)
+        receiver, name = self.callee(node.func)
         first = node.args[0] if node.args else None
-        if name in _EXEC_FUNCS and not receiver and first is not None:
+        if name in _EXEC_FUNCS and receiver in ("", "builtins", "__builtins__") and first is not None:
             folded = self.fold(first)
             if folded:
                 self.facts.executed.append(self.derived(first, folded, ("exec",)))
@@ -317,9 +440,9 @@ class _Analyzer(ast.NodeVisitor):
         if name in ("__import__", "import_module") and first is not None:
             folded = self.fold(first)
             if folded:
-                start, end = self.pos.span(first)
-                self.facts.imports.append((folded[0], start, end))
+                self.facts.computed_imports.append(self.derived(first, folded))
             return
+        self.hub_repo(node, name)
         if name in ("run_line_magic", "run_cell_magic", "magic") and node.args:
             self.magic_call(node)
             return
@@ -331,11 +454,20 @@ class _Analyzer(ast.NodeVisitor):
             if first is None:
                 return
             if isinstance(first, (ast.List, ast.Tuple)):
-                items = [self.fold(e) for e in first.elts]
-                words = [self.derived(e, f) for e, f in zip(first.elts, items) if f is not None]
+                words = self.words(first) if first.elts else None
                 if words:
                     start, end = self.pos.span(first)
                     self.facts.argv.append((words, start, end))
+                return
+            if isinstance(first, ast.Name):  # cmd = ["hashcat", ...]; subprocess.run(cmd)
+                at, _ = self.pos.span(first)
+                assigned = latest_before(self.facts.lists.get(first.id, ()), at)
+                if assigned is not None:
+                    self.facts.argv.append(assigned[1:])
+                    return
+            split = self.shell_source(first)
+            if split is not None:
+                self.facts.shell.append(split)
                 return
             folded = self.fold(first)
             if folded:
@@ -346,6 +478,18 @@ class _Analyzer(ast.NodeVisitor):
                 folded = self.fold(arg)
                 if folded and folded[1] - {"variable"}:
                     self.facts.strings.append(self.derived(arg, folded))
+
+    def hub_repo(self, node: ast.Call, name: str) -> None:
+        """`hf_hub_download(repo_id=...)`, `snapshot_download(x)`, `from_pretrained(x)`: the
+        repository, even when it comes from a variable or is put together."""
+        target = next((k.value for k in node.keywords if k.arg in ("repo_id", "pretrained_model_name_or_path")), None)
+        if target is None and name in _HUB_LOADERS and node.args:
+            target = node.args[0]
+        if target is None:
+            return
+        folded = self.fold(target)
+        if folded and _HUB_REPO_ID.fullmatch(folded[0]):
+            self.facts.hub_repos.append(self.derived(target, folded))
 
     def magic_call(self, node: ast.Call) -> None:
         folded = [self.fold(a) for a in node.args]
@@ -360,6 +504,68 @@ class _Analyzer(ast.NodeVisitor):
             return
         start, end = self.pos.span(node)
         self.facts.shell.append(Derived(body, start, end, ("magic",)))
+
+
+_FROM_MODULE = re.compile(r"from[ \t\\\n]+([\w.]+(?:[ \t]*\.[ \t]*[\w.]+)*)")
+_DOTS_AND_SPACE = re.compile(r"[ \t]+")
+
+# One Python string literal (prefix, quotes, body), as written.
+_STRING_TOKEN = re.compile(
+    r"""[rRbBuU]{0,2}(?:\"\"\"(?:[^"\\]|\\.|"(?!""))*\"\"\"|'\'\'(?:[^'\\]|\\.|'(?!''))*'\'\'|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')""",
+    re.S,
+)
+
+
+_HUB_LOADERS = {
+    "hf_hub_download", "snapshot_download", "hf_hub_url", "cached_download", "from_pretrained",
+    "load_dataset", "list_repo_files", "create_repo_ref", "HfFileSystem",
+}
+_HUB_REPO_ID = re.compile(r"[\w.-]+/[\w.-]+")
+_UNKNOWN = "{…}"
+_BRACE_FIELD = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+_PERCENT_FIELD = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(?:\*|\d+)?(?:\.(?:\*|\d+))?([a-zA-Z%])")
+Folded = tuple[str, frozenset[str]] | None
+
+
+def _brace_format(template: str, positional: list[Folded], named: dict[str, Folded]) -> str:
+    """`template.format(...)` with known string arguments. Format specs (widths and the like)
+    are ignored on purpose: a name is what matters, and `{:>999999999}` must cost nothing."""
+    auto = iter(range(len(positional) + 1))
+
+    def field(m: re.Match[str]) -> str:
+        if m.group(0) in ("{{", "}}"):
+            return m.group(0)[0]
+        key = re.split(r"[!:]", m.group(1), maxsplit=1)[0]
+        value: Folded = None
+        if key == "":
+            i = next(auto, len(positional))
+            value = positional[i] if i < len(positional) else None
+        elif key.isdigit():
+            value = positional[int(key)] if int(key) < len(positional) else None
+        elif key.isidentifier():
+            value = named.get(key)
+        return value[0] if value is not None else _UNKNOWN
+
+    return _BRACE_FIELD.sub(field, template)
+
+
+def _percent_format(template: str, values: list[Folded]) -> str:
+    """`template % values` for `%s`-style fields (others become a placeholder)."""
+    remaining = iter(values)
+
+    def field(m: re.Match[str]) -> str:
+        if m.group(1) == "%":
+            return "%"
+        value = next(remaining, None)
+        return value[0] if value is not None and m.group(1) in "sra" else _UNKNOWN
+
+    return _PERCENT_FIELD.sub(field, template)
+
+
+def latest_before(entries: Sequence[tuple[Any, ...]], before: int) -> tuple[Any, ...] | None:
+    """The last of `entries` (sorted by their first item, an offset) written before `before`."""
+    i = bisect.bisect_left(entries, before, key=lambda e: e[0])
+    return entries[i - 1] if i else None
 
 
 def _int(node: ast.AST) -> int | None:
@@ -377,7 +583,11 @@ def analyze(code: str) -> PythonFacts:
     facts = PythonFacts()
     pos = _Positions(code)
     try:
-        tree = ast.parse(code)
+        with warnings.catch_warnings():
+            # "invalid escape sequence" and the like: a warning (an error under -W error) that
+            # must neither reach the server's log nor stop the analysis
+            warnings.simplefilter("ignore")
+            tree = ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         facts.parsed = False
         _fallback(code, facts)
@@ -395,12 +605,10 @@ def _fallback(code: str, facts: PythonFacts) -> None:
         facts.env.setdefault(m.group(1), []).append((m.start(), m.group(3)))
     for m in _IMPORT_LINE.finditer(clean):
         if m.group(1):
-            facts.imports.append((m.group(1), m.start(), m.end()))
+            facts.imports.append((m.group(1), m.start(1), m.end(1)))
         else:
-            for name in m.group(2).split(","):
-                name = name.strip().split()[0] if name.strip() else ""
-                if name:
-                    facts.imports.append((name, m.start(), m.end()))
+            for name in re.finditer(r"(?:^|,)[ \t]*([\w.]+)", m.group(2)):
+                facts.imports.append((name.group(1), m.start(2) + name.start(1), m.start(2) + name.end(1)))
 
 
 def line_of(code: str, offset: int) -> int:

@@ -27,6 +27,7 @@ class SimpleCommand:
     name: str
     argv0: Word
     args: tuple[Word, ...]
+    piped: bool = False  # its output goes to the next command through `|`
 
     @property
     def arg_text(self) -> str:
@@ -41,31 +42,38 @@ class SimpleCommand:
         return self.args[-1].end if self.args else self.argv0.end
 
 
-_OPERATORS = ("&&", "||", ";;", "$(", ";", "|", "&", "(", ")", "`", "\n")
+_OPERATOR = re.compile(r"&&|\|\||;;|\$\(|[;|&()`\n]")
 _REDIRECT = re.compile(r"\d*(?:>>|>&|<&|&>|>\||<<<|<<-?|>|<)")
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+_BLANKS = re.compile(r"[ \t\r]+")
+_PLAIN = re.compile(r"[^\s;&|()<>`'\"\\$]+|\$(?!\()")  # word characters with no special meaning
+_DOUBLE_QUOTED = re.compile(r'[^"\\]+')
 
 
-def tokenize(text: str) -> list[Word | str]:
-    """Words (with offsets) and operator strings, in order."""
+def tokenize(text: str, comments: list[tuple[int, int]] | None = None) -> list[Word | str]:
+    """Words (with offsets) and operator strings, in order. Comment spans go to `comments`."""
     out: list[Word | str] = []
     i, n = 0, len(text)
     while i < n:
-        c = text[i]
-        if c in " \t\r":
-            i += 1
+        blanks = _BLANKS.match(text, i)
+        if blanks:
+            i = blanks.end()
             continue
-        if c == "\\" and i + 1 < n and text[i + 1] == "\n":
-            i += 2
+        c = text[i]
+        if c == "\\" and i + 1 < n and text[i + 1] in "\r\n":
+            i += 3 if text.startswith("\r\n", i + 1) else 2
             continue
         if c == "#":
             j = text.find("\n", i)
-            i = n if j < 0 else j
+            j = n if j < 0 else j
+            if comments is not None:
+                comments.append((i, j))
+            i = j
             continue
-        op = next((o for o in _OPERATORS if text.startswith(o, i)), None)
+        op = _OPERATOR.match(text, i)
         if op is not None:
-            out.append(op)
-            i += len(op)
+            out.append(op.group(0))
+            i = op.end()
             continue
         redirect = _REDIRECT.match(text, i)
         if redirect:
@@ -74,13 +82,18 @@ def tokenize(text: str) -> list[Word | str]:
             continue
         start, buf = i, []
         while i < n:
+            plain = _PLAIN.match(text, i)
+            if plain:
+                buf.append(plain.group(0))
+                i = plain.end()
+                continue
             c = text[i]
-            if c in " \t\r\n;&|()<>`":
-                if c == "(" and buf and buf[-1] == "$":  # $( inside a word ends it too
-                    buf.pop()
-                    i -= 1
+            if c in " \t\r\n;&|()<>`" or text.startswith("$(", i):  # $( inside a word ends it too
                 break
             if c == "\\" and i + 1 < n:
+                if text.startswith("\r\n", i + 1):  # a line continuation written with CRLF
+                    i += 3
+                    continue
                 if text[i + 1] != "\n":
                     buf.append(text[i + 1])
                 i += 2
@@ -92,7 +105,12 @@ def tokenize(text: str) -> list[Word | str]:
             elif c == '"':
                 j = i + 1
                 while j < n and text[j] != '"':
-                    if text[j] == "\\" and j + 1 < n and text[j + 1] in '"\\$`':
+                    run = _DOUBLE_QUOTED.match(text, j)
+                    if run:
+                        buf.append(run.group(0))
+                        j = run.end()
+                        continue
+                    if j + 1 < n and text[j + 1] in '"\\$`':  # text[j] is a backslash
                         buf.append(text[j + 1])
                         j += 2
                         continue
@@ -104,8 +122,53 @@ def tokenize(text: str) -> list[Word | str]:
                 i += 1
         if i > start:
             out.append(Word("".join(buf), start, min(i, n)))
-        else:  # a lone '$' before '(' etc.
+        else:  # cannot happen: something above consumes at least one character
             i += 1
+    return out
+
+
+def strip_comments(text: str) -> str:
+    """`text` with shell comments blanked (same length, same offsets); quotes are respected."""
+    if "#" not in text:
+        return text
+    spans: list[tuple[int, int]] = []
+    tokenize(text, spans)
+    if not spans:
+        return text
+    parts, last = [], 0
+    for start, end in spans:
+        parts.append(text[last:start])
+        parts.append(" " * (end - start))
+        last = end
+    parts.append(text[last:])
+    return "".join(parts)
+
+
+_ASSIGN_PREFIXES = {"export", "local", "declare", "readonly", "typeset"}
+
+
+def assignments(text: str) -> list[tuple[str, str, int]]:
+    """Shell variable assignments (`NAME=value`, `export NAME=value`): (name, value, offset)."""
+    if "=" not in text:
+        return []
+    out: list[tuple[str, str, int]] = []
+    at_start = True
+    prefixed = False
+    for tok in tokenize(text):
+        if isinstance(tok, str):
+            at_start, prefixed = tok != ">", False
+            continue
+        if (at_start or prefixed) and _ASSIGNMENT.match(tok.value):
+            name, _, value = tok.value.partition("=")
+            out.append((name, value, tok.start))
+            continue
+        if at_start and tok.value in _ASSIGN_PREFIXES:
+            prefixed = True
+        elif prefixed and tok.value.startswith("-"):
+            pass
+        else:
+            prefixed = False
+        at_start = False
     return out
 
 
@@ -171,10 +234,11 @@ def simple_commands(text: str) -> list[SimpleCommand]:
     current: list[Word] = []
     skip_next = False
 
-    def flush() -> None:
+    def flush(operator: str) -> None:
         words = _strip_wrappers(current)
         if words and words[0].value:
-            out.append(SimpleCommand(posixpath.basename(words[0].value.rstrip("/")) or words[0].value, words[0], tuple(words[1:])))
+            name = posixpath.basename(words[0].value.rstrip("/")) or words[0].value
+            out.append(SimpleCommand(name, words[0], tuple(words[1:]), operator == "|"))
         current.clear()
 
     for tok in tokenize(text):
@@ -182,14 +246,14 @@ def simple_commands(text: str) -> list[SimpleCommand]:
             if tok == ">":
                 skip_next = True
                 continue
-            flush()
+            flush(tok)
             skip_next = False
             continue
         if skip_next:
             skip_next = False
             continue
         current.append(tok)
-    flush()
+    flush("")
     return out
 
 
@@ -245,9 +309,10 @@ def installs(cmd: SimpleCommand) -> list[Install]:
     name = cmd.name
     args = cmd.args
     values = [w.value for w in args]
+    if len(values) >= 2 and values[0] == "-m" and values[1] in ("pip", "pip3", "uv", "conda"):
+        # python -m pip, python3.11 -m pip, and `{sys.executable} -m pip` from a notebook
+        return installs(SimpleCommand(values[1], args[1], args[2:]))
     if name in ("python", "python3") or re.fullmatch(r"python3\.\d+", name):
-        if len(values) >= 2 and values[0] == "-m" and values[1] in ("pip", "pip3", "uv", "conda"):
-            return installs(SimpleCommand(values[1], args[1], args[2:]))
         return []
     if name == "uv" and values[:1] == ["pip"]:
         return installs(SimpleCommand("pip", args[0], args[1:]))

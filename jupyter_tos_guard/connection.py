@@ -1,0 +1,403 @@
+"""The hook: a kernel websocket connection that checks every execute request first.
+
+jupyter_server creates one of these per browser websocket to a kernel
+(`ServerApp.kernel_websocket_connection_class`). Each frame from the browser passes through
+`handle_incoming_message` before it reaches the kernel's ZMQ sockets. For an
+`execute_request` (shell or control channel, `code` and `user_expressions`) we ask the guard,
+then forward untouched, forward after an inline notice, or answer the request ourselves with
+the same messages a kernel sends for a failed cell. Message order is never changed, and no
+exception ever escapes into tornado (tornado would drop the whole websocket).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import typing as t
+
+from jupyter_client.jsonutil import json_default
+from jupyter_server.services.kernels.connection.base import (
+    deserialize_binary_message,
+    deserialize_msg_from_ws_v1,
+    serialize_msg_to_ws_v1,
+)
+from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
+from tornado.websocket import WebSocketClosedError
+
+from .guard import Decision, Guard, Request
+from .messages import METADATA_KEY, error_content, notice_content
+from .policy import Action
+
+V1 = "v1.kernel.websocket.jupyter.org"
+_MAX_DRAIN_SECONDS = 3600.0  # never abort for longer than this, whatever happens to replies
+
+
+class MalformedMessage(ValueError):
+    """A frame the server cannot read; it is logged and dropped, and the connection lives on."""
+
+
+class _Parsed(t.NamedTuple):
+    channel: str
+    header: dict[str, t.Any]
+    msg: dict[str, t.Any] | None  # legacy protocol: the whole message
+    msg_list: list[t.Any] | None  # v1 protocol: [header, parent, metadata, content, *buffers] bytes
+
+
+def _check_v1_frame(frame: bytes) -> None:
+    """Validate the v1 offset table before jupyter_server reads it.
+
+    The first 8 bytes say how many offsets follow; jupyter_server trusts that number and
+    builds a list that long, so 8 bytes of garbage would stall the server for good.
+    """
+    if len(frame) < 8:
+        raise MalformedMessage("v1 frame shorter than its offset count")
+    count = int.from_bytes(frame[:8], "little")
+    if count < 6 or 8 * (count + 1) > len(frame):
+        raise MalformedMessage(f"v1 frame announces {count} offsets but has {len(frame)} bytes")
+    previous = 0
+    for i in range(count):
+        offset = int.from_bytes(frame[8 * (i + 1) : 8 * (i + 2)], "little")
+        if offset < previous or offset > len(frame) or (i == 0 and offset != 8 * (count + 1)):
+            raise MalformedMessage("v1 frame offsets are out of order or out of range")
+        previous = offset
+
+
+def _check_legacy_binary_frame(frame: bytes) -> None:
+    """Same care for the legacy binary layout: a 4-byte buffer count, then 4-byte offsets."""
+    if len(frame) < 8:
+        raise MalformedMessage("binary frame shorter than its header")
+    count = int.from_bytes(frame[:4], "big", signed=True)
+    if count < 1 or 4 * (count + 1) > len(frame):
+        raise MalformedMessage(f"binary frame announces {count} buffers but has {len(frame)} bytes")
+
+
+class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
+    """`ZMQChannelsWebsocketConnection` with the terms-of-use check in front of the kernel."""
+
+    # The kernel's own session id, learned from its messages. Messages we make up must carry
+    # it, or JupyterLab drops them as coming from an old session. Class-level: survives reconnects.
+    _kernel_sessions: t.ClassVar[dict[str, str]] = {}
+
+    _notebook_path: str | None = None
+    _language: str = "python"
+    # stop-on-error emulation: see _start_aborting
+    _pending: dict[str, float]
+    _abort_wait: set[str] | None = None
+    _abort_deadline: float | None = None
+    _abort_started: float = 0.0
+    _abort_burst: bool = False
+
+    def __init__(self, **kwargs: t.Any):
+        super().__init__(**kwargs)
+        self._pending = {}
+
+    @property
+    def guard(self) -> Guard | None:
+        return t.cast("Guard | None", self.websocket_handler.settings.get("tos_guard"))
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()
+        try:
+            spec = self.kernel_manager.kernel_spec
+            self._language = (getattr(spec, "language", None) or "python").lower()
+        except Exception:
+            self._language = "python"
+        await self._refresh_notebook_path()
+
+    async def _refresh_notebook_path(self) -> None:
+        manager = self.websocket_handler.settings.get("session_manager")
+        if manager is None:
+            return
+        try:
+            session = await manager.get_session(kernel_id=self.kernel_id)
+            self._notebook_path = session.get("path") or session.get("notebook", {}).get("path")
+        except Exception:  # no session for a bare kernel: that is normal
+            self._notebook_path = None
+
+    # --- incoming: browser -> kernel -------------------------------------------------------
+
+    def handle_incoming_message(self, incoming_msg: t.Any) -> None:
+        try:
+            self._handle_incoming(incoming_msg)
+        except Exception:
+            self.log.exception("tos-guard: unexpected error while handling a kernel message; it was dropped")
+
+    def _handle_incoming(self, ws_msg: t.Any) -> None:
+        if not self.channels:
+            self.log.debug("Received message on closed websocket")
+            return
+        try:
+            parsed = self._parse(ws_msg)
+        except MalformedMessage as exc:
+            self.log.warning("tos-guard: dropped a malformed kernel message from the client: %s", exc)
+            return
+        if parsed.channel not in self.channels:
+            self.log.warning("No such channel: %r", parsed.channel)
+            return
+        allowed = self.multi_kernel_manager.allowed_message_types
+        msg_type = parsed.header.get("msg_type")
+        if allowed and msg_type not in allowed:
+            self.log.warning('Received message of type "%s", which is not allowed. Ignoring.', msg_type)
+            return
+        if msg_type == "execute_request":
+            try:
+                if not self._check_execute(parsed):
+                    return
+            except MalformedMessage as exc:
+                self.log.warning("tos-guard: dropped a malformed execute_request: %s", exc)
+                return
+        stream = self.channels[parsed.channel]
+        if parsed.msg_list is not None:
+            self.session.send_raw(stream, parsed.msg_list)
+        else:
+            self.session.send(stream, parsed.msg)
+
+    def _parse(self, ws_msg: t.Any) -> _Parsed:
+        if self.subprotocol == V1:
+            if not isinstance(ws_msg, bytes):
+                raise MalformedMessage("v1 protocol expects binary frames")
+            _check_v1_frame(ws_msg)
+            try:
+                channel, msg_list = deserialize_msg_from_ws_v1(ws_msg)
+            except Exception as exc:
+                raise MalformedMessage(f"unreadable v1 frame ({type(exc).__name__})") from exc
+            if not isinstance(channel, str) or len(msg_list) < 4:
+                raise MalformedMessage("v1 frame without a channel and the four message parts")
+            header = self._unpack(msg_list[0], "header")
+            return _Parsed(channel, header, None, msg_list)
+        if isinstance(ws_msg, bytes):
+            _check_legacy_binary_frame(ws_msg)
+        try:
+            msg = deserialize_binary_message(ws_msg) if isinstance(ws_msg, bytes) else json.loads(ws_msg)
+        except Exception as exc:
+            raise MalformedMessage(f"invalid JSON ({type(exc).__name__}: {exc})") from exc
+        if not isinstance(msg, dict):
+            raise MalformedMessage("a kernel message must be a JSON object")
+        channel = msg.pop("channel", None)
+        if channel is None:
+            self.log.warning("No channel specified, assuming shell")
+            channel = "shell"
+        header = msg.get("header")
+        if not isinstance(header, dict):
+            raise MalformedMessage("the message has no header object")
+        for part in ("parent_header", "metadata", "content"):
+            if not isinstance(msg.setdefault(part, {}), dict):
+                raise MalformedMessage(f"the message's {part} is not an object")
+        if not isinstance(channel, str):
+            raise MalformedMessage("the channel is not a string")
+        return _Parsed(channel, header, msg, None)
+
+    def _unpack(self, part: t.Any, what: str) -> dict[str, t.Any]:
+        try:
+            value = self.session.unpack(part)
+        except Exception as exc:
+            raise MalformedMessage(f"the {what} is not valid UTF-8 JSON ({type(exc).__name__})") from exc
+        if not isinstance(value, dict):
+            raise MalformedMessage(f"the {what} is not a JSON object")
+        return value
+
+    def _content(self, parsed: _Parsed) -> dict[str, t.Any]:
+        if parsed.msg is not None:
+            return t.cast("dict[str, t.Any]", parsed.msg["content"])
+        assert parsed.msg_list is not None
+        return self._unpack(parsed.msg_list[3], "content")
+
+    def _check_execute(self, parsed: _Parsed) -> bool:
+        """Check an execute request; True to forward it to the kernel."""
+        header = parsed.header
+        content = self._content(parsed)
+        if parsed.channel == "shell" and self._aborting():
+            self._answer_aborted(parsed.channel, header)
+            return False
+        guard = self.guard
+        if guard is None:
+            self.log.error("tos-guard: the guard is not initialised; forwarding unchecked")
+            return True
+        code = content.get("code", "")
+        if not isinstance(code, str):
+            raise MalformedMessage("execute_request code is not a string")
+        expressions = content.get("user_expressions") or {}
+        if not isinstance(expressions, dict):
+            raise MalformedMessage("execute_request user_expressions is not an object")
+        request = Request(
+            code=code,
+            user_expressions=tuple(str(v) for v in expressions.values()),
+            msg_id=header.get("msg_id"),
+            channel=parsed.channel,
+            kernel_id=self.kernel_id,
+            kernel_name=getattr(self.kernel_manager, "kernel_name", None),
+            notebook_path=self._notebook_path,
+            user=self._user_name(),
+            groups=self._user_groups(),
+            language=self._language,
+        )
+        decision = guard.check(request)
+        if decision.action >= Action.LOG:
+            asyncio.ensure_future(self._refresh_notebook_path())  # renamed notebooks: fresh next time
+        if decision.action == Action.BLOCK:
+            self._answer_blocked(parsed.channel, header, decision)
+            if parsed.channel == "shell" and content.get("stop_on_error", True) and not content.get("silent"):
+                self._start_aborting()
+            return False
+        if decision.action == Action.WARN and not content.get("silent"):
+            self._send_notice(header, decision)
+        if parsed.channel == "shell" and isinstance(header.get("msg_id"), str):
+            self._pending[header["msg_id"]] = time.monotonic()
+        return True
+
+    def _user_name(self) -> str | None:
+        user = getattr(self.websocket_handler, "current_user", None)
+        hub_user = getattr(user, "hub_user", None)
+        if isinstance(hub_user, dict) and hub_user.get("name"):
+            return str(hub_user["name"])
+        name = getattr(user, "username", None) or getattr(user, "name", None)
+        return str(name) if name else None
+
+    def _user_groups(self) -> tuple[str, ...]:
+        hub_user = getattr(getattr(self.websocket_handler, "current_user", None), "hub_user", None)
+        if isinstance(hub_user, dict):
+            return tuple(str(g) for g in hub_user.get("groups") or ())
+        return ()
+
+    # --- stop_on_error: abort what was queued behind a blocked cell ---------------------------
+    #
+    # A kernel that fails a cell with stop_on_error aborts every execute request already in
+    # its queue when the failing cell finishes, i.e. after the requests sent before it. A
+    # blocked cell never reaches the kernel, so we do the same here: requests arriving after
+    # the block are answered "aborted" until the requests forwarded before the block have
+    # replied, plus `abort_grace` seconds (the kernel's "already queued" window).
+
+    def _start_aborting(self) -> None:
+        self._abort_wait = set(self._pending)
+        self._abort_started = time.monotonic()
+        self._abort_deadline = None if self._abort_wait else self._abort_started + self._grace()
+        if not self._abort_wait:
+            self._same_burst()
+
+    def _same_burst(self) -> None:
+        # Frames already received together with the last one (a Run All burst) are read by
+        # tornado without returning to the event loop: everything before the next loop turn
+        # was "already queued" from the kernel's point of view.
+        self._abort_burst = True
+
+        def end_burst() -> None:
+            self._abort_burst = False
+
+        asyncio.get_event_loop().call_soon(end_burst)
+
+    def _grace(self) -> float:
+        guard = self.guard
+        return float(guard.config.abort_grace) if guard is not None else 0.05
+
+    def _aborting(self) -> bool:
+        if self._abort_wait is None:
+            return False
+        now = time.monotonic()
+        state = getattr(self.kernel_manager, "execution_state", None)
+        if self._abort_deadline is None and (
+            state in ("starting", "restarting", "dead") or now - self._abort_started > _MAX_DRAIN_SECONDS
+        ):
+            self._stop_aborting()
+            return False
+        if self._abort_deadline is not None and now > self._abort_deadline and not self._abort_burst:
+            self._stop_aborting()
+            return False
+        return True
+
+    def _stop_aborting(self) -> None:
+        self._abort_wait = None
+        self._abort_deadline = None
+
+    def on_kernel_restarted(self) -> None:
+        self._stop_aborting()
+        self._pending.clear()
+        super().on_kernel_restarted()
+
+    def on_restart_failed(self) -> None:
+        self._stop_aborting()
+        self._pending.clear()
+        super().on_restart_failed()
+
+    # --- outgoing: kernel -> browser -------------------------------------------------------
+
+    def handle_outgoing_message(self, stream: t.Any, outgoing_msg: list[t.Any]) -> None:
+        try:
+            channel = getattr(stream, "channel", stream if isinstance(stream, str) else None)
+            if channel == "shell" or self.kernel_id not in self._kernel_sessions:
+                self._observe_outgoing(channel, outgoing_msg)
+        except Exception:
+            self.log.debug("tos-guard: could not read an outgoing header", exc_info=True)
+        super().handle_outgoing_message(stream, outgoing_msg)
+
+    def _observe_outgoing(self, channel: str | None, outgoing_msg: list[t.Any]) -> None:
+        _, fed = self.session.feed_identities(outgoing_msg)
+        header = self.session.unpack(fed[1])  # fed[0] is the HMAC signature
+        session = header.get("session")
+        if session:
+            self._kernel_sessions[self.kernel_id] = session
+        if channel != "shell" or not self._pending:
+            return
+        parent = self.session.unpack(fed[2])
+        msg_id = parent.get("msg_id")
+        if msg_id in self._pending and str(header.get("msg_type", "")).endswith("_reply"):
+            del self._pending[msg_id]
+            if self._abort_wait is not None and msg_id in self._abort_wait:
+                self._abort_wait.discard(msg_id)
+                if not self._abort_wait and self._abort_deadline is None:
+                    self._abort_deadline = time.monotonic() + self._grace()
+                    self._same_burst()
+
+    # --- messages we make ---------------------------------------------------------------------
+
+    def _make_msg(self, msg_type: str, content: dict[str, t.Any], parent: dict[str, t.Any],
+                  metadata: dict[str, t.Any]) -> dict[str, t.Any]:
+        msg = self.session.msg(msg_type, content=content, parent=parent, metadata=metadata)
+        kernel_session = self._kernel_sessions.get(self.kernel_id)
+        if kernel_session:
+            msg["header"]["session"] = kernel_session
+        return msg
+
+    def _send_to_client(self, msg: dict[str, t.Any], channel: str) -> None:
+        try:
+            if self.subprotocol == V1:
+                self.write_message(serialize_msg_to_ws_v1(msg, channel, self.session.pack), binary=True)
+            else:
+                payload = {k: msg[k] for k in ("header", "parent_header", "metadata", "content")}
+                self.write_message(json.dumps(dict(payload, channel=channel, buffers=[]), default=json_default))
+        except WebSocketClosedError:
+            self.log.debug("tos-guard: websocket closed before a guard message was sent")
+
+    @staticmethod
+    def _meta(decision: Decision) -> dict[str, t.Any]:
+        rules = list(decision.verdict.rule_ids) if decision.verdict else []
+        return {METADATA_KEY: {"action": decision.action.label, "rules": rules}}
+
+    def _send_notice(self, parent: dict[str, t.Any], decision: Decision) -> None:
+        assert decision.payload is not None
+        content = notice_content(decision.payload)
+        self._send_to_client(self._make_msg("display_data", content, parent, self._meta(decision)), "iopub")
+
+    def _answer_blocked(self, channel: str, parent: dict[str, t.Any], decision: Decision) -> None:
+        assert decision.payload is not None
+        meta = self._meta(decision)
+        error = error_content(decision.payload)
+        reply = dict(error, status="error", execution_count=None, user_expressions={}, payload=[])
+        self._answer(channel, parent, meta, reply, error)
+
+    def _answer_aborted(self, channel: str, parent: dict[str, t.Any]) -> None:
+        meta = {METADATA_KEY: {"action": "aborted"}, "status": "aborted"}
+        self._answer(channel, parent, meta, {"status": "aborted", "execution_count": None}, None)
+
+    def _answer(self, channel: str, parent: dict[str, t.Any], meta: dict[str, t.Any],
+                reply: dict[str, t.Any], error: dict[str, t.Any] | None) -> None:
+        """busy, [error], execute_reply, idle: what a kernel sends for a cell that failed."""
+        send, make = self._send_to_client, self._make_msg
+        send(make("status", {"execution_state": "busy"}, parent, meta), "iopub")
+        if error is not None:
+            send(make("error", error, parent, meta), "iopub")
+        send(make("execute_reply", reply, parent, meta), channel)
+        send(make("status", {"execution_state": "idle"}, parent, meta), "iopub")
+        if getattr(self.kernel_manager, "execution_state", None) == "busy":
+            # our idle must not make the page think a still-running kernel went idle
+            send(make("status", {"execution_state": "busy"}, {}, meta), "iopub")

@@ -1,0 +1,282 @@
+"""The guard: one policy engine per server, a rollout mode, and an audit of every decision.
+
+It knows nothing about websockets: the connection hands it a `Request` and acts on the
+`Decision` it returns. Reloads swap the engine in one assignment, so a check always runs
+against one whole policy, old or new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import metrics
+from .audit import AuditLog, utc_now
+from .config import TosGuard
+from .messages import failure_payload, verdict_payload
+from .policy import Action, Engine, EvaluationContext, PolicyError, Verdict, load_policy
+from .policy.loader import default_policy_texts, load_texts
+from .policy.model import Policy
+
+EVENT_SCHEMA_ID = "https://events.jupyter-tos-guard.org/decision/v1"
+
+
+@dataclass(frozen=True)
+class Request:
+    """One execute request, as the connection saw it."""
+
+    code: str
+    user_expressions: tuple[str, ...] = ()
+    msg_id: str | None = None
+    channel: str = "shell"
+    kernel_id: str | None = None
+    kernel_name: str | None = None
+    notebook_path: str | None = None
+    user: str | None = None
+    groups: tuple[str, ...] = ()
+    language: str = "python"
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action  # after the rollout mode: ALLOW and LOG forward, WARN forwards with a notice, BLOCK answers
+    verdict: Verdict | None = None
+    payload: dict[str, Any] | None = None  # what the student sees (warn/block)
+    record: dict[str, Any] | None = None  # the audit record (non-allow decisions and failures)
+    elapsed_ms: float = 0.0
+
+
+ALLOW = Decision(Action.ALLOW)
+
+
+def apply_mode(action: Action, mode: str) -> Action:
+    if action == Action.ALLOW:
+        return action
+    if mode == "monitor":
+        return Action.LOG
+    if mode == "warn" and action == Action.BLOCK:
+        return Action.WARN
+    return action
+
+
+@dataclass
+class _Watched:
+    paths: tuple[str, ...]
+    stamps: dict[str, tuple[float, int] | None] = field(default_factory=dict)
+
+    def snapshot(self) -> dict[str, tuple[float, int] | None]:
+        out: dict[str, tuple[float, int] | None] = {}
+        for p in self.paths:
+            try:
+                st = os.stat(p)
+                out[p] = (st.st_mtime, st.st_size)
+            except OSError:
+                out[p] = None
+        return out
+
+
+class Guard:
+    def __init__(
+        self,
+        config: TosGuard,
+        log: logging.Logger,
+        emit: Callable[[dict[str, Any]], None] | None = None,
+        identity: str | None = None,
+    ):
+        self.config = config
+        self.log = log
+        self.emit = emit or (lambda record: None)
+        self.identity = identity
+        self.audit = AuditLog(config.audit_log, log)
+        self.recent: deque[dict[str, Any]] = deque(maxlen=max(1, config.recent_verdicts))
+        self.policy_error: str | None = None
+        self._watched = _Watched(tuple(config.policy_files))
+        self._watched.stamps = self._watched.snapshot()
+        self.engine = self._initial_engine()
+
+    # --- policy -------------------------------------------------------------------------
+
+    def _engine_for(self, policy: Policy) -> Engine:
+        cap = self.config.max_scan_bytes
+        return Engine(policy, max_chars=cap if cap > 0 else None)
+
+    def _initial_engine(self) -> Engine:
+        try:
+            policy = load_policy(self.config.policy_files, include_default=self.config.use_default_policy)
+        except PolicyError as err:
+            self._policy_failed(err)
+            fallback = default_policy_texts() if self.config.use_default_policy else [("<empty>", "version: 1\n")]
+            policy = load_texts(fallback)
+            self.log.error("tos-guard: starting with %s until the policy files are fixed",
+                           "the default policy" if self.config.use_default_policy else "no rules")
+        self.log.info("tos-guard: policy %r in force: %d rules (%s)", policy.name, len(policy.rules),
+                      ", ".join(policy.sources) or "none")
+        return self._engine_for(policy)
+
+    def _policy_failed(self, err: PolicyError) -> None:
+        self.policy_error = str(err)
+        metrics.POLICY_RELOAD_FAILURES.inc()
+        self.log.error("tos-guard: the policy has problems; the last good policy stays in force:\n%s", err)
+        record = self._base_record("policy_error")
+        record["error"] = str(err)
+        self.audit.write(record)
+        self._emit(record)
+
+    def reload_if_changed(self) -> bool:
+        """Reload when a policy file changed. Returns True when a new policy is in force."""
+        stamps = self._watched.snapshot()
+        if stamps == self._watched.stamps:
+            return False
+        self._watched.stamps = stamps
+        try:
+            policy = load_policy(self.config.policy_files, include_default=self.config.use_default_policy)
+        except PolicyError as err:
+            self._policy_failed(err)
+            return False
+        self.engine = self._engine_for(policy)  # one assignment: checks see old or new, never half
+        self.policy_error = None
+        self.log.info("tos-guard: reloaded policy: %d rules, digest %s", len(policy.rules), policy.digest[:12])
+        record = self._base_record("policy_loaded")
+        self.audit.write(record)
+        self._emit(record)
+        return True
+
+    @property
+    def info_url(self) -> str | None:
+        return self.config.info_url or self.engine.policy.info_url
+
+    @property
+    def appeal_url(self) -> str | None:
+        return self.config.appeal_url or self.engine.policy.appeal_url
+
+    # --- decisions ----------------------------------------------------------------------
+
+    def _base_record(self, event: str, request: Request | None = None) -> dict[str, Any]:
+        policy = self.engine.policy if hasattr(self, "engine") else None
+        return {
+            "event": event,
+            "time": utc_now(),
+            "user": (request.user if request else None) or self.identity,
+            "kernel_id": request.kernel_id if request else None,
+            "kernel_name": request.kernel_name if request else None,
+            "notebook_path": request.notebook_path if request else None,
+            "msg_id": request.msg_id if request else None,
+            "channel": request.channel if request else None,
+            "mode": self.config.mode,
+            "policy_name": policy.name if policy else None,
+            "policy_digest": policy.digest if policy else None,
+            "rules": [],
+            "categories": [],
+            "truncated": False,
+        }
+
+    def _emit(self, record: dict[str, Any]) -> None:
+        try:
+            self.emit(record)
+        except Exception:  # an event sink must never break the kernel path
+            self.log.warning("tos-guard: emitting an event failed", exc_info=True)
+
+    def check(self, request: Request) -> Decision:
+        metrics.CHECKED.inc()
+        code = request.code
+        if request.user_expressions:
+            code = "\n".join((code, *request.user_expressions))
+        engine = self.engine
+        context = EvaluationContext(language=request.language, user=request.user, groups=request.groups)
+        with metrics.CHECK_SECONDS.time():
+            try:
+                verdict = engine.evaluate(code, context)
+            except Exception as exc:  # a bug in the engine: audit it, then fail open or closed
+                return self._engine_failed(request, code, exc)
+        if verdict.action == Action.ALLOW:
+            return ALLOW
+        action = apply_mode(verdict.action, self.config.mode)
+        payload = verdict_payload(
+            verdict, code, action=action, info_url=self.info_url, appeal_url=self.appeal_url,
+            contact=engine.policy.contact, policy_name=engine.policy.name, mode=self.config.mode,
+        )
+        record = self._base_record("decision", request)
+        first = verdict.hits[0].matches[0] if verdict.hits and verdict.hits[0].matches else None
+        record.update(
+            action=action.label,
+            policy_action=verdict.action.label,
+            rules=list(verdict.rule_ids),
+            categories=sorted({h.rule.category for h in verdict.hits}),
+            excerpt=payload["rules"][0]["matches"][0]["excerpt"] if first else None,
+            code_sha256=hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest(),
+            truncated=verdict.truncated,
+            elapsed_ms=round(verdict.elapsed_ms, 3),
+        )
+        self.audit.write(record)  # before the action takes effect
+        for category in record["categories"]:
+            metrics.MATCHED.labels(category=category, action=action.label).inc()
+        if action == Action.BLOCK:
+            metrics.BLOCKED.inc()
+        event = dict(record, verdict=payload if action >= Action.WARN else None)
+        event.pop("elapsed_ms", None)
+        self._emit(event)
+        if action >= Action.WARN:
+            self.recent.append({"time": record["time"], "kernel_id": request.kernel_id, "msg_id": request.msg_id,
+                                "notebook_path": request.notebook_path, "user": record["user"], "verdict": payload})
+        return Decision(action, verdict, payload, record, verdict.elapsed_ms)
+
+    def _engine_failed(self, request: Request, code: str, exc: Exception) -> Decision:
+        metrics.ENGINE_FAILURES.inc()
+        self.log.error("tos-guard: the policy engine failed on a cell (%s)", self.config.on_engine_error, exc_info=exc)
+        record = self._base_record("engine_error", request)
+        closed = self.config.on_engine_error == "fail_closed"
+        record.update(
+            action="block" if closed else "allow",
+            error=f"{type(exc).__name__}: {exc}",
+            code_sha256=hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest(),
+        )
+        self.audit.write(record)
+        self._emit(dict(record, verdict=None))
+        if not closed:
+            return Decision(Action.ALLOW, record=record)
+        metrics.BLOCKED.inc()
+        payload = failure_payload(
+            "the terms-of-use check could not be completed, so this cell was not run; "
+            "try again, and tell the operators if it persists",
+            info_url=self.info_url, appeal_url=self.appeal_url,
+        )
+        return Decision(Action.BLOCK, None, payload, record)
+
+    # --- public summary -------------------------------------------------------------------
+
+    def summary(self) -> dict[str, Any]:
+        """What students may see of the policy: never the patterns of private rules."""
+        policy = self.engine.policy
+        categories: dict[str, list[dict[str, Any]]] = {}
+        for rule in policy.rules:
+            entry: dict[str, Any] = {
+                "id": rule.id,
+                "title": rule.title,
+                "severity": rule.severity.label,
+                "action": apply_mode(rule.action, self.config.mode).label,
+                "message": rule.message,
+                "private": rule.private,
+            }
+            if not rule.private:
+                entry["references"] = list(rule.references)
+                entry["matchers"] = [{"kind": m.kind, "pattern": m.pattern} for m in rule.matchers]
+            categories.setdefault(rule.category, []).append(entry)
+        return {
+            "name": policy.name,
+            "digest": policy.digest,
+            "mode": self.config.mode,
+            "info_url": self.info_url,
+            "appeal_url": self.appeal_url,
+            "contact": policy.contact,
+            "rule_count": len(policy.rules),
+            "categories": [{"name": name, "rules": rules} for name, rules in sorted(categories.items())],
+            "policy_error": self.policy_error,
+        }
+
+    def close(self) -> None:
+        self.audit.close()

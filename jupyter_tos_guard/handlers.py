@@ -1,0 +1,88 @@
+"""REST API under /tos-guard/: the policy summary, recent verdicts, and a dry-run check."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from tornado import web
+
+from .guard import Guard
+from .policy import EvaluationContext
+from .messages import verdict_payload
+from .policy.model import Action
+
+AUTH_RESOURCE = "tos_guard"
+MAX_CHECK_CHARS = 1024 * 1024
+
+
+class _GuardHandler(APIHandler):
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def guard(self) -> Guard:
+        guard = self.settings.get("tos_guard")
+        if guard is None:
+            raise web.HTTPError(503, "the terms-of-use guard is not active on this server")
+        return guard  # type: ignore[no-any-return]
+
+
+class PolicyHandler(_GuardHandler):
+    """GET: what the policy prohibits and why (no patterns of private rules)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.finish(json.dumps(self.guard.summary()))
+
+
+class VerdictsHandler(_GuardHandler):
+    """GET: this server's recent warn/block verdicts, newest last; ?kernel_id= filters."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        kernel_id = self.get_argument("kernel_id", None)
+        items: list[dict[str, Any]] = [
+            v for v in self.guard.recent if kernel_id is None or v.get("kernel_id") == kernel_id
+        ]
+        self.finish(json.dumps({"verdicts": items}))
+
+
+class CheckHandler(_GuardHandler):
+    """POST {"code": "...", "language": "python"}: the verdict, without running or auditing anything."""
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError as exc:
+            raise web.HTTPError(400, f"the body is not JSON: {exc}") from exc
+        code = body.get("code") if isinstance(body, dict) else None
+        if not isinstance(code, str):
+            raise web.HTTPError(400, 'send {"code": "<the code to check>"}')
+        if len(code) > MAX_CHECK_CHARS:
+            raise web.HTTPError(413, f"code longer than {MAX_CHECK_CHARS} characters")
+        language = body.get("language", "python") if isinstance(body.get("language", "python"), str) else "python"
+        guard = self.guard
+        verdict = guard.engine.evaluate(code, EvaluationContext(language=language))
+        payload = verdict_payload(
+            verdict, code, action=verdict.action if verdict.action != Action.ALLOW else Action.ALLOW,
+            info_url=guard.info_url, appeal_url=guard.appeal_url, contact=guard.engine.policy.contact,
+            policy_name=guard.engine.policy.name, mode=guard.config.mode,
+        )
+        payload["elapsed_ms"] = round(verdict.elapsed_ms, 3)
+        self.finish(json.dumps(payload))
+
+
+def handlers(base_url: str) -> list[tuple[str, type[APIHandler]]]:
+    from jupyter_server.utils import url_path_join
+
+    return [
+        (url_path_join(base_url, "tos-guard", "policy"), PolicyHandler),
+        (url_path_join(base_url, "tos-guard", "verdicts"), VerdictsHandler),
+        (url_path_join(base_url, "tos-guard", "check"), CheckHandler),
+    ]

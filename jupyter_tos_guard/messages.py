@@ -1,0 +1,160 @@
+"""What students see: the inline notice (warn) and the error (block), for every frontend.
+
+The notice is one `display_data` with our own MIME type (rendered by the labextension) and
+`text/plain` + `text/html` fallbacks, so classic Notebook, VS Code and nbclient show it too.
+Matched code is always escaped; nothing a student wrote is ever rendered as HTML.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from .policy import Action, Verdict
+
+MIME_TYPE = "application/vnd.jupyter.tos-guard+json"
+ERROR_NAME = "TermsOfUseViolation"
+METADATA_KEY = "jupyter_tos_guard"
+_EXCERPT_CHARS = 160
+
+
+def _excerpt(code: str, line: int) -> str:
+    lines = code.splitlines()
+    text = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+    return text if len(text) <= _EXCERPT_CHARS else text[: _EXCERPT_CHARS - 1] + "…"
+
+
+def verdict_payload(
+    verdict: Verdict,
+    code: str,
+    *,
+    action: Action,
+    info_url: str | None,
+    appeal_url: str | None,
+    contact: str | None = None,
+    policy_name: str = "",
+    mode: str = "enforce",
+) -> dict[str, Any]:
+    """The JSON a frontend renders: which rules, why, where, and where to go next."""
+    rules = []
+    for hit in verdict.hits:
+        matches = []
+        for m in hit.matches[:5]:
+            matches.append(
+                {
+                    "line": m.span.line,
+                    "column": m.span.column,
+                    "end_line": m.span.end_line,
+                    "end_column": m.span.end_column,
+                    "exact": m.exact,
+                    "excerpt": _excerpt(code, m.span.line),
+                    "matched": m.evidence[:_EXCERPT_CHARS],
+                    "matcher": m.matcher,
+                    "via": list(m.via),
+                }
+            )
+        rules.append(
+            {
+                "id": hit.rule.id,
+                "title": hit.rule.title,
+                "category": hit.rule.category,
+                "severity": hit.rule.severity.label,
+                "action": hit.rule.action.label,
+                "message": hit.rule.message,
+                "matches": matches,
+            }
+        )
+    return {
+        "version": 1,
+        "action": action.label,
+        "mode": mode,
+        "policy": policy_name,
+        "rules": rules,
+        "info_url": info_url or None,
+        "appeal_url": appeal_url or None,
+        "contact": contact or None,
+    }
+
+
+def _plain_lines(payload: dict[str, Any]) -> list[str]:
+    action = payload["action"]
+    head = "This cell was not run" if action == "block" else "Terms of use warning"
+    lines = []
+    for rule in payload["rules"]:
+        lines.append(f"{head}: {rule['title']} (rule {rule['id']}, {rule['category']})")
+        lines.append(f"  {rule['message']}")
+        for m in rule["matches"][:2]:
+            lines.append(f"  Matched on line {m['line']}: {m['excerpt']}")
+    if payload.get("info_url"):
+        lines.append(f"Terms of use: {payload['info_url']}")
+    if payload.get("appeal_url"):
+        lines.append(f"Think this is a mistake, or need an exemption? {payload['appeal_url']}")
+    elif payload.get("contact"):
+        lines.append(f"Questions or exemptions: {payload['contact']}")
+    return lines
+
+
+def notice_text(payload: dict[str, Any]) -> str:
+    return "\n".join(_plain_lines(payload)) + "\n"
+
+
+def notice_html(payload: dict[str, Any]) -> str:
+    e = html.escape
+    colour = "#b71c1c" if payload["action"] == "block" else "#8a5a00"
+    background = "#fdecea" if payload["action"] == "block" else "#fff4e5"
+    parts = [
+        f'<div class="jp-tos-guard-notice" role="alert" style="border-left:4px solid {colour};'
+        f'background:{background};color:#1f1f1f;padding:6px 10px;margin:2px 0;font-family:sans-serif">'
+    ]
+    head = "This cell was not run" if payload["action"] == "block" else "Terms of use warning"
+    for rule in payload["rules"]:
+        parts.append(f"<div><strong>{e(head)}: {e(rule['title'])}</strong> "
+                     f"<code>{e(rule['id'])}</code> <em>({e(rule['category'])})</em></div>")
+        parts.append(f"<div>{e(rule['message'])}</div>")
+        for m in rule["matches"][:2]:
+            parts.append(f"<div>Matched on line {int(m['line'])}: <code>{e(m['excerpt'])}</code></div>")
+    links = []
+    if payload.get("info_url"):
+        links.append(f'<a href="{e(payload["info_url"])}" target="_blank" rel="noopener">Terms of use</a>')
+    if payload.get("appeal_url"):
+        links.append(f'<a href="{e(payload["appeal_url"])}" target="_blank" rel="noopener">Ask for an exemption or report a mistake</a>')
+    if links:
+        parts.append("<div>" + " · ".join(links) + "</div>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def notice_content(payload: dict[str, Any]) -> dict[str, Any]:
+    """`display_data` content for a warning shown before the cell's own output."""
+    return {
+        "data": {MIME_TYPE: payload, "text/plain": notice_text(payload), "text/html": notice_html(payload)},
+        "metadata": {METADATA_KEY: {"action": payload["action"]}},
+        "transient": {},
+    }
+
+
+def error_content(payload: dict[str, Any]) -> dict[str, Any]:
+    """`error` content for a blocked cell: readable as a normal failed cell everywhere."""
+    first = payload["rules"][0] if payload["rules"] else None
+    if first is not None:
+        evalue = f"{first['title']} (rule {first['id']}): {first['message']}"
+    else:
+        evalue = payload.get("reason", "the terms-of-use check could not be completed")
+    red, reset = "\x1b[0;31m", "\x1b[0m"
+    traceback = [f"{red}{ERROR_NAME}{reset}: This cell was not run."] + _plain_lines(payload)
+    return {"ename": ERROR_NAME, "evalue": evalue, "traceback": traceback}
+
+
+def failure_payload(reason: str, *, info_url: str | None, appeal_url: str | None) -> dict[str, Any]:
+    """Payload for a fail-closed block: the engine could not check the cell."""
+    return {
+        "version": 1,
+        "action": "block",
+        "mode": "enforce",
+        "policy": "",
+        "rules": [],
+        "reason": reason,
+        "info_url": info_url or None,
+        "appeal_url": appeal_url or None,
+        "contact": None,
+    }

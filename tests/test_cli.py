@@ -1,0 +1,375 @@
+"""`jupyter tos-guard scan|validate|test|explain`, in process and as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from jupyter_tos_guard.cli import main
+
+SAMPLES = Path(__file__).parent / "samples"
+
+
+def run_cli(*args: str, cwd: Path | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "jupyter_tos_guard", *args],
+        capture_output=True, text=True, cwd=cwd, input=stdin, timeout=120,
+    )
+
+
+def cli(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def scan_json(capsys, *paths: str | Path, policy: Path | None = None) -> tuple[int, dict]:
+    args = ["scan", "--format", "json"] + (["--policy", str(policy)] if policy else []) + [str(p) for p in paths]
+    code, out, _ = cli(capsys, *args)
+    return code, json.loads(out)
+
+
+def findings_by(report: dict) -> dict[tuple[str, str], dict]:
+    """(file name, rule) -> the first finding."""
+    out: dict[tuple[str, str], dict] = {}
+    for f in report["findings"]:
+        out.setdefault((Path(f["path"]).name, f["rule"]), f)
+    return out
+
+
+def write_notebook(path: Path, *sources: str, markdown: str | None = None) -> Path:
+    cells = ([new_markdown_cell(markdown)] if markdown else []) + [new_code_cell(s) for s in sources]
+    path.write_text(nbformat.writes(new_notebook(cells=cells)), encoding="utf-8")
+    return path
+
+
+OVERRIDE = textwrap.dedent(
+    """\
+    version: 1
+    rules:
+      - id: mining.xmrig
+        action: log
+    """
+)
+
+
+# --- scan ---------------------------------------------------------------------------------------
+
+
+def test_scan_samples_json_shape_and_findings():
+    """The realistic samples through a real `python -m jupyter_tos_guard scan` process."""
+    proc = run_cli("scan", "--format", "json", "samples", cwd=SAMPLES.parent)
+    assert proc.returncode == 1, proc.stderr
+    report = json.loads(proc.stdout)
+    assert set(report) == {"files_scanned", "findings", "errors"}
+    # 5 clean + 6 flagged files; the broken notebook is an error, the .txt and ruff.toml are not walked
+    assert report["files_scanned"] == 11
+    assert report["errors"] == [
+        {"path": str(Path("samples/broken/truncated.ipynb")), "error": report["errors"][0]["error"]}
+    ]
+    assert "not a readable notebook" in report["errors"][0]["error"]
+    for f in report["findings"]:
+        assert set(f) == {"path", "cell", "line", "column", "rule", "category", "action", "excerpt"}
+        assert Path(f["path"]).parts[:2] == ("samples", "flagged"), f
+    found = findings_by(report)
+
+    roop = found[("faceswap_colab.ipynb", "deepfake.roop")]
+    assert (roop["cell"], roop["line"], roop["column"], roop["action"]) == (2, 2, 29, "warn")
+    assert roop["excerpt"] == "!git clone --depth 1 https://github.com/s0md3v/roop.git"
+    assert roop["category"] == "deepfake"
+    assert found[("faceswap_colab.ipynb", "deepfake.inswapper")]["cell"] == 3
+    # the roop command line, continued over two lines in a %%bash cell, is found too
+    rules_by_cell = {(f["cell"], f["rule"]) for f in report["findings"] if f["path"].endswith("faceswap_colab.ipynb")}
+    assert (5, "deepfake.roop") in rules_by_cell
+
+    wget = found[("monero_mining.ipynb", "mining.xmrig")]
+    assert (wget["cell"], wget["line"], wget["column"], wget["action"]) == (2, 3, 16, "block")
+    miner = [f for f in report["findings"] if f["path"].endswith("monero_mining.ipynb") and f["cell"] == 3]
+    assert {(f["rule"], f["line"]) for f in miner} == {("mining.pool-domains", 2), ("mining.xmrig", 3)}
+
+    torrent = {f["rule"] for f in report["findings"] if f["path"].endswith("torrent_fetch.ipynb")}
+    assert {"p2p.aria2-bittorrent", "p2p.bittorrent-links", "p2p.libtorrent"} <= torrent
+
+    john = found[("crack_archive.py", "password-cracking.john")]
+    assert (john["cell"], john["line"], john["column"]) == (None, 9, 21)
+    hidden = found[("cache_warmer.py", "mining.xmrig")]  # base64 handed to a shell
+    assert (hidden["cell"], hidden["line"], hidden["action"]) == (None, 11, "block")
+    tunnel = found[("remote_box.sh", "remote-access.ssh-reverse-tunnel")]
+    assert (tunnel["line"], tunnel["column"]) == (12, 0)
+    assert found[("remote_box.sh", "remote-access.ssh-server")]["line"] == 6
+
+
+def test_scan_clean_samples_exit_0(capsys):
+    code, report = scan_json(capsys, SAMPLES / "clean")
+    assert code == 0
+    assert report == {"files_scanned": 5, "findings": [], "errors": []}
+
+
+def test_scan_reads_a_named_file_by_its_content(capsys):
+    hidden = SAMPLES / "misc" / "notebook_saved_as.txt"
+    code, report = scan_json(capsys, hidden)
+    assert code == 1
+    assert report["files_scanned"] == 1
+    [finding] = [f for f in report["findings"] if f["rule"] == "password-cracking.hashcat"]
+    assert (finding["cell"], finding["line"]) == (2, 1)
+    # walked as part of a directory, a .txt file is not a notebook or script and is skipped
+    code, report = scan_json(capsys, SAMPLES / "misc")
+    assert (code, report["files_scanned"], report["findings"]) == (0, 0, [])
+
+
+def test_scan_directory_recursively_skipping_checkpoints(tmp_path, capsys):
+    deep = tmp_path / "course" / "week3" / "lab"
+    deep.mkdir(parents=True)
+    write_notebook(deep / "lab.ipynb", "import pandas as pd", "!hashcat -m 0 hashes.txt", markdown="hashcat is banned")
+    ckpt = tmp_path / "course" / ".ipynb_checkpoints"
+    ckpt.mkdir()
+    write_notebook(ckpt / "old-checkpoint.ipynb", "!./xmrig")
+    (tmp_path / "course" / "run.sh").write_text("#!/bin/bash\necho ok\nsudo hping3 --flood -S 10.0.0.9\n")
+    (tmp_path / "course" / "notes.md").write_text("!./xmrig\n")
+    (tmp_path / "course" / "tool").write_text("#!/bin/sh\n./xmrig\n")  # no suffix: not walked
+    code, report = scan_json(capsys, tmp_path)
+    assert code == 1
+    assert report["files_scanned"] == 2
+    got = sorted((Path(f["path"]).name, f["cell"], f["line"], f["rule"]) for f in report["findings"])
+    assert got == [("lab.ipynb", 2, 1, "password-cracking.hashcat"), ("run.sh", None, 3, "dos.hping3-flood")]
+
+
+def test_scan_scripts_by_shebang_and_suffix(tmp_path, capsys):
+    script = tmp_path / "setup"
+    script.write_text("#!/usr/bin/env bash\nset -e\ncd /opt && ./xmrig --donate-level 1\n")
+    py = tmp_path / "job.py"
+    py.write_text("import subprocess\n\n\nsubprocess.run(['hashcat', '-m', '0', 'h.txt'])\n")
+    code, report = scan_json(capsys, script, py)
+    assert code == 1
+    got = {(Path(f["path"]).name, f["line"], f["column"], f["rule"]) for f in report["findings"]}
+    assert got == {("setup", 3, 11, "mining.xmrig"), ("job.py", 4, 17, "password-cracking.hashcat")}
+
+
+def test_scan_goes_on_after_corrupt_and_unreadable_files(tmp_path, capsys):
+    write_notebook(tmp_path / "a_good.ipynb", "!./xmrig")
+    (tmp_path / "b_corrupt.ipynb").write_text('{"cells": [{"cell_type": "code", "source": "!./xmrig"')
+    (tmp_path / "c_notjson.ipynb").write_text("this is not json at all")
+    (tmp_path / "d_latin1.py").write_bytes("# caf\xe9\nimport os\n".encode("latin-1"))
+    write_notebook(tmp_path / "e_after.ipynb", "!hashcat -a 3 h.txt")
+    code, report = scan_json(capsys, tmp_path)
+    assert code == 1
+    assert report["files_scanned"] == 2
+    errors = {Path(e["path"]).name: e["error"] for e in report["errors"]}
+    assert set(errors) == {"b_corrupt.ipynb", "c_notjson.ipynb", "d_latin1.py"}
+    assert "not a readable notebook" in errors["b_corrupt.ipynb"]
+    assert "not UTF-8" in errors["d_latin1.py"]
+    assert {Path(f["path"]).name for f in report["findings"]} == {"a_good.ipynb", "e_after.ipynb"}
+
+
+def test_scan_exit_0_when_only_log_level_findings(tmp_path, capsys):
+    nb = write_notebook(tmp_path / "m.ipynb", "!./xmrig -o pool")
+    policy = tmp_path / "campus.yaml"
+    policy.write_text(OVERRIDE)
+    code, report = scan_json(capsys, nb, policy=policy)
+    assert code == 0
+    assert [(f["rule"], f["action"]) for f in report["findings"]] == [("mining.xmrig", "log")]
+
+
+def test_scan_text_format(tmp_path, capsys):
+    nb = write_notebook(tmp_path / "m.ipynb", "x = 1", "!./xmrig -o pool")
+    code, out, err = cli(capsys, "scan", str(nb))
+    assert code == 1
+    assert f"{nb} cell 1 line 1:1: BLOCK mining.xmrig [mining] !./xmrig -o pool" in out
+    assert out.rstrip().endswith("1 files scanned, 1 findings, 0 errors")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["scan", "/no/such/path.ipynb"],
+        ["scan"],
+        ["scan", "--format", "xml", "."],
+        ["frobnicate"],
+        [],
+    ],
+)
+def test_usage_errors_exit_2(args, capsys):
+    with pytest.raises(SystemExit) as exc:
+        if main(args) == 2:
+            raise SystemExit(2)
+    assert exc.value.code == 2
+
+
+def test_scan_with_a_broken_policy_exits_2(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nrules:\n  - id: x.y\n    action: nuke\n")
+    code, out, err = cli(capsys, "scan", "--policy", str(bad), str(SAMPLES / "clean"))
+    assert code == 2
+    assert f"{bad}:4:13: action 'nuke'" in err
+
+
+# --- validate -----------------------------------------------------------------------------------
+
+
+def test_validate_good_files_layered_in_order(tmp_path, capsys):
+    first = tmp_path / "first.yaml"
+    first.write_text(textwrap.dedent(
+        """\
+        version: 1
+        rules:
+          - id: site.tool
+            category: mining
+            title: Site tool
+            action: warn
+            message: Not here.
+            match: [{command: sitetool}]
+        """))
+    second = tmp_path / "second.yaml"
+    second.write_text("version: 1\nrules:\n  - id: site.tool\n    action: block\n")
+    code, out, _ = cli(capsys, "validate", str(first), str(second))
+    assert code == 0, out
+    assert f"{first}: OK" in out and f"{second}: OK" in out
+
+
+def test_validate_lists_every_problem_exit_1(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(textwrap.dedent(
+        """\
+        version: 1
+        rules:
+          - id: site.one
+            category: mining
+            title: One
+            action: warm
+            message: m
+            match:
+              - regex: '(?<=pool)\\.com'
+          - id: site.two
+            titel: Two
+        disable: [nothing.here]
+        """))
+    missing = tmp_path / "missing.yaml"
+    proc = run_cli("validate", str(bad), str(missing))
+    assert proc.returncode == 1
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0] == f"{missing}:1:1: no such file"
+    assert f"{bad}:6:13: action 'warm' must be one of: log, warn, block" in lines
+    assert any(line.startswith(f"{bad}:9:16: pattern '(?<=pool)\\.com' is refused") and "linear time" in line for line in lines)
+    assert any(line.startswith(f"{bad}:11:5: unknown key 'titel'") and "'title'" in line for line in lines)
+    assert f"{bad}:12:11: disable 'nothing.here' matches no rule defined so far" in lines
+    assert len(lines) == 6, lines  # also: site.two misses its fields
+
+
+# --- test -----------------------------------------------------------------------------------------
+
+FAILING = textwrap.dedent(
+    """\
+    version: 1
+    rules:
+      - id: site.sitetool
+        category: mining
+        title: Site tool
+        action: warn
+        message: Not here.
+        match: [{command: sitetool}]
+        tests:
+          flag:
+            - "!sitetool --run"
+            - "print('sitetool')"
+          allow:
+            - "!ls"
+            - "import os\\nos.system('sitetool -v')"
+      - id: site.other
+        category: mining
+        title: Other
+        action: warn
+        message: Not here.
+        match: [{command: othertool}]
+        tests:
+          flag: ["!othertool"]
+          allow: ["!ls"]
+    """
+)
+
+
+def test_test_command_names_failures(tmp_path, capsys):
+    policy = tmp_path / "site.yaml"
+    policy.write_text(FAILING)
+    code, out, _ = cli(capsys, "test", str(policy))
+    assert code == 1
+    assert "FAIL site.sitetool: flag example: the rule did not match" in out
+    assert "    | print('sitetool')" in out
+    assert ("FAIL site.sitetool: allow example: the rule matched: command 'sitetool' on 'sitetool -v' "
+            "at line 2, column 11") in out
+    assert "    | os.system('sitetool -v')" in out
+    assert "site.other" not in out.replace("2 rules", "")
+    assert "2 rules, 6 examples" in out
+    assert "4 passed, 2 failed" in out
+
+
+def test_test_command_rule_filter_and_no_default(tmp_path, capsys):
+    policy = tmp_path / "site.yaml"
+    policy.write_text(FAILING)
+    code, out, _ = cli(capsys, "test", "--no-default", "--rule", "site.other", str(policy))
+    assert code == 0
+    assert "1 rules, 2 examples" in out and "2 passed, 0 failed" in out
+
+
+def test_test_command_with_broken_policy_exits_2(tmp_path, capsys):
+    policy = tmp_path / "site.yaml"
+    policy.write_text("version: 1\nrules: 5\n")
+    code, _, err = cli(capsys, "test", str(policy))
+    assert code == 2
+    assert f"{policy}:2:8: rules must be a list" in err
+
+
+def test_test_command_on_the_default_policy_subprocess():
+    proc = run_cli("test")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert " 0 failed" in proc.stdout
+
+
+# --- explain --------------------------------------------------------------------------------------
+
+
+def test_explain_text(capsys):
+    code, out, _ = cli(capsys, "explain", "import os\n!git clone https://github.com/xmrig/xmrig")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("block: 1 rule(s) matched")
+    assert lines[1].startswith("- mining.xmrig [mining, ")
+    assert lines[2].startswith("  why: ")
+    assert "matched 'github.com/xmrig/xmrig' via shell at line 2, column 19" in lines[3]
+    assert lines[4] == "       2 | !git clone https://github.com/xmrig/xmrig"
+    assert lines[5] == "         | " + " " * 19 + "^" * len("github.com/xmrig/xmrig")
+
+
+def test_explain_allow_and_derived(capsys):
+    code, out, _ = cli(capsys, "explain", "import pandas as pd")
+    assert code == 0 and out.startswith("allow: no rule matched")
+    code, out, _ = cli(capsys, "explain", "import os\nos.system('./xm' + 'rig')")
+    assert "via concat+shell" in out and "(derived from this source)" in out
+
+
+def test_explain_json_from_stdin_subprocess(tmp_path):
+    policy = tmp_path / "campus.yaml"
+    policy.write_text(OVERRIDE)
+    proc = run_cli("explain", "--format", "json", "--policy", str(policy), "-", stdin="x = 1\n!./xmrig -o pool\n")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["action"] == "log"
+    [rule] = [r for r in data["rules"] if r["id"] == "mining.xmrig"]
+    assert rule["action"] == "log"
+    m = rule["matches"][0]
+    assert (m["matcher"], m["evidence"], m["line"], m["column"], m["exact"]) == ("command", "xmrig -o pool", 2, 1, True)
+    assert m["via"] == ["shell"]
+
+
+def test_console_script_is_installed():
+    exe = shutil.which("jupyter-tos-guard")
+    assert exe is not None
+    proc = subprocess.run([exe, "explain", "!hashcat -m 0 h"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "password-cracking.hashcat" in proc.stdout

@@ -1,0 +1,652 @@
+"""Every matcher kind, on a small policy written for these tests (independent of the default).
+
+Each rule below uses one matcher kind, so a test can say which matcher must (or must not) fire.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from jupyter_tos_guard.policy import Action, Engine, EvaluationContext, Verdict, load_texts
+
+POLICY = r"""
+version: 1
+name: matcher tests
+rules:
+  - id: t.repo
+    category: mining
+    title: XMRig sources
+    action: block
+    message: Mining is not allowed.
+    match:
+      - repo: xmrig/xmrig
+  - id: t.repo-glob
+    category: deepfake
+    title: roop and forks
+    action: warn
+    message: Face swapping is not allowed.
+    match:
+      - repo: "*/roop"
+      - repo: "s0md3v/roop*"
+  - id: t.repo-hf
+    category: deepfake
+    title: inswapper weights
+    action: warn
+    message: Face swapping is not allowed.
+    match:
+      - repo: huggingface.co/deepinsight/inswapper
+  - id: t.pkg
+    category: deepfake
+    title: a face swap package
+    action: warn
+    message: Face swapping is not allowed.
+    match:
+      - package: insightface-swap
+  - id: t.pkg-apt
+    category: password-cracking
+    title: THC hydra
+    action: warn
+    message: Password cracking is not allowed.
+    match:
+      - package: {name: hydra, via: [apt]}
+  - id: t.pkg-import
+    category: deepfake
+    title: face_fusion module
+    action: warn
+    message: Face swapping is not allowed.
+    match:
+      - package: {name: face_fusion, via: [import]}
+  - id: t.pkg-glob
+    category: mining
+    title: pyminer family
+    action: block
+    message: Mining is not allowed.
+    match:
+      - package: {name: "pyminer*", via: [pip, conda]}
+  - id: t.cmd
+    category: mining
+    title: xmrig binary
+    action: block
+    message: Mining is not allowed.
+    match:
+      - command: xmrig
+  - id: t.cmd-crack
+    category: password-cracking
+    title: crackers
+    severity: high
+    action: warn
+    message: Password cracking is not allowed.
+    match:
+      - command: hashcat
+      - command: john
+  - id: t.cmd-glob
+    category: password-cracking
+    title: john extractors
+    action: warn
+    message: Password cracking is not allowed.
+    match:
+      - command: "*2john"
+  - id: t.cmd-args
+    category: remote-access
+    title: ssh reverse tunnel
+    action: warn
+    message: Reverse tunnels are not allowed.
+    match:
+      - command: {name: ssh, args: '(^|\s)-[A-Za-z]*R'}
+  - id: t.url
+    category: mining
+    title: stratum pools
+    action: block
+    message: Mining is not allowed.
+    match:
+      - url: "stratum+tcp://*"
+  - id: t.magnet
+    category: p2p
+    title: BitTorrent magnet links
+    action: warn
+    message: Peer-to-peer sharing is not allowed.
+    match:
+      - url: "magnet:?xt=urn:btih:*"
+  - id: t.domain
+    category: mining
+    title: a mining pool
+    action: block
+    message: Mining is not allowed.
+    match:
+      - domain: supportxmr.com
+  - id: t.regex
+    category: dos
+    title: hping3 floods
+    action: block
+    message: Flooding is not allowed.
+    match:
+      - regex: 'hping3\s+--flood'
+    unless:
+      - 'localhost|127\.0\.0\.1'
+  - id: t.literal
+    category: dos
+    title: slowloris
+    severity: low
+    action: log
+    message: Slow HTTP attacks are not allowed.
+    match:
+      - literal: slowloris
+  - id: t.private
+    category: mining
+    title: an operator's secret pattern
+    action: log
+    private: true
+    message: Not allowed here.
+    match:
+      - literal: secret-miner-token
+"""
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine(load_texts([("matchers.yaml", POLICY)]))
+
+
+def verdict(engine: Engine, code: str, language: str = "python") -> Verdict:
+    return engine.evaluate(code, EvaluationContext(language=language))
+
+
+def fired(engine: Engine, code: str, language: str = "python") -> set[str]:
+    return set(verdict(engine, code, language).rule_ids)
+
+
+def only_match(engine: Engine, code: str, rule_id: str):
+    hit = verdict(engine, code).hit(rule_id)
+    assert hit is not None, f"{rule_id} did not fire on {code!r}"
+    return hit.matches[0]
+
+
+# --- repo ---------------------------------------------------------------------------------
+
+REPO_FORMS = [
+    "!git clone https://github.com/xmrig/xmrig",
+    "!git clone https://github.com/xmrig/xmrig.git",
+    "!git clone --depth 1 https://www.github.com/xmrig/xmrig.git /opt/x",
+    "!git clone git@github.com:xmrig/xmrig.git",
+    "!git clone http://github.com/XMRig/XMRig",
+    "!wget https://github.com/xmrig/xmrig/archive/refs/heads/master.zip",
+    "!wget https://github.com/xmrig/xmrig/archive/refs/tags/v6.21.0.tar.gz",
+    "!curl -L -o x.zip https://codeload.github.com/xmrig/xmrig/zip/refs/heads/master",
+    "!wget https://github.com/xmrig/xmrig/releases/download/v6.21.0/xmrig-6.21.0-linux-static-x64.tar.gz",
+    "!wget https://github.com/xmrig/xmrig/releases/latest",
+    "!curl -sSL https://raw.githubusercontent.com/xmrig/xmrig/master/scripts/build_deps.sh | bash",
+    "!pip install git+https://github.com/xmrig/xmrig.git@v6.21.0",
+    "%pip install git+ssh://git@github.com/xmrig/xmrig.git",
+    "import urllib.request\nurllib.request.urlretrieve('https://github.com/xmrig/xmrig/archive/master.zip', 'x.zip')",
+    "import subprocess\nsubprocess.run(['git', 'clone', 'https://github.com/xmrig/xmrig'])",
+]
+
+
+@pytest.mark.parametrize("code", REPO_FORMS)
+def test_repo_matches_every_form_people_use(engine, code):
+    m = only_match(engine, code, "t.repo")
+    assert m.matcher == "repo"
+    assert m.pattern == "xmrig/xmrig"
+    assert m.evidence.lower() == "github.com/xmrig/xmrig"
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "!git clone https://github.com/xmrig/xmrig-cuda",
+        "!git clone https://github.com/xmrig/xmrig-proxy.git",
+        "!git clone https://github.com/someone/xmrig",
+        "!git clone https://github.com/xmrig/xmrigger",
+        "x = 'xmrig/xmrig'  # no host: a path, not a repository",
+        "!git clone https://example.com/xmrig/xmrig",
+        "# !git clone https://github.com/xmrig/xmrig",
+    ],
+)
+def test_repo_needs_that_owner_and_name_on_a_code_host(engine, code):
+    assert "t.repo" not in fired(engine, code)
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("!git clone https://github.com/s0md3v/roop", True),
+        ("!git clone https://github.com/someone-else/roop.git", True),
+        ("!git clone https://gitlab.com/mirror/roop", True),
+        ("!git clone https://github.com/s0md3v/roop-unleashed", True),
+        ("!git clone https://github.com/s0md3v/roopx", True),
+        ("!git clone https://github.com/someone/roop-unleashed", False),
+        ("!git clone https://github.com/someone/troop", False),
+        ("!git clone https://github.com/someone/roop2", False),
+        ("!git clone https://github.com/s0md3v/troop", False),
+    ],
+)
+def test_repo_globs_in_owner_and_name(engine, code, expected):
+    assert ("t.repo-glob" in fired(engine, code)) is expected
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("!wget https://huggingface.co/deepinsight/inswapper/resolve/main/inswapper_128.onnx", True),
+        ("!git clone https://huggingface.co/deepinsight/inswapper", True),
+        ("!wget https://hf.co/deepinsight/inswapper/resolve/main/inswapper_128.onnx", True),
+        (
+            "from huggingface_hub import hf_hub_download\n"
+            "path = hf_hub_download(repo_id='deepinsight/inswapper', filename='inswapper_128.onnx')",
+            True,
+        ),
+        ("from huggingface_hub import hf_hub_download\nhf_hub_download('deepinsight/inswapper', 'x.onnx')", True),
+        ("from huggingface_hub import snapshot_download\nsnapshot_download('deepinsight/inswapper')", True),
+        ("m = AutoModel.from_pretrained(\"deepinsight/inswapper\")", True),
+        ("REPO = 'deepinsight/' + 'inswapper'\nhf_hub_download(repo_id=REPO, filename='inswapper_128.onnx')", True),
+        ("MODEL = 'deepinsight/inswapper'\nm = AutoModel.from_pretrained(MODEL)", True),
+        # the same owner/name elsewhere is a different project: the host restriction holds
+        ("!git clone https://github.com/deepinsight/inswapper", False),
+        ("!wget https://huggingface.co/deepinsight/buffalo_l/resolve/main/det_10g.onnx", False),
+    ],
+)
+def test_repo_with_host_restriction_and_huggingface_forms(engine, code, expected):
+    assert ("t.repo-hf" in fired(engine, code)) is expected
+
+
+# --- package -------------------------------------------------------------------------------
+
+PACKAGE_FORMS = [
+    ("!pip install insightface-swap", "pip"),
+    ("!pip install -q --upgrade insightface-swap==0.3.1", "pip"),
+    ("!pip3 install --user 'insightface-swap>=0.3'", "pip"),
+    ("%pip install -r requirements.txt insightface-swap", "pip"),
+    ("!python -m pip install insightface-swap", "pip"),
+    ("!python3.11 -m pip install insightface-swap", "pip"),
+    ("import sys\n!{sys.executable} -m pip install insightface-swap", "pip"),
+    ("import sys, subprocess\nsubprocess.check_call([sys.executable, '-m', 'pip', 'install', 'insightface-swap'])", "pip"),
+    ("!uv pip install insightface-swap", "pip"),
+    ("!conda install -y -c conda-forge insightface-swap", "conda"),
+    ("%conda install conda-forge::insightface-swap", "conda"),
+    ("!mamba install -y insightface-swap=0.3", "conda"),
+    ("!apt-get install -y insightface-swap", "apt"),
+    ("!sudo apt install -y -qq insightface-swap > /dev/null", "apt"),
+    ("!npm install -g insightface-swap", "npm"),
+    ("!npx insightface-swap --help", "npm"),
+    ("import insightface_swap", "import"),
+    ("import numpy as np, insightface_swap as isw", "import"),
+    ("from insightface_swap.models import Swapper", "import"),
+    ("mod = __import__('insightface_swap')", "import"),
+    ("mod = __import__('insightface_' + 'swap')", "import"),
+    ("import importlib\nmod = importlib.import_module('insightface_swap.core')", "import"),
+    # PEP 503: case and runs of -, _ and . do not tell package names apart
+    ("!pip install InsightFace_Swap", "pip"),
+    ("!pip install insightface.swap", "pip"),
+    ("!pip install insightface--swap", "pip"),
+]
+
+
+@pytest.mark.parametrize(("code", "source"), PACKAGE_FORMS)
+def test_package_installs_and_imports(engine, code, source):
+    m = only_match(engine, code, "t.pkg")
+    assert m.matcher == "package"
+    assert m.evidence.startswith(f"{source}: ")
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "!pip uninstall -y insightface-swap",
+        "!pip show insightface-swap",
+        "!pip install insightface",
+        "!pip install insightface-swapper",
+        "import insightface",
+        "import insightface_swapper",
+        "!apt-get remove insightface-swap",
+        "print('pip install insightface-swap')",
+        "# !pip install insightface-swap",
+    ],
+)
+def test_package_is_parsed_not_grepped(engine, code):
+    assert "t.pkg" not in fired(engine, code)
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("!apt-get install -y hydra", True),
+        ("!sudo apt install hydra", True),
+        ("!pip install hydra", False),  # the PyPI `hydra` is an unrelated library
+        ("!pip install hydra-core", False),
+        ("import hydra\n@hydra.main(config_path='conf')\ndef main(cfg): ...", False),
+        ("!conda install hydra", False),
+    ],
+)
+def test_package_via_restricts_the_source(engine, code, expected):
+    assert ("t.pkg-apt" in fired(engine, code)) is expected
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("import face_fusion", True),
+        ("from face_fusion.core import run", True),
+        ("import Face_Fusion", True),
+        ("!pip install face-fusion", False),
+        ("!pip install face_fusion", False),
+    ],
+)
+def test_package_via_import_only(engine, code, expected):
+    assert ("t.pkg-import" in fired(engine, code)) is expected
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("!pip install pyminer", True),
+        ("!pip install pyminer-gpu pandas", True),
+        ("!conda install pyminer_cuda", True),
+        ("!pip install mypyminer", False),
+        ("import pyminer", False),
+    ],
+)
+def test_package_glob(engine, code, expected):
+    assert ("t.pkg-glob" in fired(engine, code)) is expected
+
+
+# --- command -------------------------------------------------------------------------------
+
+COMMAND_FORMS = [
+    "!xmrig -o pool:3333",
+    "!./xmrig -o pool:3333",
+    "!/opt/xmrig/build/xmrig --threads 4",
+    "!!./xmrig",
+    "  !./xmrig",
+    "if True:\n    !./xmrig",
+    "out = !./xmrig --version",
+    "!sudo ./xmrig",
+    "!sudo -u miner nohup ./xmrig > /dev/null 2>&1 &",
+    "!nohup ./xmrig &",
+    "!timeout 3600 ./xmrig",
+    "!timeout -s KILL 1h ./xmrig",
+    "!env CUDA_VISIBLE_DEVICES=0 ./xmrig",
+    "!GPU=1 ./xmrig",
+    "!nice -n 19 ./xmrig",
+    "!screen -dmS m ./xmrig",
+    "!tmux new-session -d -s m './xmrig -o pool'",
+    "!cd build && ./xmrig",
+    "!make -j4; ./xmrig",
+    "!cat config.json | xmrig --config=-",
+    "!(cd build; ./xmrig)",
+    "!false || ./xmrig",
+    '!bash -c "cd build && ./xmrig"',
+    "!sh -c './xmrig -o pool'",
+    "%%bash\ncd /tmp\n./xmrig -o pool",
+    "%%sh\n./xmrig",
+    "%%script bash\n./xmrig",
+    "%%script /bin/bash --no-raise-error\n./xmrig",
+    "%system ./xmrig",
+    "%sx ./xmrig",
+    "get_ipython().system('./xmrig -o pool')",
+    "get_ipython().system_raw('nohup ./xmrig &')",
+    "get_ipython().run_line_magic('system', './xmrig')",
+    "import os\nos.system('./xmrig -o pool')",
+    "import os\nstream = os.popen('./xmrig --version')",
+    "import subprocess\nsubprocess.run(['./xmrig', '-o', 'pool'])",
+    "import subprocess\nsubprocess.Popen('./xmrig -o pool', shell=True)",
+    "import subprocess\nsubprocess.check_output(('xmrig', '--version'))",
+    "import subprocess\nsubprocess.call(args=['xmrig'])",
+    "import subprocess as sp\nsp.run(['bash', '-c', 'cd /tmp && ./xmrig'])",
+    "import subprocess\ncmd = ['./xmrig', '-o', 'pool']\nsubprocess.run(cmd)",
+    "import subprocess\nsubprocess.run('./xmrig -o pool'.split())",
+    "import shlex, subprocess\nsubprocess.run(shlex.split('./xmrig -o pool'))",
+    "import os\nos.execvp('xmrig', ['xmrig'])",
+    "import pty\npty.spawn('./xmrig')",
+]
+
+
+@pytest.mark.parametrize("code", COMMAND_FORMS)
+def test_command_in_every_shell_form(engine, code):
+    m = only_match(engine, code, "t.cmd")
+    assert m.matcher == "command"
+    assert m.evidence.split()[0] == "xmrig"
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "!echo xmrig",
+        "!ls xmrig/",
+        "!rm -rf xmrig",
+        "!git clone https://example.com/xmrig-docs",
+        "print('xmrig')",
+        "xmrig = 1",
+        "!./xmrig-notes.sh",
+        "!xmrigger",
+        "# !./xmrig",
+        '"""\n!./xmrig\n"""',
+    ],
+)
+def test_command_matches_the_program_not_a_word(engine, code):
+    assert "t.cmd" not in fired(engine, code)
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("!john --wordlist=rockyou.txt hash.txt", True),
+        ("!/usr/sbin/john hash.txt", True),
+        ("!johnson --help", False),
+        ("!john_doe.sh", False),
+        ("!hashcat -m 0 -a 0 h.txt", True),
+        ("!/usr/bin/hashcat -m 1000 h", True),
+        ("!hashcat-utils", False),
+        ("print('john', 'johnson')", False),
+    ],
+)
+def test_command_word_boundaries(engine, code, expected):
+    assert ("t.cmd-crack" in fired(engine, code)) is expected
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("!zip2john backup.zip > h.txt", True),
+        ("!./rar2john archive.rar", True),
+        ("!/usr/sbin/ssh2john id_rsa", True),
+        ("!john2hash x", False),
+        ("!zip2johnny", False),
+    ],
+)
+def test_command_glob(engine, code, expected):
+    assert ("t.cmd-glob" in fired(engine, code)) is expected
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("!ssh -R 80:localhost:8888 serveo.net", True),
+        ("!ssh -N -f -R 2222:localhost:22 relay@example.net", True),
+        ("!ssh -NfR 2222:localhost:22 relay@example.net", True),
+        ("!sudo ssh -o StrictHostKeyChecking=no -R 2222:localhost:22 relay", True),
+        ("import subprocess\nsubprocess.Popen(['ssh', '-R', '80:localhost:7860', 'serveo.net'])", True),
+        ("!ssh user@login.example.edu", False),
+        ("!ssh -L 8888:localhost:8888 me@workstation", False),
+        ("!ssh -i ~/.ssh/key student@cluster 'nvidia-smi'", False),
+        ("!autossh -R 2222:localhost:22 relay", False),  # another program
+    ],
+)
+def test_command_args_regex(engine, code, expected):
+    assert ("t.cmd-args" in fired(engine, code)) is expected
+
+
+# --- url and domain --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "rule", "expected"),
+    [
+        ("!./miner -o stratum+tcp://pool.example.com:3333 -u WALLET", "t.url", True),
+        ("POOL = 'STRATUM+TCP://eu.pool.example.org:4444'", "t.url", True),
+        ("cfg = {'url': 'stratum+tcp://10.0.0.1:3333'}", "t.url", True),
+        ("!./miner -o stratum+ssl://pool.example.com:443", "t.url", False),
+        ("# stratum+tcp://pool.example.com:3333", "t.url", False),
+        ("!aria2c 'magnet:?xt=urn:btih:08ada5a7a6183aae1e09d831df6748d566095a10&dn=Sintel'", "t.magnet", True),
+        ("link = \"magnet:?xt=urn:btih:ABCDEF0123\"", "t.magnet", True),
+        ("link = 'magnet:?xt=urn:sha1:ABCDEF0123'", "t.magnet", False),
+        ("text = 'a magnet is a piece of iron'", "t.magnet", False),
+    ],
+)
+def test_url_globs(engine, code, rule, expected):
+    assert (rule in fired(engine, code)) is expected
+
+
+def test_url_match_span_is_the_whole_url(engine):
+    code = "!./miner -o stratum+tcp://pool.example.com:3333 -u W"
+    m = only_match(engine, code, "t.url")
+    assert m.evidence == "stratum+tcp://pool.example.com:3333"
+    assert (m.span.line, m.span.column, m.span.end_column) == (1, 12, 47)
+    assert code[m.span.start : m.span.end] == m.evidence
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("POOL = 'supportxmr.com'", True),
+        ("POOL = 'pool.supportxmr.com:443'", True),
+        ("!./miner -o gulf.pool.supportxmr.com:3333", True),
+        ("url = 'https://www.supportxmr.com/api/miner/W/stats'", True),
+        ("POOL = 'SupportXMR.com:5555'", True),
+        ("POOL = 'notsupportxmr.com'", False),
+        ("POOL = 'my-supportxmr.com'", False),
+        ("POOL = 'supportxmr.com.example.org'", False),
+        ("POOL = 'supportxmr.community'", False),
+        ("POOL = 'supportxmr.co'", False),
+        ("# pool.supportxmr.com:443", False),
+    ],
+)
+def test_domain_matches_host_and_subdomains_only(engine, code, expected):
+    assert ("t.domain" in fired(engine, code)) is expected
+
+
+# --- regex, literal, unless ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("!hping3 --flood -S -p 80 10.0.0.5", True),
+        ("!sudo hping3   --flood 10.0.0.5", True),
+        ("import os\nos.system('hping3 --flood 10.0.0.5')", True),
+        ("!hping3 --flood localhost", False),
+        ("!hping3 --flood 127.0.0.1", False),
+        ("!hping3 -c 3 10.0.0.5", False),
+        ("print('hi')  # hping3 --flood 10.0.0.5", False),
+    ],
+)
+def test_regex_with_unless(engine, code, expected):
+    assert ("t.regex" in fired(engine, code)) is expected
+
+
+def test_unless_reads_the_line_of_the_match_not_the_cell(engine):
+    code = "!ping -c 1 localhost\n!hping3 --flood 10.0.0.5"
+    assert "t.regex" in fired(engine, code)
+
+
+def test_unless_is_not_fooled_by_a_comment(engine):
+    assert "t.regex" in fired(engine, "!hping3 --flood 10.0.0.5  # not localhost, honest")
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("import slowloris", True),
+        ("!python3 slowloris.py example.com", True),
+        ("tool = 'SlowLoris'", True),
+        ("tool = 'slowlorisx'", False),
+        ("tool = 'xslowloris'", False),
+        ("tool = 'slow_loris'", False),
+        ("# slowloris", False),
+    ],
+)
+def test_literal_is_word_bounded_and_case_insensitive(engine, code, expected):
+    assert ("t.literal" in fired(engine, code)) is expected
+
+
+def test_literal_span_is_exact(engine):
+    code = "x = 1\nattack = 'SlowLoris'\n"
+    m = only_match(engine, code, "t.literal")
+    assert (m.span.line, m.span.column, m.span.end_line, m.span.end_column) == (2, 10, 2, 19)
+    assert m.evidence == "SlowLoris"
+    assert m.exact
+
+
+# --- verdicts -----------------------------------------------------------------------------------
+
+
+def test_strongest_action_wins_and_hits_are_ordered(engine):
+    v = verdict(engine, "!hashcat -m 0 h.txt\n!./xmrig\nimport slowloris")
+    assert v.action == Action.BLOCK
+    assert v.rule_ids == ("t.cmd", "t.cmd-crack", "t.literal")  # block, warn, log
+
+
+def test_log_only_and_allow(engine):
+    assert verdict(engine, "import slowloris").action == Action.LOG
+    v = verdict(engine, "import pandas as pd\ndf = pd.DataFrame({'a': [1, 2]})")
+    assert v.action == Action.ALLOW
+    assert v.hits == ()
+    assert v.elapsed_ms >= 0
+
+
+def test_every_matching_rule_is_reported_with_all_its_places(engine):
+    code = "!./xmrig -o stratum+tcp://pool.supportxmr.com:3333\n!xmrig --version"
+    v = verdict(engine, code)
+    assert set(v.rule_ids) == {"t.cmd", "t.url", "t.domain"}
+    lines = sorted(m.span.line for m in v.hit("t.cmd").matches)
+    assert lines == [1, 2]
+
+
+def test_to_dict_hides_private_patterns(engine):
+    v = verdict(engine, "token = 'secret-miner-token'\n!./xmrig")
+    d = v.to_dict()
+    assert d["action"] == "block"
+    rules = {r["id"]: r for r in d["rules"]}
+    assert rules["t.private"]["matches"][0]["pattern"] is None
+    assert rules["t.private"]["matches"][0]["evidence"] == "secret-miner-token"
+    assert rules["t.cmd"]["matches"][0]["pattern"] == "xmrig"
+    assert rules["t.cmd"]["matches"][0]["line"] == 2
+    assert v.to_dict(reveal_private=True)["rules"][-1]["matches"][0]["pattern"] == "secret-miner-token"
+    assert set(rules["t.cmd"]) == {"id", "category", "title", "severity", "action", "message", "matches"}
+
+
+def test_max_chars_truncates_and_says_so():
+    small = Engine(load_texts([("m.yaml", POLICY)]), max_chars=20)
+    v = small.evaluate("x = 1\n" * 10 + "!./xmrig")
+    assert v.truncated
+    assert v.action == Action.ALLOW
+    assert not small.evaluate("!./xmrig").truncated
+
+
+def test_language_context(engine):
+    # markdown and raw text never trigger, whatever they say
+    assert fired(engine, "Never run `!./xmrig` or clone https://github.com/xmrig/xmrig", "markdown") == set()
+    # a bash kernel's cells are shell
+    assert "t.cmd" in fired(engine, "cd /tmp\n./xmrig -o pool", "bash")
+    # another language: the text matchers still see it
+    assert fired(engine, 'system("./xmrig -o stratum+tcp://p:1")', "r") == {"t.url"}
+
+
+def test_regex_runs_in_linear_time():
+    """A pattern that is exponential on a backtracking engine stays fast on RE2."""
+    policy = POLICY + r"""
+  - id: t.redos
+    category: dos
+    title: a pattern that backtracks badly elsewhere
+    action: log
+    message: m
+    match:
+      - regex: '(a+)+$'
+"""
+    eng = Engine(load_texts([("m.yaml", policy)]))
+    code = "x = '" + "a" * 200_000 + "!'"
+    started = time.perf_counter()
+    v = eng.evaluate(code)
+    assert time.perf_counter() - started < 5
+    assert "t.redos" not in v.rule_ids
