@@ -14,6 +14,10 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def utc_from_timestamp(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 class AuditLog:
     """Appends JSON lines to a file. Write failures are logged, never raised into the kernel path."""
 

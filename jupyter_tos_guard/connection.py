@@ -203,6 +203,12 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
         assert parsed.msg_list is not None
         return self._unpack(parsed.msg_list[3], "content")
 
+    def _metadata(self, parsed: _Parsed) -> dict[str, t.Any]:
+        if parsed.msg is not None:
+            return t.cast("dict[str, t.Any]", parsed.msg["metadata"])
+        assert parsed.msg_list is not None
+        return self._unpack(parsed.msg_list[2], "metadata")
+
     def _check_execute(self, parsed: _Parsed) -> bool:
         """Check an execute request; True to forward it to the kernel."""
         header = parsed.header
@@ -220,7 +226,9 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
         expressions = content.get("user_expressions") or {}
         if not isinstance(expressions, dict):
             raise MalformedMessage("execute_request user_expressions is not an object")
+        meta = self._metadata(parsed).get(METADATA_KEY)
         request = Request(
+            acknowledge=meta.get("acknowledge") if isinstance(meta, dict) else None,
             code=code,
             user_expressions=tuple(str(v) for v in expressions.values()),
             msg_id=header.get("msg_id"),
@@ -235,7 +243,9 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
         decision = guard.check(request)
         if decision.action >= Action.LOG:
             asyncio.ensure_future(self._refresh_notebook_path())  # renamed notebooks: fresh next time
-        if decision.action == Action.BLOCK:
+        if decision.action >= Action.CONFIRM:
+            if decision.action == Action.CONFIRM and not content.get("silent"):
+                self._send_notice(header, decision)  # carries the token the frontend acknowledges with
             self._answer_blocked(parsed.channel, header, decision)
             if parsed.channel == "shell" and content.get("stop_on_error", True) and not content.get("silent"):
                 self._start_aborting()

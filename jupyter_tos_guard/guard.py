@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import metrics
-from .audit import AuditLog, utc_now
+from .acknowledge import Acknowledgements
+from .audit import AuditLog, utc_from_timestamp, utc_now
 from .config import TosGuard
 from .messages import failure_payload, verdict_payload
 from .policy import Action, Engine, EvaluationContext, PolicyError, Verdict, load_policy
@@ -40,11 +41,14 @@ class Request:
     user: str | None = None
     groups: tuple[str, ...] = ()
     language: str = "python"
+    acknowledge: object = None  # token from execute_request metadata, for `confirm` rules
 
 
 @dataclass(frozen=True)
 class Decision:
-    action: Action  # after the rollout mode: ALLOW and LOG forward, WARN forwards with a notice, BLOCK answers
+    # after the rollout mode: ALLOW and LOG forward, WARN forwards with a notice, CONFIRM answers
+    # with a notice carrying an acknowledgement token plus an error, BLOCK answers with an error
+    action: Action
     verdict: Verdict | None = None
     payload: dict[str, Any] | None = None  # what the student sees (warn/block)
     record: dict[str, Any] | None = None  # the audit record (non-allow decisions and failures)
@@ -59,7 +63,7 @@ def apply_mode(action: Action, mode: str) -> Action:
         return action
     if mode == "monitor":
         return Action.LOG
-    if mode == "warn" and action == Action.BLOCK:
+    if mode == "warn" and action >= Action.CONFIRM:
         return Action.WARN
     return action
 
@@ -95,6 +99,7 @@ class Guard:
         self.audit = AuditLog(config.audit_log, log)
         self.recent: deque[dict[str, Any]] = deque(maxlen=max(1, config.recent_verdicts))
         self.policy_error: str | None = None
+        self.acknowledgements = Acknowledgements()
         self._watched = _Watched(tuple(config.policy_files))
         self._watched.stamps = self._watched.snapshot()
         self.engine = self._initial_engine()
@@ -202,20 +207,34 @@ class Guard:
         )
         record = self._base_record("decision", request)
         first = verdict.hits[0].matches[0] if verdict.hits and verdict.hits[0].matches else None
+        code_sha256 = hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()
+        action_label = action.label
+        if action == Action.CONFIRM:
+            confirm_rules = [h.rule.id for h in verdict.hits if h.rule.action == Action.CONFIRM]
+            if request.acknowledge is not None:
+                refused = self.acknowledgements.redeem(request.acknowledge, request.user, code_sha256, confirm_rules)
+                if refused is None:
+                    action, action_label = Action.LOG, "acknowledged"
+                else:
+                    record["error"] = f"acknowledgement refused: {refused}"
+            if action == Action.CONFIRM:
+                token, expires = self.acknowledgements.issue(request.user, code_sha256, confirm_rules)
+                payload["confirm"] = {"token": token, "expires": utc_from_timestamp(expires)}
+            payload["action"] = action_label if action_label == "acknowledged" else action.label
         record.update(
-            action=action.label,
+            action=action_label,
             policy_action=verdict.action.label,
             rules=list(verdict.rule_ids),
             categories=sorted({h.rule.category for h in verdict.hits}),
             excerpt=payload["rules"][0]["matches"][0]["excerpt"] if first else None,
-            code_sha256=hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest(),
+            code_sha256=code_sha256,
             truncated=verdict.truncated,
             elapsed_ms=round(verdict.elapsed_ms, 3),
         )
         self.audit.write(record)  # before the action takes effect
         for category in record["categories"]:
-            metrics.MATCHED.labels(category=category, action=action.label).inc()
-        if action == Action.BLOCK:
+            metrics.MATCHED.labels(category=category, action=action_label).inc()
+        if action >= Action.CONFIRM:
             metrics.BLOCKED.inc()
         event = dict(record, verdict=payload if action >= Action.WARN else None)
         event.pop("elapsed_ms", None)

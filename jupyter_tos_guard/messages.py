@@ -78,13 +78,16 @@ def verdict_payload(
 
 def _plain_lines(payload: dict[str, Any]) -> list[str]:
     action = payload["action"]
-    head = "This cell was not run" if action == "block" else "Terms of use warning"
+    head = "This cell was not run" if action in ("block", "confirm") else "Terms of use warning"
     lines = []
     for rule in payload["rules"]:
         lines.append(f"{head}: {rule['title']} (rule {rule['id']}, {rule['category']})")
         lines.append(f"  {rule['message']}")
         for m in rule["matches"][:2]:
             lines.append(f"  Matched on line {m['line']}: {m['excerpt']}")
+    if action == "confirm":
+        lines.append("To run it anyway, acknowledge the notice with \"I understand — run anyway\" in JupyterLab "
+                     "or Notebook 7; other frontends cannot acknowledge.")
     if payload.get("info_url"):
         lines.append(f"Terms of use: {payload['info_url']}")
     if payload.get("appeal_url"):
@@ -100,13 +103,14 @@ def notice_text(payload: dict[str, Any]) -> str:
 
 def notice_html(payload: dict[str, Any]) -> str:
     e = html.escape
-    colour = "#b71c1c" if payload["action"] == "block" else "#8a5a00"
-    background = "#fdecea" if payload["action"] == "block" else "#fff4e5"
+    stopped = payload["action"] in ("block", "confirm")
+    colour = "#b71c1c" if stopped else "#8a5a00"
+    background = "#fdecea" if stopped else "#fff4e5"
     parts = [
         f'<div class="jp-tos-guard-notice" role="alert" style="border-left:4px solid {colour};'
         f'background:{background};color:#1f1f1f;padding:6px 10px;margin:2px 0;font-family:sans-serif">'
     ]
-    head = "This cell was not run" if payload["action"] == "block" else "Terms of use warning"
+    head = "This cell was not run" if stopped else "Terms of use warning"
     for rule in payload["rules"]:
         parts.append(f"<div><strong>{e(head)}: {e(rule['title'])}</strong> "
                      f"<code>{e(rule['id'])}</code> <em>({e(rule['category'])})</em></div>")

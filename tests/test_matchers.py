@@ -399,6 +399,11 @@ COMMAND_FORMS = [
     "import shlex, subprocess\nsubprocess.run(shlex.split('./xmrig -o pool'))",
     "import os\nos.execvp('xmrig', ['xmrig'])",
     "import pty\npty.spawn('./xmrig')",
+    "from os import system as run_it\nrun_it('./xmrig')",
+    "import subprocess\nlaunch = subprocess.Popen\nlaunch(['./xmrig'])",
+    "import os\ngetattr(os, 'sys' + 'tem')('./xmrig')",
+    "import builtins\nbuiltins.exec(\"import os; os.system('./xmrig')\")",
+    "e = eval\ne(\"__import__('os').system('./xmrig')\")",
 ]
 
 

@@ -327,6 +327,9 @@ def test_decoded_strings_reach_text_matchers_but_not_command_matchers(engine):
 
 def test_hidden_names_reach_literals_and_domains(engine):
     for code in (
+        "x = '\\163lowloris'",
+        "x = '\\N{LATIN SMALL LETTER S}lowloris'",
+        "x = '\\u0073lowloris'",
         "x = 'slow' 'loris'",
         "x = ('slow'\n     'loris')",
         "x = 'slow' + 'loris'",
@@ -405,6 +408,21 @@ def test_magic_after_a_finished_statement_is_still_a_magic(engine):
     assert match(engine, 'd = {"a": "(",\n     "b": 1}\n!./xmrig').span.line == 3
     assert match(engine, "s = \"\"\"\n!./not-this\n\"\"\"\n!./xmrig").span.line == 4
     assert engine.evaluate("x = 1 + \\\n!./xmrig").rule_ids == ()  # a Python continuation line
+
+
+@pytest.mark.parametrize("code", ["./xm''rig -o pool", './x\\mrig -o pool', 'cd /tmp && "./xm"rig'])
+def test_shell_quoting_cannot_hide_a_program_in_a_bash_cell(engine, code):
+    assert match(engine, code, language="bash").evidence.startswith("xmrig")
+    assert match(engine, "!" + code).evidence.startswith("xmrig")
+
+
+def test_python_warnings_do_not_stop_the_analysis(engine):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # as under `python -W error`
+        m = match(engine, "import os\npattern = '\\d+'\nos.system('./xmrig')")
+    assert m.exact and m.span.line == 3
 
 
 def test_format_specs_cost_nothing(engine):

@@ -321,3 +321,54 @@ async def test_run_all_burst_on_idle_kernel_stops_at_blocked_cell(jp_fetch: Any,
     results = [await ws.collect(m["header"]["msg_id"]) for m in msgs]
     assert [reply_of(r)["content"]["status"] for r in results] == ["error", "aborted", "aborted"]
     assert not marker.exists()
+
+
+CONFIRM_POLICY = POLICY + """
+  - id: test.confirmme
+    category: testing
+    title: The confirm-me test tool
+    action: confirm
+    message: confirm-me needs your acknowledgement.
+    match:
+      - command: confirmme-tool
+"""
+
+
+async def test_confirm_blocks_then_runs_once_with_token(jp_fetch: Any, jp_ws_fetch: Any, policy_file: Path,
+                                                        jp_serverapp: Any, jp_root_dir: Path,
+                                                        audit_path: Path) -> None:
+    policy_file.write_text(CONFIRM_POLICY)
+    guard = jp_serverapp.web_app.settings["tos_guard"]
+    for _ in range(50):
+        if guard.reload_if_changed() or guard.engine.policy.rule("test.confirmme"):
+            break
+        await asyncio.sleep(0.1)
+    kernel = await start_kernel(jp_fetch)
+    ws = await connect(jp_ws_fetch, kernel, "v1")
+    marker = jp_root_dir / "confirmed.txt"
+    code = f"!confirmme-tool\nopen({str(marker)!r}, 'a').write('x')\n"
+    first = await ws.execute(code)
+    notice = first[0]
+    assert notice["header"]["msg_type"] == "display_data"
+    payload = notice["content"]["data"]["application/vnd.jupyter.tos-guard+json"]
+    assert payload["action"] == "confirm"
+    token = payload["confirm"]["token"]
+    assert reply_of(first)["content"]["status"] == "error" and not marker.exists()
+
+    async def run(code: str, token: Any) -> list[dict[str, Any]]:
+        msg = make_msg("execute_request", {"code": code, "silent": False, "store_history": True,
+                                           "user_expressions": {}, "allow_stdin": False, "stop_on_error": False},
+                       ws.session)
+        msg["metadata"] = {"jupyter_tos_guard": {"acknowledge": token}}
+        await ws.send(msg)
+        return await ws.collect(msg["header"]["msg_id"])
+
+    forged = token.rsplit(".", 1)[0] + ".AAAA"
+    assert reply_of(await run(code, forged))["content"]["status"] == "error"
+    assert reply_of(await run(code + "# other code\n", token))["content"]["status"] == "error"
+    assert not marker.exists()
+    assert reply_of(await run(code, token))["content"]["status"] == "ok"
+    assert marker.read_text() == "x"
+    assert reply_of(await run(code, token))["content"]["status"] == "error"  # single use
+    actions = [r["action"] for r in audit_lines(audit_path) if r["event"] == "decision"]
+    assert "acknowledged" in actions

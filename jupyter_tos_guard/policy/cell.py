@@ -34,6 +34,7 @@ _SHELL_CELL_MAGICS = {"bash", "sh", "system", "!", "zsh"}
 _PYTHON_BODY_CELL_MAGICS = {"capture", "time", "timeit", "prun", "debug", "pypy", "python", "python3", "writefile-py"}
 _SKIPPED_CELL_MAGICS = {"markdown", "latex", "md"}
 _NOT_CODE = {"markdown", "md", "raw"}
+SHELL_LANGUAGES = frozenset({"bash", "sh", "zsh", "shell"})
 _LINE_SHELL_MAGICS = {"system", "sx"}
 _LINE_INSTALL_MAGICS = {"pip", "conda", "mamba", "micromamba", "uv"}
 _MAGIC_PREFIX = re.compile(r"^[ \t]*(?:[A-Za-z_][\w., \t]*=[ \t]*)?[!%]", re.M)
@@ -53,7 +54,7 @@ def split_cell(code: str, language: str = "python") -> SplitCell:
     if language in _NOT_CODE:
         return SplitCell(" " * len(code), (), False)  # markdown and raw text never trigger a rule
     if language not in ("python", "ipython", "python3"):
-        kind: SegmentKind = "shell" if language in ("bash", "sh", "zsh", "shell") else "text"
+        kind: SegmentKind = "shell" if language in SHELL_LANGUAGES else "text"
         return SplitCell(" " * len(code), (Segment(kind, 0, len(code), (language,)),), False)
     if not _MAGIC_PREFIX.search(code):
         return SplitCell(code, (), True)  # the common case: plain Python, nothing to split

@@ -22,6 +22,7 @@ from typing import Any
 import ahocorasick
 import re2
 
+from .cell import SHELL_LANGUAGES
 from .evidence import Evidence, collect, join_continuations, line_around
 from .loader import compile_re2
 from .model import (
@@ -79,34 +80,23 @@ def _literal_runs(glob: str) -> list[tuple[str, bool, bool]]:
     return out
 
 
-# two literals side by side, each with some text in it ("xm" "rig"; not " ".join or sep=" ")
-_IMPLICIT_CONCAT = re.compile(r"""[^"'\s(\[{,=:]["'](?:[ \t]+|[ \t]*\\?\r?\n\s*)[rRbBuUfF]{0,2}["'][^"'\s)\]},]""")
-
-# a literal added to a literal ("xm" + "rig")
-_LITERAL_PLUS = re.compile(r"""["']\s*\+\s*[rRbBuUfF]{0,2}["']""")
-
-# Words whose presence means the cell may hide a name or hand a string to a shell / exec /
-# import: the prefilter sends such cells to the full analysis even with no name in sight.
-_TRIGGERS = {
-    "b64decode": None, "b32decode": None, "b16decode": None, "b85decode": None, "a85decode": None,
-    "decodebytes": None, "fromhex": None, "unhexlify": None, "a2b_hex": None, "rot13": None,
-    "rot_13": None, "__import__": None, "import_module": None, "[::-1]": None,
-    "chr(": re.compile(r"(?<![\w.])chr\("),
-    "exec": re.compile(r"(?<![\w.])exec\s*\("),
-    "eval": re.compile(r"(?<![\w.])eval\s*\("),
-    "compile": re.compile(r"(?<![\w.])compile\s*\("),
-    ".join": re.compile(r"""["']\s*\.join\s*\("""),
-    "system": None, "popen": None, "subprocess": None, "getoutput": None, "run_line_magic": None,
-    "run_cell_magic": None, "spawn": None, "execv": None, "execl": None,
-    "!": re.compile(r"(?m)^[ \t]*(?:[\w., \t]+=[ \t]*)?!"),
-    "%": re.compile(r"(?m)^[ \t]*%"),
-    "base64": None, "xxd": None,
-    # implicit concatenation ("xm" "rig") and escaped characters ("\x78mrig") in literals
-    '" ': _IMPLICIT_CONCAT, "' ": _IMPLICIT_CONCAT, '"\n': _IMPLICIT_CONCAT, "'\n": _IMPLICIT_CONCAT,
-    '"+': _LITERAL_PLUS, "'+": _LITERAL_PLUS, '" +': _LITERAL_PLUS, "' +": _LITERAL_PLUS,
-    "\\x": None, "\\u": None,
-}
-_TRIGGER_WINDOW = 24
+# What makes a cell worth the full analysis even with no tool name in sight: it may hide a
+# name (decoding, chr(), joins, reversal, concatenated or escaped literals) or hand a string to
+# a shell, to exec or to an import. One RE2 pass over the cell finds any of them.
+_TRIGGER_PATTERNS = (
+    r"(?i:b64decode|b32decode|b16decode|b85decode|a85decode|decodebytes|fromhex|unhexlify|a2b_hex"
+    r"|rot_?13|__import__|import_module|system|popen|subprocess|getoutput|run_line_magic|run_cell_magic"
+    r"|spawn|execv|execl|base64|xxd)",
+    r"\[::-1\]",
+    r"(?:^|[^\w.])(?:chr|exec|eval|compile)\s*\(",
+    r"[\"']\s*\.join\s*\(",
+    r"(?m:^[ \t]*(?:[\w., \t]+=[ \t]*)?[!%])",  # IPython shell escapes and magics
+    # two literals side by side, each with some text in it ("xm" "rig"; not " ".join or sep=" ")
+    r"""[^"'\s(\[{,=:]["'](?:[ \t]+|[ \t]*\\?\r?\n\s*)[rRbBuUfF]{0,2}["'][^"'\s)\]},]""",
+    r"""["']\s*\+\s*[rRbBuUfF]{0,2}["']""",  # a literal added to a literal ("xm" + "rig")
+    r"\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|N\{|[0-7]{1,3})",  # "\x78mrig"
+)
+_TRIGGERS = re2.compile("|".join(f"(?:{p})" for p in _TRIGGER_PATTERNS))
 
 
 class CompiledPolicy:
@@ -176,12 +166,9 @@ class CompiledPolicy:
                 elif isinstance(m, RegexMatcher):
                     self.regexes.append((idx, m, compile_re2(m.regex)))
         for text, bounds in needles.items():
-            self.prefilter.add_word(text, ("name", text, frozenset(bounds)))
-        for text, check in _TRIGGERS.items():
-            existing = self.prefilter.get(text, None)
-            if existing is None:
-                self.prefilter.add_word(text, ("trigger", text, check))
-        self.prefilter.make_automaton()
+            self.prefilter.add_word(text, (text, frozenset(bounds)))
+        if needles:
+            self.prefilter.make_automaton()
         for text, entries in content.items():
             self.content.add_word(text, (text, entries))
         if content:
@@ -199,29 +186,20 @@ class CompiledPolicy:
 
     def worth_analyzing(self, code: str) -> tuple[bool, bool]:
         """(anything to look at, whether Python needs a full parse)."""
-        lower = code.lower()
-        name_hit = False
-        trigger_hit = False
-        for end, (kind, text, check) in self.prefilter.iter(lower):
-            start = end - len(text) + 1
-            if kind == "name":
-                if not name_hit and any(self._bounded(lower, start, end + 1, lb, rb) for lb, rb in check):
-                    name_hit = True
-            elif not trigger_hit:
-                if check is None:
-                    trigger_hit = True
-                else:
-                    window_start = max(0, start - _TRIGGER_WINDOW)
-                    if check.search(code, window_start, min(len(code), end + 1 + _TRIGGER_WINDOW)):
-                        trigger_hit = True
-            if name_hit and trigger_hit:
-                break
-        if not name_hit and self.regex_set is not None:
+        if len(self.prefilter):
+            lower = code.lower()
+            for end, (text, bounds) in self.prefilter.iter(lower):
+                start = end - len(text) + 1
+                if any(self._bounded(lower, start, end + 1, lb, rb) for lb, rb in bounds):
+                    return True, True
+        if _TRIGGERS.search(code):
+            return True, True
+        if self.regex_set is not None:
             # operator regexes read commands continued over lines as one line, as the evidence does
             joined = join_continuations(code)
             if self.regex_set.Match(code) or (joined is not code and self.regex_set.Match(joined)):
-                name_hit = True
-        return name_hit or trigger_hit, name_hit or trigger_hit
+                return True, True
+        return False, False
 
     @staticmethod
     def _bounded(text: str, start: int, end: int, left: bool, right: bool) -> bool:
@@ -357,7 +335,12 @@ class Engine:
         truncated = False
         if self.max_chars is not None and len(code) > self.max_chars:
             code, truncated = code[: self.max_chars], True
-        worth, need_python = self.compiled.worth_analyzing(code)
+        if context.language in SHELL_LANGUAGES:
+            # every line of a shell cell runs something, and quoting (xm''rig, x\mrig) hides names
+            # from a plain text search: always read it
+            worth, need_python = True, True
+        else:
+            worth, need_python = self.compiled.worth_analyzing(code)
         if not worth:
             return Verdict(Action.ALLOW, (), (time.perf_counter() - started) * 1000, truncated)
         items = collect(code, context.language, need_python)

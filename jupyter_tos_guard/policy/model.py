@@ -17,7 +17,8 @@ class Action(enum.IntEnum):
     ALLOW = 0
     LOG = 1
     WARN = 2
-    BLOCK = 3
+    CONFIRM = 3  # blocked until the student acknowledges, then runs once
+    BLOCK = 4
 
     @property
     def label(self) -> str:
@@ -39,7 +40,7 @@ class Severity(enum.IntEnum):
         return self.name.lower()
 
 
-RULE_ACTIONS = ("log", "warn", "block")
+RULE_ACTIONS = ("log", "warn", "confirm", "block")
 SEVERITIES = ("low", "medium", "high", "critical")
 PACKAGE_SOURCES = ("pip", "conda", "apt", "npm", "import")
 

@@ -130,17 +130,21 @@ def _call_name(func: ast.expr) -> tuple[str, str]:
     if isinstance(func, ast.Name):
         return "", func.id
     if isinstance(func, ast.Attribute):
-        base = func.value
-        parts = []
-        while isinstance(base, ast.Attribute):
-            parts.append(base.attr)
-            base = base.value
-        if isinstance(base, ast.Name):
-            parts.append(base.id)
-        elif isinstance(base, ast.Call):
-            parts.append(_call_name(base.func)[1] + "()")
-        return ".".join(reversed(parts)), func.attr
+        return _dotted(func.value), func.attr
     return "", ""
+
+
+def _dotted(node: ast.expr) -> str:
+    """os.path -> "os.path"; get_ipython() -> "get_ipython()"."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+    elif isinstance(node, ast.Call):
+        parts.append(_call_name(node.func)[1] + "()")
+    return ".".join(reversed(parts))
 
 
 class _Analyzer(ast.NodeVisitor):
@@ -220,7 +224,9 @@ class _Analyzer(ast.NodeVisitor):
         token = _STRING_TOKEN.match(raw)
         if token is None or token.end() < len(raw):
             return frozenset({"concat"})
-        return frozenset({"escapes"}) if "\\" in raw and not raw.lstrip("bBuU").lower().startswith("r") else frozenset()
+        if _CHAR_ESCAPE.search(raw) and not raw.lstrip("bBuU").lower().startswith("r"):
+            return frozenset({"escapes"})  # "\x78mrig": letters written as codes
+        return frozenset()
 
     def fold_call(self, node: ast.Call, depth: int) -> tuple[str, frozenset[str]] | None:
         receiver, name = _call_name(node.func)
@@ -423,9 +429,7 @@ class _Analyzer(ast.NodeVisitor):
         if isinstance(func, ast.Call) and _call_name(func.func) == ("", "getattr") and len(func.args) >= 2:
             attr = self.fold(func.args[1])
             if attr is not None:
-                owner = func.args[0]
-                return (_call_name(owner)[1] if isinstance(owner, ast.Name) else _call_name(ast.Attribute(owner, "x"))[0],
-                        attr[0])
+                return _dotted(func.args[0]), attr[0]
         return _call_name(func)
 
     def visit_Call(self, node: ast.Call) -> None:
@@ -521,6 +525,7 @@ _HUB_LOADERS = {
     "load_dataset", "list_repo_files", "create_repo_ref", "HfFileSystem",
 }
 _HUB_REPO_ID = re.compile(r"[\w.-]+/[\w.-]+")
+_CHAR_ESCAPE = re.compile(r"\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|N\{|[0-7]{1,3})")
 _UNKNOWN = "{…}"
 _BRACE_FIELD = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 _PERCENT_FIELD = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(?:\*|\d+)?(?:\.(?:\*|\d+))?([a-zA-Z%])")
