@@ -56,6 +56,9 @@ def load(serverapp: Any) -> None:
     identity = os.environ.get("JUPYTERHUB_USER") or _local_identity()
     guard = Guard(config, serverapp.log, emit=emit, identity=identity)
     serverapp.web_app.settings["tos_guard"] = guard
+    from .hub.client import attach
+
+    attach(serverapp, guard)
     serverapp.web_app.add_handlers(".*$", handlers(serverapp.web_app.settings["base_url"]))
     if config.reload_interval > 0 and config.policy_files:
         reloader = PeriodicCallback(guard.reload_if_changed, config.reload_interval * 1000)

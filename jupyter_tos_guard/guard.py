@@ -11,7 +11,7 @@ import hashlib
 import logging
 import os
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,9 +19,10 @@ from . import metrics
 from .acknowledge import Acknowledgements
 from .audit import AuditLog, utc_from_timestamp, utc_now
 from .config import TosGuard
+from .exemptions import Exemption
 from .messages import failure_payload, verdict_payload
-from .policy import Action, Engine, EvaluationContext, PolicyError, Verdict, load_policy
-from .policy.loader import default_policy_texts, load_texts
+from .policy import Action, Engine, EvaluationContext, PolicyError, Verdict
+from .policy.loader import default_policy_texts, load_texts, read_sources
 from .policy.model import Policy
 
 EVENT_SCHEMA_ID = "https://events.jupyter-tos-guard.org/decision/v1"
@@ -99,7 +100,12 @@ class Guard:
         self.audit = AuditLog(config.audit_log, log)
         self.recent: deque[dict[str, Any]] = deque(maxlen=max(1, config.recent_verdicts))
         self.policy_error: str | None = None
+        self.remote_policy: tuple[str, str] | None = None
         self.acknowledgements = Acknowledgements()
+        # Other consumers of every audit record (e.g. the hub reporter); each must return fast.
+        self.sinks: list[Callable[[dict[str, Any]], None]] = []
+        # Where exemptions come from besides the policy (e.g. the hub service); must be fast.
+        self.exemption_providers: list[Callable[[str | None, tuple[str, ...]], Iterable[Exemption]]] = []
         self._watched = _Watched(tuple(config.policy_files))
         self._watched.stamps = self._watched.snapshot()
         self.engine = self._initial_engine()
@@ -110,9 +116,39 @@ class Guard:
         cap = self.config.max_scan_bytes
         return Engine(policy, max_chars=cap if cap > 0 else None)
 
+    def _load(self) -> Policy:
+        """Default (unless off), then the operator's files, then a centrally served policy."""
+        texts = default_policy_texts() if self.config.use_default_policy else []
+        files, problems = read_sources(self.config.policy_files)
+        if problems:
+            raise PolicyError(problems)
+        return load_texts(texts + files + ([self.remote_policy] if self.remote_policy else []))
+
+    def set_remote_policy(self, source: str, text: str) -> bool:
+        """Layer a policy served centrally (e.g. by the hub service) over the local files.
+
+        A policy with problems is refused and the last good one stays in force.
+        """
+        previous = self.remote_policy
+        self.remote_policy = (source, text)
+        try:
+            policy = self._load()
+        except PolicyError as err:
+            self.remote_policy = previous
+            self._policy_failed(err)
+            return False
+        self._install(policy)
+        return True
+
+    def _install(self, policy: Policy) -> None:
+        self.engine = self._engine_for(policy)  # one assignment: checks see old or new, never half
+        self.policy_error = None
+        self.log.info("tos-guard: policy in force: %d rules, digest %s", len(policy.rules), policy.digest[:12])
+        self._record(self._base_record("policy_loaded"), None)
+
     def _initial_engine(self) -> Engine:
         try:
-            policy = load_policy(self.config.policy_files, include_default=self.config.use_default_policy)
+            policy = self._load()
         except PolicyError as err:
             self._policy_failed(err)
             fallback = default_policy_texts() if self.config.use_default_policy else [("<empty>", "version: 1\n")]
@@ -129,8 +165,7 @@ class Guard:
         self.log.error("tos-guard: the policy has problems; the last good policy stays in force:\n%s", err)
         record = self._base_record("policy_error")
         record["error"] = str(err)
-        self.audit.write(record)
-        self._emit(record)
+        self._record(record, None)
 
     def reload_if_changed(self) -> bool:
         """Reload when a policy file changed. Returns True when a new policy is in force."""
@@ -139,16 +174,11 @@ class Guard:
             return False
         self._watched.stamps = stamps
         try:
-            policy = load_policy(self.config.policy_files, include_default=self.config.use_default_policy)
+            policy = self._load()
         except PolicyError as err:
             self._policy_failed(err)
             return False
-        self.engine = self._engine_for(policy)  # one assignment: checks see old or new, never half
-        self.policy_error = None
-        self.log.info("tos-guard: reloaded policy: %d rules, digest %s", len(policy.rules), policy.digest[:12])
-        record = self._base_record("policy_loaded")
-        self.audit.write(record)
-        self._emit(record)
+        self._install(policy)
         return True
 
     @property
@@ -200,6 +230,9 @@ class Guard:
                 return self._engine_failed(request, code, exc)
         if verdict.action == Action.ALLOW:
             return ALLOW
+        verdict = self._apply_exemptions(request, code, verdict)
+        if verdict.action == Action.ALLOW:
+            return ALLOW
         action = apply_mode(verdict.action, self.config.mode)
         payload = verdict_payload(
             verdict, code, action=action, info_url=self.info_url, appeal_url=self.appeal_url,
@@ -231,18 +264,58 @@ class Guard:
             truncated=verdict.truncated,
             elapsed_ms=round(verdict.elapsed_ms, 3),
         )
-        self.audit.write(record)  # before the action takes effect
+        self._record(record, payload if action >= Action.WARN else None)  # before the action takes effect
         for category in record["categories"]:
             metrics.MATCHED.labels(category=category, action=action_label).inc()
         if action >= Action.CONFIRM:
             metrics.BLOCKED.inc()
-        event = dict(record, verdict=payload if action >= Action.WARN else None)
-        event.pop("elapsed_ms", None)
-        self._emit(event)
         if action >= Action.WARN:
             self.recent.append({"time": record["time"], "kernel_id": request.kernel_id, "msg_id": request.msg_id,
                                 "notebook_path": request.notebook_path, "user": record["user"], "verdict": payload})
         return Decision(action, verdict, payload, record, verdict.elapsed_ms)
+
+    def exemptions_for(self, user: str | None, groups: tuple[str, ...]) -> list[Exemption]:
+        found: list[Exemption] = []
+        for provider in self.exemption_providers:
+            try:
+                found.extend(provider(user, groups))
+            except Exception:
+                self.log.warning("tos-guard: an exemption provider failed", exc_info=True)
+        return found
+
+    def _apply_exemptions(self, request: Request, code: str, verdict: Verdict) -> Verdict:
+        """Drop exempted rules from a verdict; audit them as `exempted` (neither shown nor blocked)."""
+        exemptions = self.exemptions_for(request.user, request.groups)
+        if not exemptions:
+            return verdict
+        spared = [h for h in verdict.hits
+                  if any(e.applies(h.rule, request.user, request.groups) for e in exemptions)]
+        if not spared:
+            return verdict
+        record = self._base_record("decision", request)
+        record.update(
+            action="exempted",
+            policy_action=max(h.rule.action for h in spared).label,
+            rules=[h.rule.id for h in spared],
+            categories=sorted({h.rule.category for h in spared}),
+            code_sha256=hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest(),
+        )
+        self._record(record, None)
+        kept = tuple(h for h in verdict.hits if h not in spared)
+        return Verdict(max((h.rule.action for h in kept), default=Action.ALLOW), kept, verdict.elapsed_ms,
+                       verdict.truncated)
+
+    def _record(self, record: dict[str, Any], payload: dict[str, Any] | None) -> None:
+        """Audit first (before the action takes effect), then events and other sinks."""
+        self.audit.write(record)
+        event = dict(record, verdict=payload)
+        event.pop("elapsed_ms", None)
+        self._emit(event)
+        for sink in self.sinks:
+            try:
+                sink(record)
+            except Exception:
+                self.log.warning("tos-guard: an audit sink failed", exc_info=True)
 
     def _engine_failed(self, request: Request, code: str, exc: Exception) -> Decision:
         metrics.ENGINE_FAILURES.inc()
@@ -254,8 +327,7 @@ class Guard:
             error=f"{type(exc).__name__}: {exc}",
             code_sha256=hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest(),
         )
-        self.audit.write(record)
-        self._emit(dict(record, verdict=None))
+        self._record(record, None)
         if not closed:
             return Decision(Action.ALLOW, record=record)
         metrics.BLOCKED.inc()

@@ -143,7 +143,7 @@ ERRORS = [
     ("version: 1\ninfourl: https://x\n", 2, 1, ["unknown key 'infourl'", "did you mean 'info_url'"]),
     ("version: 1\nname: [a]\n", 2, 7, ["name must be a single value, not a list"]),
     (rule_yaml("actoin: warn"), 9, 5, ["unknown key 'actoin'", "did you mean 'action'"]),
-    (rule_yaml("action: kill"), 8, 13, ["action 'kill'", "log, warn, block"]),
+    (rule_yaml("action: kill"), 8, 13, ["action 'kill' must be one of: log, warn, ", "block"]),
     (rule_yaml("action: Block"), 8, 13, ["action 'Block'"]),
     (rule_yaml("severity: huge"), 9, 15, ["severity 'huge'", "low, medium, high, critical"]),
     (rule_yaml("message: no"), 8, 14, ["message must be text", "'no'", "quotes"]),

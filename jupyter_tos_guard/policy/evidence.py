@@ -114,6 +114,7 @@ _REPO = re.compile(
     (?::|/)+(?:(?:spaces|datasets|models)/)?
     ([\w.-]+)/([\w.-]+)"""
 )
+_REPO_HOST_HINTS = ("github", "gitlab", "huggingface", "hf.co", "bitbucket", "codeberg", "gitee")
 _HOST_ALIASES = {
     "raw.githubusercontent.com": "github.com",
     "codeload.github.com": "github.com",
@@ -376,10 +377,14 @@ class Collector:
         if not text.strip():
             return
         self.add("text", text, "", start, end, "", origin, via)
-        for m in _URL.finditer(text):
-            url = m.group(0).rstrip(".,;:)]")
-            self.add("url", url, "", start + m.start(), start + m.start() + len(url),
-                     line_around(text, m.start(), m.end()), origin, via)
+        if "://" in text or ":?" in text:  # cheap tests that spare the regex scans most texts
+            for m in _URL.finditer(text):
+                url = m.group(0).rstrip(".,;:)]")
+                self.add("url", url, "", start + m.start(), start + m.start() + len(url),
+                         line_around(text, m.start(), m.end()), origin, via)
+        lower = text.lower()
+        if not any(host in lower for host in _REPO_HOST_HINTS):
+            return
         for m in _REPO.finditer(text):
             host = m.group(1).lower()
             name = m.group(3)

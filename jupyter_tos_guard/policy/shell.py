@@ -42,88 +42,52 @@ class SimpleCommand:
         return self.args[-1].end if self.args else self.argv0.end
 
 
-_OPERATOR = re.compile(r"&&|\|\||;;|\$\(|[;|&()`\n]")
-_REDIRECT = re.compile(r"\d*(?:>>|>&|<&|&>|>\||<<<|<<-?|>|<)")
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
-_BLANKS = re.compile(r"[ \t\r]+")
-_PLAIN = re.compile(r"[^\s;&|()<>`'\"\\$]+|\$(?!\()")  # word characters with no special meaning
-_DOUBLE_QUOTED = re.compile(r'[^"\\]+')
+# One pass of one regex reads the tokens: blanks, comments, operators, redirections, words
+# (runs of plain characters, escapes and quoted strings).
+_TOKEN = re.compile(
+    r"(?P<blank>[ \t\r]+|\\\r?\n)"
+    r"|(?P<comment>#[^\n]*)"
+    r"|(?P<op>&&|\|\||;;|\$\(|[;|&()`\n])"
+    r"|(?P<redirect>\d*(?:>>|>&|<&|&>|>\||<<<|<<-?|>|<))"
+    r"""|(?P<word>(?:[^\s;&|()<>`'"\\$]+|\$(?!\()|\\[\s\S]|\\\Z|'[^']*(?:'|\Z)|"(?:[^"\\]|\\[\s\S])*(?:"|\Z))+)"""
+    r"|(?P<other>[\s\S])"
+)
+_WORD_PART = re.compile(r"""'([^']*)'?|"((?:[^"\\]|\\[\s\S])*)"?|\\(\r?\n)|\\([\s\S])|([^'"\\]+|\\)""")
+_DOUBLE_QUOTED_ESCAPE = re.compile(r"""\\(\r?\n|["\\$`])""")
+
+
+def _unquote(raw: str) -> str:
+    """A word's value: quotes removed, escapes resolved, continuations dropped."""
+    out = []
+    for m in _WORD_PART.finditer(raw):
+        single, double, _continued, escaped, plain = m.groups()
+        if single is not None:
+            out.append(single)
+        elif double is not None:
+            out.append(_DOUBLE_QUOTED_ESCAPE.sub(lambda e: "" if e.group(1)[-1] == "\n" else e.group(1), double))
+        elif escaped is not None:
+            out.append(escaped)
+        elif plain is not None:
+            out.append(plain)
+    return "".join(out)
 
 
 def tokenize(text: str, comments: list[tuple[int, int]] | None = None) -> list[Word | str]:
     """Words (with offsets) and operator strings, in order. Comment spans go to `comments`."""
     out: list[Word | str] = []
-    i, n = 0, len(text)
-    while i < n:
-        blanks = _BLANKS.match(text, i)
-        if blanks:
-            i = blanks.end()
-            continue
-        c = text[i]
-        if c == "\\" and i + 1 < n and text[i + 1] in "\r\n":
-            i += 3 if text.startswith("\r\n", i + 1) else 2
-            continue
-        if c == "#":
-            j = text.find("\n", i)
-            j = n if j < 0 else j
-            if comments is not None:
-                comments.append((i, j))
-            i = j
-            continue
-        op = _OPERATOR.match(text, i)
-        if op is not None:
-            out.append(op.group(0))
-            i = op.end()
-            continue
-        redirect = _REDIRECT.match(text, i)
-        if redirect:
+    for m in _TOKEN.finditer(text):
+        kind = m.lastgroup
+        if kind == "word":
+            raw = m.group(0)
+            value = _unquote(raw) if ("'" in raw or '"' in raw or "\\" in raw) else raw
+            out.append(Word(value, m.start(), m.end()))
+        elif kind == "op":
+            out.append(m.group(0))
+        elif kind == "redirect":
             out.append(">")
-            i = redirect.end()
-            continue
-        start, buf = i, []
-        while i < n:
-            plain = _PLAIN.match(text, i)
-            if plain:
-                buf.append(plain.group(0))
-                i = plain.end()
-                continue
-            c = text[i]
-            if c in " \t\r\n;&|()<>`" or text.startswith("$(", i):  # $( inside a word ends it too
-                break
-            if c == "\\" and i + 1 < n:
-                if text.startswith("\r\n", i + 1):  # a line continuation written with CRLF
-                    i += 3
-                    continue
-                if text[i + 1] != "\n":
-                    buf.append(text[i + 1])
-                i += 2
-            elif c == "'":
-                j = text.find("'", i + 1)
-                j = n if j < 0 else j
-                buf.append(text[i + 1 : j])
-                i = j + 1
-            elif c == '"':
-                j = i + 1
-                while j < n and text[j] != '"':
-                    run = _DOUBLE_QUOTED.match(text, j)
-                    if run:
-                        buf.append(run.group(0))
-                        j = run.end()
-                        continue
-                    if j + 1 < n and text[j + 1] in '"\\$`':  # text[j] is a backslash
-                        buf.append(text[j + 1])
-                        j += 2
-                        continue
-                    buf.append(text[j])
-                    j += 1
-                i = j + 1
-            else:
-                buf.append(c)
-                i += 1
-        if i > start:
-            out.append(Word("".join(buf), start, min(i, n)))
-        else:  # cannot happen: something above consumes at least one character
-            i += 1
+        elif kind == "comment" and comments is not None:
+            comments.append((m.start(), m.end()))
     return out
 
 
