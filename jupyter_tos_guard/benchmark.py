@@ -578,8 +578,16 @@ def _latency_table(rows: list[tuple[str, list[float], str]]) -> None:
         print(f"  {label:24s} {len(flat):8d} {_ms(percentile(flat, 50))} {_ms(percentile(flat, 99))} {_ms(max(flat))}  {extra}")
 
 
-def _deep(engine: Engine, code: str) -> bool:
-    return engine.compiled.worth_analyzing(code)[0]
+def _deep(engine: Engine, code: str) -> bool | None:
+    """Whether the prefilter sends `code` to the deep path; None if the engine cannot say
+    (the prefilter is internal: this only reads it, and copes when it changes)."""
+    worth = getattr(getattr(engine, "compiled", None), "worth_analyzing", None)
+    if worth is None:
+        return None
+    try:
+        return bool(worth(code)[0])
+    except Exception:
+        return None
 
 
 # --- sections -----------------------------------------------------------------------------
@@ -608,10 +616,11 @@ def describe_mix(engine: Engine, cells: Sequence[Cell]) -> None:
         if not cs:
             continue
         sizes = [c.size for c in cs]
-        deep = sum(_deep(engine, c.code) for c in cs)
+        flags = [_deep(engine, c.code) for c in cs]
+        deep = "-" if None in flags else str(sum(bool(f) for f in flags))
         flagged = sum(engine.evaluate(c.code).action > Action.ALLOW for c in cs)
         print(f"  {kind:12s} {len(cs):5d} {min(sizes):6d} {statistics.mean(sizes):7.0f} {max(sizes):6d} "
-              f"{deep:5d} {flagged:4d}/{len(cs):<3d}  {what[kind]}")
+              f"{deep:>5s} {flagged:4d}/{len(cs):<3d}  {what[kind]}")
     buckets = Counter(_bucket(c.size) for c in cells)
     sizes = [c.size for c in cells]
     print(f"  sizes: {min(sizes)} B .. {max(sizes)} B, median {statistics.median(sizes):.0f} B; "
@@ -632,8 +641,9 @@ def bench_latency(engine: Engine, cells: Sequence[Cell], cfg: Config, report: _R
     rows.append(("benign kinds only", [s for c, per in zip(cells, samples, strict=True) if c.kind not in _BAD_KINDS for s in per],
                  "(all but prohibited/obfuscated)"))
     deep_flags = [_deep(engine, c.code) for c in cells]
-    rows.append(("prefilter fast path", [s for d, per in zip(deep_flags, samples, strict=True) if not d for s in per], ""))
-    rows.append(("deep path", [s for d, per in zip(deep_flags, samples, strict=True) if d for s in per], ""))
+    if None not in deep_flags:
+        rows.append(("prefilter fast path", [s for d, per in zip(deep_flags, samples, strict=True) if not d for s in per], ""))
+        rows.append(("deep path", [s for d, per in zip(deep_flags, samples, strict=True) if d for s in per], ""))
     for kind, _, _ in CellGenerator.KINDS:
         rows.append((f"kind {kind}", [s for c, per in zip(cells, samples, strict=True) if c.kind == kind for s in per], ""))
     _latency_table(rows)
@@ -664,7 +674,8 @@ def bench_throughput(engine: Engine, cfg: Config, report: _Report) -> None:
             mb = len(code.encode()) / MB
             rate = mb / t
             per_mb[(label, size)] = t / mb
-            path = "deep" if _deep(engine, code) else "fast"
+            deep_path = _deep(engine, code)
+            path = "?" if deep_path is None else "deep" if deep_path else "fast"
             rows.append((label, size, mb, t, rate, path, verdict.action.label, reps))
     print(f"  {'cell':22s} {'size':>8s} {'time':>11s} {'MB/s':>8s} {'ms per MB':>10s} {'path':>5s} {'verdict':>8s}")
     worst = math.inf
@@ -720,15 +731,16 @@ def bench_rule_scaling(cells: Sequence[Cell], n_default: int, cfg: Config, repor
         samples = time_cells(engine, cells, cfg.scale_reps)
         flat = [s for per in samples for s in per]
         deep_flags = [_deep(engine, c.code) for c in cells]
-        fast = [s for d, per in zip(deep_flags, samples, strict=True) if not d for s in per]
-        deep = [s for d, per in zip(deep_flags, samples, strict=True) if d for s in per]
+        known = None not in deep_flags
+        fast = [s for d, per in zip(deep_flags, samples, strict=True) if known and not d for s in per]
+        deep = [s for d, per in zip(deep_flags, samples, strict=True) if known and d for s in per]
         p50, p99 = percentile(flat, 50), percentile(flat, 99)
         if base is None:
             base = (p50, p99)
         last = (p50 / base[0], p99 / base[1])
         print(f"  {len(engine.policy.rules):7d} {build:7.2f} s {_ms(p50)} {_ms(p99)} {_ms(percentile(fast, 50))} "
               f"{_ms(percentile(deep, 50))} {_ms(percentile(deep, 99))} {last[0]:6.2f} {last[1]:6.2f}"
-              f"  ({sum(deep_flags)} deep cells)")
+              f"  ({sum(bool(d) for d in deep_flags) if known else '?'} deep cells)")
         del engine
         gc.collect()
     worst = max(last)

@@ -7,8 +7,8 @@ port="${PORT:-8888}"
 root=$(mktemp -d)
 cp demo/terms-of-use-demo.ipynb "$root/"
 echo "Open http://127.0.0.1:$port/lab/tree/terms-of-use-demo.ipynb (token: ${TOKEN:-tos-demo})"
+export JUPYTER_TOS_GUARD_POLICY="$PWD/demo/demo-policy.yaml"
 exec jupyter-lab --no-browser --ip=127.0.0.1 --port="$port" --ServerApp.port_retries=0 \
   --IdentityProvider.token="${TOKEN:-tos-demo}" --ServerApp.root_dir="$root" \
-  --TosGuard.policy_files="['$PWD/demo/demo-policy.yaml']" \
   --TosGuard.audit_log="$root/tos-guard-audit.jsonl" \
   $( [ "$(id -u)" = 0 ] && echo --allow-root )

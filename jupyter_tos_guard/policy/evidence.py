@@ -168,6 +168,13 @@ class Collector:
         self.code = code
         self.need_python = need_python
         self.items: list[Evidence] = []
+        self.scanned: dict[str, shell.Tokens] = {}  # each shell text is tokenized once
+
+    def scan(self, text: str) -> shell.Tokens:
+        found = self.scanned.get(text)
+        if found is None:
+            found = self.scanned[text] = shell.scan(text)
+        return found
 
     # Positions. With no origin, offsets are the cell's. With a `Mapped` origin, offsets are
     # positions in its rebuilt text and map back piece by piece. With a `Derived` origin
@@ -231,7 +238,7 @@ class Collector:
         python_env = facts.env if facts is not None else {}
         shell_env: dict[str, list[tuple[int, str]]] = {}
         if "$" in text:
-            for name, value, at in shell.assignments(text):
+            for name, value, at in shell.assignments(text, self.scan(text)):
                 shell_env.setdefault(name, []).append((offset + at, value))
         if not python_env and not shell_env:
             return None
@@ -333,8 +340,9 @@ class Collector:
         `offset` is where `text` starts: in the cell (no origin), or in the rebuilt text of a
         `Mapped` origin; a `Derived` origin ignores it."""
         plain = origin is None or isinstance(origin, Mapped)  # positions inside `text` can be mapped
-        self.text(join_continuations(shell.strip_comments(text)), offset, offset + len(text), origin, via)
-        commands = shell.simple_commands(text)
+        scanned = self.scan(text)
+        self.text(join_continuations(shell.strip_comments(text, scanned)), offset, offset + len(text), origin, via)
+        commands = shell.simple_commands(text, scanned)
         for i, cmd in enumerate(commands):
             context = text[cmd.start : cmd.end]
             self.add("command", cmd.name, cmd.arg_text, offset + cmd.start, offset + cmd.end, context, origin, via)

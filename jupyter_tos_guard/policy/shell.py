@@ -73,9 +73,21 @@ def _unquote(raw: str) -> str:
     return "".join(out)
 
 
+Tokens = tuple[tuple[Word | str, ...], tuple[tuple[int, int], ...]]
+
+
 def tokenize(text: str, comments: list[tuple[int, int]] | None = None) -> list[Word | str]:
     """Words (with offsets) and operator strings, in order. Comment spans go to `comments`."""
+    tokens, spans = scan(text)
+    if comments is not None:
+        comments.extend(spans)
+    return list(tokens)
+
+
+def scan(text: str) -> Tokens:
+    """(tokens, comment spans) of a shell text: read once, then handed to the functions below."""
     out: list[Word | str] = []
+    comments: list[tuple[int, int]] = []
     for m in _TOKEN.finditer(text):
         kind = m.lastgroup
         if kind == "word":
@@ -86,17 +98,16 @@ def tokenize(text: str, comments: list[tuple[int, int]] | None = None) -> list[W
             out.append(m.group(0))
         elif kind == "redirect":
             out.append(">")
-        elif kind == "comment" and comments is not None:
+        elif kind == "comment":
             comments.append((m.start(), m.end()))
-    return out
+    return tuple(out), tuple(comments)
 
 
-def strip_comments(text: str) -> str:
+def strip_comments(text: str, scanned: Tokens | None = None) -> str:
     """`text` with shell comments blanked (same length, same offsets); quotes are respected."""
     if "#" not in text:
         return text
-    spans: list[tuple[int, int]] = []
-    tokenize(text, spans)
+    spans = (scanned or scan(text))[1]
     if not spans:
         return text
     parts, last = [], 0
@@ -111,14 +122,14 @@ def strip_comments(text: str) -> str:
 _ASSIGN_PREFIXES = {"export", "local", "declare", "readonly", "typeset"}
 
 
-def assignments(text: str) -> list[tuple[str, str, int]]:
+def assignments(text: str, scanned: Tokens | None = None) -> list[tuple[str, str, int]]:
     """Shell variable assignments (`NAME=value`, `export NAME=value`): (name, value, offset)."""
     if "=" not in text:
         return []
     out: list[tuple[str, str, int]] = []
     at_start = True
     prefixed = False
-    for tok in tokenize(text):
+    for tok in (scanned or scan(text))[0]:
         if isinstance(tok, str):
             at_start, prefixed = tok != ">", False
             continue
@@ -192,7 +203,7 @@ def _strip_wrappers(words: list[Word]) -> list[Word]:
     return words
 
 
-def simple_commands(text: str) -> list[SimpleCommand]:
+def simple_commands(text: str, scanned: Tokens | None = None) -> list[SimpleCommand]:
     """Every program a shell line would run, wrappers looked through."""
     out: list[SimpleCommand] = []
     current: list[Word] = []
@@ -205,7 +216,7 @@ def simple_commands(text: str) -> list[SimpleCommand]:
             out.append(SimpleCommand(name, words[0], tuple(words[1:]), operator == "|"))
         current.clear()
 
-    for tok in tokenize(text):
+    for tok in (scanned or scan(text))[0]:
         if isinstance(tok, str):
             if tok == ">":
                 skip_next = True
