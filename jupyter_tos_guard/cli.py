@@ -144,6 +144,15 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_config(args: argparse.Namespace) -> int:
+    """Every TosGuard option with its help (jupyter_server's --help-all parses the command line
+    before extensions are found, so it cannot list them)."""
+    from .config import TosGuard
+
+    print(TosGuard.class_get_help())
+    return 0
+
+
 def cmd_benchmark(args: argparse.Namespace) -> int:
     from .benchmark import main as bench_main
 
@@ -171,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("code", metavar="CODE|-")
     p.set_defaults(func=cmd_explain)
+    p = sub.add_parser("config", help="list the server options (c.TosGuard.*) with their help")
+    p.set_defaults(func=cmd_config)
     p = sub.add_parser("benchmark", help="measure engine latency, throughput and load time")
     p.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
     p.add_argument("--server", action="store_true", help="also measure execute round trips through a real server")

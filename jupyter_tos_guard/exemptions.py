@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .policy import Rule
 
@@ -22,7 +22,7 @@ class Exemption:
     id: str | None = None
 
     def applies(self, rule: Rule, user: str | None, groups: Iterable[str], now: datetime | None = None) -> bool:
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         if self.expires is not None and self.expires <= now:
             return False
         if not ((user is not None and user in self.users) or set(self.groups) & set(groups)):

@@ -10,8 +10,8 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from .guard import Guard
-from .policy import EvaluationContext
 from .messages import verdict_payload
+from .policy import EvaluationContext
 from .policy.model import Action
 
 AUTH_RESOURCE = "tos_guard"

@@ -19,7 +19,7 @@ V1 = "v1.kernel.websocket.jupyter.org"
 def make_msg(msg_type: str, content: dict[str, Any], session: str) -> dict[str, Any]:
     return {
         "header": {
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+            "date": datetime.datetime.now(datetime.UTC).isoformat(),
             "session": session,
             "msg_id": uuid.uuid4().hex,
             "msg_type": msg_type,

@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from traitlets.config import Config
-
 from kernel_client import V1, KernelWS, kinds, make_msg, reply_of, stdout_of
+from traitlets.config import Config
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 

@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 from jupyter_client.asynchronous.client import AsyncKernelClient
-from traitlets.config import Config
-
 from kernel_client import V1, KernelWS, kinds, reply_of, stdout_of
+from traitlets.config import Config
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
