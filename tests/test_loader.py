@@ -107,6 +107,12 @@ def test_base_policy_loads_with_defaults_and_positions():
     assert len(policy.digest) == 64
 
 
+def test_every_action_is_accepted():
+    for action in ("log", "warn", "block"):
+        rule = load_texts([("p.yaml", rule_yaml(f"action: {action}"))]).rules[0]
+        assert rule.action == Action.parse(action)
+
+
 def test_digest_follows_the_content():
     a = load_texts([("base.yaml", BASE)]).digest
     assert a == load_texts([("base.yaml", BASE)]).digest

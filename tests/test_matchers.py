@@ -655,3 +655,33 @@ def test_regex_runs_in_linear_time():
     v = eng.evaluate(code)
     assert time.perf_counter() - started < 5
     assert "t.redos" not in v.rule_ids
+
+
+def test_many_globs_each_match_only_their_own_names():
+    """Globs are indexed by their literal text; with hundreds of them, a name still meets
+    exactly the globs that match it (and no others)."""
+    rules = "".join(
+        f"""
+  - id: g.r{i}
+    category: mining
+    title: generated {i}
+    action: warn
+    message: m
+    match:
+      - command: "tool{i}x*"
+      - package: {{name: "pkg{i}-*", via: [pip]}}
+      - repo: "owner{i}/*"
+      - url: "https://dl{i}.example.com/*.tar.gz"
+"""
+        for i in range(400)
+    )
+    eng = Engine(load_texts([("g.yaml", "version: 1\nrules:" + rules)]))
+    assert eng.evaluate("!tool17x --run").rule_ids == ("g.r17",)
+    assert eng.evaluate("!tool170xyz").rule_ids == ("g.r170",)
+    assert eng.evaluate("!tool17 --run").rule_ids == ()
+    assert eng.evaluate("!pip install pkg399-gpu").rule_ids == ("g.r399",)
+    assert eng.evaluate("!pip install pkg399").rule_ids == ()
+    assert eng.evaluate("!git clone https://github.com/owner5/anything").rule_ids == ("g.r5",)
+    assert eng.evaluate("!git clone https://github.com/owner55x/anything").rule_ids == ()
+    assert eng.evaluate("!wget HTTPS://DL42.example.com/pkg/v1.TAR.GZ").rule_ids == ("g.r42",)
+    assert eng.evaluate("!wget https://dl42.example.com/pkg/v1.zip").rule_ids == ()

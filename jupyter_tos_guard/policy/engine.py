@@ -62,8 +62,72 @@ def normalize_package(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name.lower())
 
 
-def _glob_regex(glob: str) -> re.Pattern[str]:
-    return re.compile(fnmatch.translate(glob), re.I)
+class _Glob:
+    """A name or URL pattern. `*` globs (all that names may use) match with string operations,
+    which are cheaper to build and to run than regexes; `?` and `[...]` (URLs) use fnmatch."""
+
+    __slots__ = ("parts", "regex")
+
+    def __init__(self, pattern: str):
+        pattern = pattern.lower()
+        self.regex = re.compile(fnmatch.translate(pattern), re.I) if ("?" in pattern or "[" in pattern) else None
+        self.parts = pattern.split("*")
+
+    def match(self, text: str) -> bool:
+        """Whole-string match of lowercase `text`."""
+        if self.regex is not None:
+            return self.regex.match(text) is not None
+        parts = self.parts
+        if len(parts) == 1:
+            return text == parts[0]
+        head, tail = parts[0], parts[-1]
+        if len(text) < len(head) + len(tail) or not text.startswith(head) or not text.endswith(tail):
+            return False
+        pos, end = len(head), len(text) - len(tail)
+        for middle in parts[1:-1]:
+            found = text.find(middle, pos, end)
+            if found < 0:
+                return False
+            pos = found + len(middle)
+        return True
+
+
+class _GlobIndex:
+    """Globs filed under their longest literal run: one Aho-Corasick pass over a (short) name
+    finds the few globs worth trying, however many the policy has."""
+
+    def __init__(self) -> None:
+        self.by_run: dict[str, list[tuple[_Glob, Any]]] = defaultdict(list)
+        self.unanchored: list[tuple[_Glob, Any]] = []  # globs with no literal run
+        self.automaton: Any = None
+
+    def add(self, pattern: str, payload: Any) -> None:
+        runs = sorted((run.lower() for run, _, _ in _literal_runs(pattern)), key=len, reverse=True)
+        entry = (_Glob(pattern), payload)
+        if runs:
+            self.by_run[runs[0]].append(entry)
+        else:
+            self.unanchored.append(entry)
+
+    def build(self) -> None:
+        if self.by_run:
+            self.automaton = ahocorasick.Automaton()
+            for run in self.by_run:
+                self.automaton.add_word(run, run)
+            self.automaton.make_automaton()
+
+    def matches(self, text: str) -> list[Any]:
+        """Payloads of the globs that match `text`, case-insensitively."""
+        text = text.lower()
+        out = [payload for glob, payload in self.unanchored if glob.match(text)]
+        if self.automaton is None:
+            return out
+        seen: set[str] = set()
+        for _, run in self.automaton.iter(text):
+            if run not in seen:
+                seen.add(run)
+                out.extend(payload for glob, payload in self.by_run[run] if glob.match(text))
+        return out
 
 
 _GLOB_WILDCARD = re.compile(r"\*|\?|\[[^\]]*\]")
@@ -108,12 +172,13 @@ class CompiledPolicy:
         self.prefilter = ahocorasick.Automaton()
         self.content = ahocorasick.Automaton()  # literals and domains, searched in evidence text
         self.commands: dict[str, list[tuple[int, CommandMatcher, Any]]] = defaultdict(list)
-        self.command_globs: list[tuple[re.Pattern[str], int, CommandMatcher, Any]] = []
+        self.command_globs = _GlobIndex()  # payload: (rule index, matcher, args regex)
         self.packages: dict[str, list[tuple[int, PackageMatcher]]] = defaultdict(list)
-        self.package_globs: list[tuple[re.Pattern[str], int, PackageMatcher]] = []
-        self.repos: dict[str, list[tuple[int, RepoMatcher, re.Pattern[str] | None]]] = defaultdict(list)
-        self.repo_globs: list[tuple[re.Pattern[str], int, RepoMatcher]] = []
-        self.urls: list[tuple[re.Pattern[str], int, UrlMatcher]] = []
+        self.package_globs = _GlobIndex()  # payload: (rule index, matcher)
+        self.repos: dict[str, list[tuple[int, RepoMatcher, _Glob | None]]] = defaultdict(list)
+        self.repo_globs = _GlobIndex()  # on the name; payload: (rule index, matcher, owner glob)
+        self.repo_owner_globs = _GlobIndex()  # "owner/*": on the owner; payload: (rule index, matcher)
+        self.urls = _GlobIndex()  # payload: (rule index, matcher)
         self.regexes: list[tuple[int, RegexMatcher, Any]] = []
         self.unless: dict[int, list[Any]] = {}
         self.regex_set: Any = None
@@ -130,7 +195,7 @@ class CompiledPolicy:
                 if isinstance(m, CommandMatcher):
                     args = compile_re2(m.args) if m.args else None
                     if "*" in m.name:
-                        self.command_globs.append((_glob_regex(m.name), idx, m, args))
+                        self.command_globs.add(m.name, (idx, m, args))
                     else:
                         self.commands[m.name].append((idx, m, args))
                     for run, lb, rb in _literal_runs(m.name):
@@ -138,23 +203,25 @@ class CompiledPolicy:
                 elif isinstance(m, PackageMatcher):
                     norm = normalize_package(m.name.replace("*", "\0")).replace("\0", "*")
                     if "*" in norm:
-                        self.package_globs.append((_glob_regex(norm), idx, m))
+                        self.package_globs.add(norm, (idx, m))
                     else:
                         self.packages[norm].append((idx, m))
                     for run, lb, rb in _literal_runs(norm):
                         for sep in ("-", "_", "."):
                             needle(run.replace("-", sep), lb, rb)
                 elif isinstance(m, RepoMatcher):
-                    owner_re = None if m.owner == "*" else _glob_regex(m.owner)
-                    if "*" in m.name:
-                        self.repo_globs.append((_glob_regex(m.name), idx, m))
+                    owner = None if m.owner == "*" else _Glob(m.owner)
+                    if m.name == "*":
+                        self.repo_owner_globs.add(m.owner, (idx, m))
+                    elif "*" in m.name:
+                        self.repo_globs.add(m.name, (idx, m, owner))
                     else:
-                        self.repos[m.name].append((idx, m, owner_re))
+                        self.repos[m.name].append((idx, m, owner))
                     runs = _literal_runs(m.name) or _literal_runs(m.owner)
                     for run, lb, rb in runs:
                         needle(run, lb, rb)
                 elif isinstance(m, UrlMatcher):
-                    self.urls.append((_glob_regex(m.glob), idx, m))
+                    self.urls.add(m.glob, (idx, m))
                     runs = sorted(_literal_runs(m.glob), key=lambda r: -len(r[0]))
                     needle(runs[0][0], False, False)
                 elif isinstance(m, DomainMatcher):
@@ -165,6 +232,8 @@ class CompiledPolicy:
                     needle(m.text, _is_word(m.text[0]), _is_word(m.text[-1]))
                 elif isinstance(m, RegexMatcher):
                     self.regexes.append((idx, m, compile_re2(m.regex)))
+        for index in (self.command_globs, self.package_globs, self.repo_globs, self.repo_owner_globs, self.urls):
+            index.build()
         for text, bounds in needles.items():
             self.prefilter.add_word(text, (text, frozenset(bounds)))
         if needles:
@@ -222,9 +291,8 @@ class CompiledPolicy:
             elif ev.kind == "repo":
                 self._repos(ev, found)
             elif ev.kind == "url":
-                for rx, idx, um in self.urls:
-                    if rx.match(ev.value):
-                        found[idx].append(Found.whole(um, ev, ev.value))
+                for idx, um in self.urls.matches(ev.value):
+                    found[idx].append(Found.whole(um, ev, ev.value))
             elif ev.kind == "text":
                 self._text(ev, found)
         return found
@@ -232,7 +300,7 @@ class CompiledPolicy:
     def _commands(self, ev: Evidence, found: dict[int, list[Found]]) -> None:
         name = ev.value.lower()
         candidates = [(idx, m, args) for idx, m, args in self.commands.get(name, ())]
-        candidates += [(idx, m, args) for rx, idx, m, args in self.command_globs if rx.match(name)]
+        candidates += self.command_globs.matches(name)
         for idx, m, args in candidates:
             if args is None or args.search(ev.detail):
                 found[idx].append(Found.whole(m, ev, f"{ev.value} {ev.detail}".strip()))
@@ -243,18 +311,17 @@ class CompiledPolicy:
             names.add(normalize_package(ev.value.split(".")[0]))
         for name in names:
             candidates = list(self.packages.get(name, ()))
-            candidates += [(idx, m) for rx, idx, m in self.package_globs if rx.match(name)]
+            candidates += self.package_globs.matches(name)
             for idx, m in candidates:
                 if ev.detail in m.via:
                     found[idx].append(Found.whole(m, ev, f"{ev.detail}: {ev.value}"))
 
     def _repos(self, ev: Evidence, found: dict[int, list[Found]]) -> None:
         owner, _, name = ev.value.partition("/")
-        for idx, m, owner_re in self.repos.get(name, ()):
-            if (owner_re is None or owner_re.match(owner)) and (m.host is None or m.host == ev.detail):
-                found[idx].append(Found.whole(m, ev, f"{ev.detail}/{ev.value}"))
-        for rx, idx, m in self.repo_globs:
-            if rx.match(name) and _owner_matches(m.owner, owner) and (m.host is None or m.host == ev.detail):
+        candidates = list(self.repos.get(name, ())) + self.repo_globs.matches(name)
+        candidates += [(idx, m, None) for idx, m in self.repo_owner_globs.matches(owner)]
+        for idx, m, owner_glob in candidates:
+            if (owner_glob is None or owner_glob.match(owner)) and (m.host is None or m.host == ev.detail):
                 found[idx].append(Found.whole(m, ev, f"{ev.detail}/{ev.value}"))
 
     def _text(self, ev: Evidence, found: dict[int, list[Found]]) -> None:
@@ -303,10 +370,6 @@ class Found:
         cell_start, cell_end, exact, extra = ev.locate(start, end)
         via = ev.via + tuple(v for v in extra if v not in ev.via)
         return cls(matcher, cell_start, cell_end, exact, ev.value[start:end], line_around(ev.value, start, end), via)
-
-
-def _owner_matches(pattern: str, owner: str) -> bool:
-    return pattern == "*" or fnmatch.fnmatchcase(owner, pattern)
 
 
 def _domain_bounded(text: str, start: int, end: int) -> bool:
