@@ -275,7 +275,7 @@ class Guard:
         return Decision(action, verdict, payload, record, verdict.elapsed_ms)
 
     def exemptions_for(self, user: str | None, groups: tuple[str, ...]) -> list[Exemption]:
-        found: list[Exemption] = []
+        found: list[Exemption] = list(self.engine.policy.exemptions)
         for provider in self.exemption_providers:
             try:
                 found.extend(provider(user, groups))

@@ -15,6 +15,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ import re2
 import yaml
 
 from .errors import PolicyError, Problem
+from .exemptions import Exemption
 from .model import (
     MATCHER_KINDS,
     PACKAGE_SOURCES,
@@ -72,7 +74,8 @@ def _without_gc() -> Iterator[None]:
             gc.enable()
 
 SUPPORTED_VERSIONS = (1,)
-DOCUMENT_KEYS = ("version", "name", "info_url", "appeal_url", "contact", "rules", "disable")
+DOCUMENT_KEYS = ("version", "name", "info_url", "appeal_url", "contact", "rules", "disable", "exemptions")
+EXEMPTION_KEYS = ("id", "users", "groups", "rules", "categories", "reason", "expires")
 RULE_KEYS = (
     "id",
     "category",
@@ -135,6 +138,7 @@ class _Layer:
     header: dict[str, Any]
     rules: list[_RuleEntry]
     disable: list[tuple[str, Position]]
+    exemptions: list[Exemption] = field(default_factory=list)
 
 
 def _pos(source: str, node: yaml.Node) -> Position:
@@ -490,7 +494,47 @@ def parse_layer(text: str, source: str) -> tuple[_Layer | None, list[Problem]]:
             value = reader.string(item, "each entry of disable")
             if value is not None:
                 disable.append((value, _pos(source, item)))
-    return _Layer(source, header, rules, disable), reader.problems
+    exemptions: list[Exemption] = []
+    if "exemptions" in doc:
+        for item in reader.sequence(doc["exemptions"][1], "exemptions"):
+            exemptions.extend(_parse_exemption(reader, item))
+    return _Layer(source, header, rules, disable, exemptions), reader.problems
+
+
+def _parse_exemption(reader: _Reader, node: yaml.Node) -> list[Exemption]:
+    """One YAML exemption -> one Exemption per rule pattern or category it names."""
+    entries = reader.mapping(node, "an exemption", EXEMPTION_KEYS)
+    if not isinstance(node, yaml.MappingNode):
+        return []
+    got: dict[str, Any] = {}
+    for key in ("users", "groups", "rules", "categories"):
+        if key in entries:
+            got[key] = reader.strings(entries[key][1], key)
+    for key in ("id", "reason"):
+        if key in entries:
+            got[key] = reader.string(entries[key][1], key)
+    expires = None
+    if "expires" in entries:
+        value_node = entries["expires"][1]
+        text = value_node.value if isinstance(value_node, yaml.ScalarNode) else None
+        try:
+            expires = datetime.fromisoformat(str(text))
+            if expires.tzinfo is None:
+                expires = expires.replace(tzinfo=UTC)
+        except ValueError:
+            reader.problem(value_node, f"expires {text!r} must be a date or time such as 2027-01-31")
+            return []
+    if not got.get("users") and not got.get("groups"):
+        reader.problem(node, "an exemption must name users or groups")
+        return []
+    if not got.get("rules") and not got.get("categories"):
+        reader.problem(node, "an exemption must name rules (ids or globs) or categories")
+        return []
+    common = dict(users=tuple(got.get("users", ())), groups=tuple(got.get("groups", ())),
+                  reason=got.get("reason") or "", expires=expires, source=reader.source, id=got.get("id"))
+    return [Exemption(rule=r, **common) for r in got.get("rules", ())] + [
+        Exemption(category=c, **common) for c in got.get("categories", ())
+    ]
 
 
 def _build_rule(entry: _RuleEntry, source: str) -> tuple[Rule | None, list[Problem]]:
@@ -581,6 +625,7 @@ def merge_layers(layers: Sequence[_Layer]) -> tuple[Policy, list[Problem]]:
             for rid in victims:
                 del rules[rid]
     policy = Policy(
+        exemptions=tuple(e for layer in layers for e in layer.exemptions),
         name=header["name"],
         version=header["version"] if isinstance(header["version"], int) else 1,
         rules=tuple(rules.values()),

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from .exemptions import Exemption
 
 
 class Action(enum.IntEnum):
@@ -149,15 +152,9 @@ class LiteralMatcher:
         return self.text
 
 
-Matcher = Union[
-    RepoMatcher,
-    PackageMatcher,
-    CommandMatcher,
-    UrlMatcher,
-    DomainMatcher,
-    RegexMatcher,
-    LiteralMatcher,
-]
+Matcher = (
+    RepoMatcher | PackageMatcher | CommandMatcher | UrlMatcher | DomainMatcher | RegexMatcher | LiteralMatcher
+)
 
 
 @dataclass(frozen=True)
@@ -194,6 +191,7 @@ class Policy:
     contact: str | None = None
     sources: tuple[str, ...] = ()
     digest: str = ""
+    exemptions: tuple[Exemption, ...] = ()  # static exemptions written in the policy files
 
     def rule(self, rule_id: str) -> Rule | None:
         for rule in self.rules:
