@@ -163,6 +163,9 @@ _TRIGGER_PATTERNS = (
 _TRIGGERS = re2.compile("|".join(f"(?:{p})" for p in _TRIGGER_PATTERNS))
 
 
+MAX_MATCHES_PER_RULE = 20
+
+
 class CompiledPolicy:
     """Indexes of a policy's matchers, built once per policy."""
 
@@ -436,6 +439,7 @@ class Engine:
                     matches[key] = Match(f.matcher.kind, f.matcher.pattern, f.text[:300], span(f.start, f.end), f.via, f.exact)
             if matches:
                 ordered = sorted(matches.values(), key=lambda mt: (not mt.exact, mt.span.start))
-                hits.append(RuleHit(rule, tuple(ordered)))
+                # a cell repeating a name thousands of times must not make a huge verdict
+                hits.append(RuleHit(rule, tuple(ordered[:MAX_MATCHES_PER_RULE])))
         hits.sort(key=lambda h: (-h.rule.action, -h.rule.severity, h.rule.id))
         return tuple(hits)

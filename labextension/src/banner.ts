@@ -165,7 +165,7 @@ export class VerdictBanner extends Widget {
     this._more = h('button', { type: 'button', class: 'jp-TosGuard-more' });
     this._more.addEventListener('click', () => {
       this._expanded = !this._expanded;
-      this.update();
+      this.render();
     });
     this._dismissAll = h(
       'button',
