@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import fnmatch
+import itertools
 import re
 import time
 from collections import defaultdict
@@ -39,6 +40,7 @@ from .model import (
     UrlMatcher,
 )
 from .verdict import Match, RuleHit, Span, Verdict
+from .windows import WINDOW_MIN_CHARS
 
 
 @dataclass(frozen=True)
@@ -147,20 +149,60 @@ def _literal_runs(glob: str) -> list[tuple[str, bool, bool]]:
 # What makes a cell worth the full analysis even with no tool name in sight: it may hide a
 # name (decoding, chr(), joins, reversal, concatenated or escaped literals) or hand a string to
 # a shell, to exec or to an import. One RE2 pass over the cell finds any of them.
-_TRIGGER_PATTERNS = (
+# What can make a cell match although no tool name appears in it. Three kinds, read in one
+# RE2 set pass: ways to HIDE a name (decoding, char codes, reversal, concatenation of literals,
+# escapes, exec/eval/dynamic imports), SINKS that run a string (a shell, subprocess, os.system),
+# and ways to ASSEMBLE a string from parts (f-strings, .format, %-formatting, $var / {var}).
+# A sink alone cannot run a name the cell never spells out, and assembly alone runs nothing;
+# only the combination, or any hiding, needs the full analysis.
+_HIDING_PATTERNS = (
     r"(?i:b64decode|b32decode|b16decode|b85decode|a85decode|decodebytes|fromhex|unhexlify|a2b_hex"
-    r"|rot_?13|__import__|import_module|system|popen|subprocess|getoutput|run_line_magic|run_cell_magic"
-    r"|spawn|execv|execl|base64|xxd)",
+    r"|rot_?13|__import__|import_module|base64|xxd|\bmarshal\b|zlib\.decompress)",
     r"\[::-1\]",
-    r"(?:^|[^\w.])(?:chr|exec|eval|compile)\s*\(",
+    r"(?:^|[^\w.])(?:chr|exec|eval|compile|getattr)\s*\(",
     r"[\"']\s*\.join\s*\(",
-    r"(?m:^[ \t]*(?:[\w., \t]+=[ \t]*)?[!%])",  # IPython shell escapes and magics
     # two literals side by side, each with some text in it ("xm" "rig"; not " ".join or sep=" ")
     r"""[^"'\s(\[{,=:]["'](?:[ \t]+|[ \t]*\\?\r?\n\s*)[rRbBuUfF]{0,2}["'][^"'\s)\]},]""",
     r"""["']\s*\+\s*[rRbBuUfF]{0,2}["']""",  # a literal added to a literal ("xm" + "rig")
     r"\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|N\{|[0-7]{1,3})",  # "\x78mrig"
+    r"(?m:^[ \t]*%%(?:bash|sh|script|system|!|writefile|file)\b)",  # whole-cell shells: quoting hides names
+    r"""(?m:^[ \t]*(?:[\w., \t]+=[ \t]*)?!.*(?:\w["']|["']\w|\w\\\w))""",  # ./xm''rig, x\mrig in ! lines
+    r"\|\s*(?:rev|tr|sh|bash|zsh|dash|python3?)\b",  # piping text into a decoder or a shell
 )
-_TRIGGERS = re2.compile("|".join(f"(?:{p})" for p in _TRIGGER_PATTERNS))
+_SINK_PATTERNS = (
+    r"(?i:system|popen|subprocess|getoutput|run_line_magic|run_cell_magic|spawn|execv|execl|\bpty\b|\bsh\.)",
+    r"(?m:^[ \t]*(?:[\w., \t]+=[ \t]*)?!)",  # IPython shell escapes
+    r"(?m:^[ \t]*%(?:system|sx|sh|pip|conda|mamba|micromamba|uv)\b)",
+)
+_ASSEMBLY_PATTERNS = (
+    r"\b[fF][rR]?[\"'][^\"'\n]*\{",  # f-strings
+    r"\.format\s*\(",
+    r"""["']\s*%\s*[\w(]""",  # "%s" % x
+    r"\+",  # concatenation with a variable
+    r"\$\{?[A-Za-z_]|\{[A-Za-z_][\w.]*\}",  # $var / {var} in shell lines
+    r"(?i:\.split\s*\(|shlex)",
+    r"""["'][ \t]*\\?\r?\n?\s*[rRbBuUfF]{0,2}["']""",  # implicit concatenation, also across lines
+)
+
+
+def _kind_set(groups: tuple[tuple[str, ...], ...]) -> tuple[Any, list[int]]:
+    options = re2.Options()
+    options.log_errors = False
+    pattern_set = re2.Set.SearchSet(options)
+    kinds: list[int] = []
+    for kind, patterns in enumerate(groups):
+        for pattern in patterns:
+            pattern_set.Add(pattern)
+            kinds.append(kind)
+    pattern_set.Compile()
+    return pattern_set, kinds
+
+
+_TRIGGER_SET, _TRIGGER_KINDS = _kind_set((_HIDING_PATTERNS, _SINK_PATTERNS, _ASSEMBLY_PATTERNS))
+_HIDING, _SINK, _ASSEMBLY = 0, 1, 2
+_WHOLE = -1  # in `places`: do not focus, read the whole cell
+# where hiding and sinks are, to focus the analysis of large cells on them
+_FOCUS_TRIGGERS = re2.compile("|".join(f"(?:{p})" for p in _HIDING_PATTERNS + _SINK_PATTERNS))
 
 
 MAX_MATCHES_PER_RULE = 20
@@ -212,6 +254,11 @@ class CompiledPolicy:
                     for run, lb, rb in _literal_runs(norm):
                         for sep in ("-", "_", "."):
                             needle(run.replace("-", sep), lb, rb)
+                        if "-" in run:
+                            # "insightface--swap", "Insightface_.swap": separators may repeat and mix
+                            parts = run.split("-")
+                            longest = max(range(len(parts)), key=lambda i: len(parts[i]))
+                            needle(parts[longest], lb and longest == 0, rb and longest == len(parts) - 1)
                 elif isinstance(m, RepoMatcher):
                     owner = None if m.owner == "*" else _Glob(m.owner)
                     if m.name == "*":
@@ -256,22 +303,40 @@ class CompiledPolicy:
 
     # --- stage 1 ------------------------------------------------------------------------
 
-    def worth_analyzing(self, code: str) -> tuple[bool, bool]:
-        """(anything to look at, whether Python needs a full parse)."""
+    def worth_analyzing(self, code: str, places: list[int] | None = None) -> tuple[bool, bool]:
+        """(anything to look at, whether Python needs a full parse).
+
+        With `places`, every interesting offset is appended to it (for focusing large cells).
+        """
+        worth = False
         if len(self.prefilter):
             lower = code.lower()
             for end, (text, bounds) in self.prefilter.iter(lower):
                 start = end - len(text) + 1
                 if any(self._bounded(lower, start, end + 1, lb, rb) for lb, rb in bounds):
-                    return True, True
-        if _TRIGGERS.search(code):
-            return True, True
+                    worth = True
+                    if places is None:
+                        return True, True
+                    places.append(start)
+        kinds = {_TRIGGER_KINDS[i] for i in (_TRIGGER_SET.Match(code) or ())}
+        if _HIDING in kinds or (_SINK in kinds and _ASSEMBLY in kinds):
+            worth = True
+            if places is None:
+                return True, True
+            places.extend(m.start() for m in _FOCUS_TRIGGERS.finditer(code))
         if self.regex_set is not None:
             # operator regexes read commands continued over lines as one line, as the evidence does
             joined = join_continuations(code)
-            if self.regex_set.Match(code) or (joined is not code and self.regex_set.Match(joined)):
-                return True, True
-        return False, False
+            matched = self.regex_set.Match(code) or (joined is not code and self.regex_set.Match(joined))
+            if matched:
+                if places is None:
+                    return True, True
+                worth = True
+                for i in matched if isinstance(matched, list) else ():
+                    places.extend(m.start() for m in itertools.islice(self.regexes[i][2].finditer(code), 100))
+                if joined is not code:
+                    places.append(_WHOLE)  # positions in the joined text differ: analyze the whole cell
+        return worth, worth
 
     @staticmethod
     def _bounded(text: str, start: int, end: int, left: bool, right: bool) -> bool:
@@ -405,11 +470,15 @@ class Engine:
             # every line of a shell cell runs something, and quoting (xm''rig, x\mrig) hides names
             # from a plain text search: always read it
             worth, need_python = True, True
-        else:
-            worth, need_python = self.compiled.worth_analyzing(code)
+        places: list[int] | None = None
+        if context.language not in SHELL_LANGUAGES:
+            places = [] if len(code) >= WINDOW_MIN_CHARS else None
+            worth, need_python = self.compiled.worth_analyzing(code, places)
         if not worth:
             return Verdict(Action.ALLOW, (), (time.perf_counter() - started) * 1000, truncated)
-        items = collect(code, context.language, need_python)
+        if places is not None and _WHOLE in places:
+            places = None
+        items = collect(code, context.language, need_python, focus=places)
         found = self.compiled.match(items)
         hits = self._hits(code, found)
         action = max((h.rule.action for h in hits), default=Action.ALLOW)

@@ -19,6 +19,8 @@ from typing import Literal
 from . import shell
 from .cell import split_cell
 from .python import Derived, PythonFacts, analyze, latest_before, strip_comments
+from .windows import WINDOW_MIN_CHARS
+from .windows import focus as focus_statements
 
 EvidenceKind = Literal["command", "package", "repo", "url", "text"]
 MAX_DEPTH = 3  # exec inside exec inside a shell ... deeper than this is not followed
@@ -164,9 +166,10 @@ def _inner(text: str, word: shell.Word) -> int | None:
 class Collector:
     """Collects evidence from one cell (and, recursively, from code it runs)."""
 
-    def __init__(self, code: str, need_python: bool = True):
+    def __init__(self, code: str, need_python: bool = True, focus: list[int] | None = None):
         self.code = code
         self.need_python = need_python
+        self.focus = focus  # offsets to focus the Python analysis of a large cell on
         self.items: list[Evidence] = []
         self.scanned: dict[str, shell.Tokens] = {}  # each shell text is tokenized once
 
@@ -206,12 +209,15 @@ class Collector:
 
     def collect(self, code: str, language: str = "python", origin: Derived | None = None, depth: int = 0) -> None:
         split = split_cell(code, language)
+        python_view = split.python
+        if origin is None and depth == 0 and self.focus is not None and len(python_view) >= WINDOW_MIN_CHARS:
+            python_view = focus_statements(python_view, self.focus)
         facts: PythonFacts | None = None
         if split.has_python and (self.need_python or origin is not None):
-            facts = analyze(split.python)
+            facts = analyze(python_view)
             self.python_facts(facts, code, origin, depth)
         if split.has_python:
-            clean = join_continuations(strip_comments(split.python))
+            clean = join_continuations(strip_comments(python_view))
             self.text(clean, 0, len(clean), origin, ("python",))
             for m in _HF_REPO_ID.finditer(clean):
                 self.add("repo", m.group(2).lower(), "huggingface.co", m.start(2), m.end(2),
@@ -456,7 +462,8 @@ def _is_rot13(tr: shell.SimpleCommand) -> bool:
     return all(_ROT13.get(a) == b for a, b in zip(source, target, strict=True))
 
 
-def collect(code: str, language: str = "python", need_python: bool = True) -> list[Evidence]:
-    c = Collector(code, need_python)
+def collect(code: str, language: str = "python", need_python: bool = True,
+            focus: list[int] | None = None) -> list[Evidence]:
+    c = Collector(code, need_python, focus)
     c.collect(code, language)
     return c.items
