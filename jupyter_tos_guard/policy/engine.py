@@ -160,19 +160,23 @@ _HIDING_PATTERNS = (
     r"|rot_?13|__import__|import_module|base64|xxd|\bmarshal\b|zlib\.decompress)",
     r"\[::-1\]",
     r"(?:^|[^\w.])(?:chr|exec|eval|compile|getattr)\s*\(",
-    r"[\"']\s*\.join\s*\(",
+    r"(?:\"\"|'')\s*\.join\s*\(",  # ''.join(...): a separator would show in the name
+    # pip normalizes runs and mixes of - _ . (PEP 503): "Deep_Live--Cam" installs deep-live-cam
+    r"(?i:(?:pip|conda|mamba|uv|npm)\b[^\n]*\w(?:[-_.]{2,}|_\w*-|-\w*_|\.\w*[-_]|[-_]\w*\.)\w)",
     # two literals side by side, each with some text in it ("xm" "rig"; not " ".join or sep=" ")
     r"""[^"'\s(\[{,=:]["'](?:[ \t]+|[ \t]*\\?\r?\n\s*)[rRbBuUfF]{0,2}["'][^"'\s)\]},]""",
     r"""["']\s*\+\s*[rRbBuUfF]{0,2}["']""",  # a literal added to a literal ("xm" + "rig")
     r"\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|N\{|[0-7]{1,3})",  # "\x78mrig"
-    r"(?m:^[ \t]*%%(?:bash|sh|script|system|!|writefile|file)\b)",  # whole-cell shells: quoting hides names
-    r"""(?m:^[ \t]*(?:[\w., \t]+=[ \t]*)?!.*(?:\w["']|["']\w|\w\\\w))""",  # ./xm''rig, x\mrig in ! lines
+    # quotes or a backslash inside a shell word hide a name: ./xm''rig, "./xm"rig, x\mrig
+    r"""(?m:^[ \t]*(?:[\w., \t]+=[ \t]*)?!.*(?:\w["'][^"'\s]*["']|["'][^"'\s]*["']\w|\w\\\w))""",
+    r"""(?s:^\s*%%(?:bash|sh|script|system|!)\b.*(?:\w["'][^"'\s]*["']|["'][^"'\s]*["']\w|\w\\\w))""",
     r"\|\s*(?:rev|tr|sh|bash|zsh|dash|python3?)\b",  # piping text into a decoder or a shell
 )
 _SINK_PATTERNS = (
     r"(?i:system|popen|subprocess|getoutput|run_line_magic|run_cell_magic|spawn|execv|execl|\bpty\b|\bsh\.)",
     r"(?m:^[ \t]*(?:[\w., \t]+=[ \t]*)?!)",  # IPython shell escapes
     r"(?m:^[ \t]*%(?:system|sx|sh|pip|conda|mamba|micromamba|uv)\b)",
+    r"(?m:^[ \t]*%%(?:bash|sh|script|system|!)\b)",  # a whole-cell shell runs every line
 )
 _ASSEMBLY_PATTERNS = (
     r"\b[fF][rR]?[\"'][^\"'\n]*\{",  # f-strings
@@ -254,11 +258,7 @@ class CompiledPolicy:
                     for run, lb, rb in _literal_runs(norm):
                         for sep in ("-", "_", "."):
                             needle(run.replace("-", sep), lb, rb)
-                        if "-" in run:
-                            # "insightface--swap", "Insightface_.swap": separators may repeat and mix
-                            parts = run.split("-")
-                            longest = max(range(len(parts)), key=lambda i: len(parts[i]))
-                            needle(parts[longest], lb and longest == 0, rb and longest == len(parts) - 1)
+
                 elif isinstance(m, RepoMatcher):
                     owner = None if m.owner == "*" else _Glob(m.owner)
                     if m.name == "*":

@@ -9,7 +9,7 @@
  */
 
 import type { TranslationBundle } from '@jupyterlab/translation';
-import { Message } from '@lumino/messaging';
+import { Message, MessageLoop } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { externalLink, h } from './dom';
@@ -174,8 +174,15 @@ export class VerdictBanner extends Widget {
     );
     this._dismissAll.addEventListener('click', () => this.store.dismissAll());
     this._footer = h('div', { class: 'jp-TosGuard-footer' }, this._more, this._dismissAll);
-    this.node.append(this._list, this._footer);
+    this._inner = h('div', { class: 'jp-TosGuard-bannerInner' }, this._list, this._footer);
+    this.node.append(this._inner);
     this.node.addEventListener('keydown', this);
+    // The notebook's content header is a lumino BoxPanel: it sizes children by their
+    // min-height, not by their content. Follow the content's natural height.
+    if (typeof ResizeObserver !== 'undefined') {
+      this._observer = new ResizeObserver(() => this.fit());
+      this._observer.observe(this._inner);
+    }
     this.store.changed.connect(this._onChanged, this);
     this.render();
   }
@@ -205,12 +212,43 @@ export class VerdictBanner extends Widget {
       return;
     }
     this.node.removeEventListener('keydown', this);
+    this._observer?.disconnect();
     this.store.changed.disconnect(this._onChanged, this);
     super.dispose();
   }
 
   protected onUpdateRequest(msg: Message): void {
     this.render();
+  }
+
+  protected onAfterAttach(msg: Message): void {
+    this.fit();
+  }
+
+  protected onAfterShow(msg: Message): void {
+    this.fit();
+  }
+
+  /** Give the banner the height of its content (at most 40% of the window) and re-layout. */
+  fit(): void {
+    if (!this.isAttached || this.isHidden) {
+      return;
+    }
+    const style = window.getComputedStyle(this.node);
+    const extra =
+      (parseFloat(style.paddingTop) || 0) +
+      (parseFloat(style.paddingBottom) || 0) +
+      (parseFloat(style.borderTopWidth) || 0) +
+      (parseFloat(style.borderBottomWidth) || 0);
+    const cap = Math.max(96, Math.round(window.innerHeight * 0.4));
+    const height = Math.min(Math.ceil(this._inner.offsetHeight + extra), cap);
+    const value = `${height}px`;
+    if (this.node.style.minHeight !== value) {
+      this.node.style.minHeight = value;
+      if (this.parent) {
+        MessageLoop.postMessage(this.parent, Widget.Msg.FitRequest);
+      }
+    }
   }
 
   /** Bring the DOM in line with the store. */
@@ -255,7 +293,13 @@ export class VerdictBanner extends Widget {
     }
     this._dismissAll.hidden = entries.length < 2;
     this._footer.hidden = this._more.hidden && this._dismissAll.hidden;
+    const wasHidden = this.isHidden;
     this.setHidden(entries.length === 0);
+    if (!this.isHidden) {
+      this.fit();
+    } else if (!wasHidden && this.parent) {
+      MessageLoop.postMessage(this.parent, Widget.Msg.FitRequest);
+    }
   }
 
   private _dismiss(key: string, fromKeyboard: boolean): void {
@@ -283,6 +327,8 @@ export class VerdictBanner extends Widget {
   private _maxVisible: number;
   private _expanded = false;
   private _onConfirm?: (entry: IBannerEntry) => void;
+  private _inner: HTMLElement;
+  private _observer?: ResizeObserver;
   private _list: HTMLElement;
   private _more: HTMLButtonElement;
   private _dismissAll: HTMLButtonElement;
