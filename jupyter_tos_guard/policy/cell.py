@@ -69,51 +69,69 @@ def _split_ipython(code: str, begin: int, finish: int) -> SplitCell:
         first += 1
     if first < len(lines) and lines[first].lstrip().startswith("%%"):
         return _split_cell_magic(code, begin, finish, lines, first)
+    # Only lines that look like IPython syntax need attention; the Python between them is
+    # read in chunks (C-speed scans) just far enough to know whether the candidate line starts
+    # a new statement. Cost follows the number of strings and magics, not of lines.
     python: list[str] = []
     segments: list[Segment] = []
-    offset = begin
     state = _PythonState()
-    continuation = False  # inside a shell line continued with a backslash
     has_python = False
-    for line in lines:
+    position = begin
+    for candidate in _CANDIDATE.finditer(code, begin, finish):
+        line_start = candidate.start()
+        if line_start < position:
+            continue  # inside a continued shell line already consumed
+        chunk = code[position:line_start]
+        if chunk.strip():
+            has_python = True
+        state.scan(chunk)
+        python.append(chunk)
+        position = line_start
+        if state.inside():
+            continue  # `!` or `%` continuing a Python statement (`a\n!= b`): not a magic
+        line_end = code.find("\n", line_start, finish)
+        line_end = finish if line_end < 0 else line_end + 1
+        line = code[line_start:line_end]
         stripped = line.lstrip(" \t")
         indent = len(line) - len(stripped)
-        in_python = state.inside()  # this line continues a Python statement: never a magic
-        if continuation:
-            python.append(" " * len(line.rstrip("\r\n")) + line[len(line.rstrip("\r\n")) :])
-            seg = segments[-1]
-            segments[-1] = Segment(seg.kind, seg.start, offset + len(line.rstrip("\r\n")), seg.via)
-            continuation = line.rstrip("\r\n").endswith("\\")
-            offset += len(line)
-            continue
-        if not in_python and stripped[:1] in ("!", "%"):
-            seg = _line_magic(stripped, offset + indent)
-            if seg is not None:
-                segments.append(seg)
-                continuation = seg.kind == "shell" and line.rstrip("\r\n").endswith("\\")
+        if stripped[:1] in ("!", "%"):
+            seg = _line_magic(stripped, line_start + indent)
             python.append(_placeholder(line, indent))
-            offset += len(line)
-            continue
-        assigned = _ASSIGN_SHELL.match(line) if not in_python else None
-        if assigned:
-            magic = assigned.group(2)
-            cmd_start = offset + assigned.end()
-            segments.append(Segment("shell", cmd_start, offset + len(line.rstrip("\r\n")), ("shell",)))
+        else:
+            assigned = _ASSIGN_SHELL.match(line)
+            if not assigned:
+                continue
+            body = line.rstrip("\r\n")
+            seg = Segment("shell", line_start + assigned.end(), line_start + len(body), ("shell",))
             head = assigned.group(1) + "0"
-            python.append(head + " " * (len(line.rstrip("\r\n")) - len(head)) + line[len(line.rstrip("\r\n")) :])
-            offset += len(line)
-            del magic
+            python.append(head + " " * (len(body) - len(head)) + line[len(body):])
+        position = line_end
+        if seg is None:
             continue
-        python.append(line)
-        if stripped.strip():
-            has_python = True
-        state.advance(line)
-        offset += len(line)
+        # a shell line ending in a backslash goes on over the next lines
+        while seg.kind == "shell" and code[seg.start:seg.end].endswith("\\") and position < finish:
+            nxt = code.find("\n", position, finish)
+            nxt = finish if nxt < 0 else nxt + 1
+            following = code[position:nxt]
+            body = following.rstrip("\r\n")
+            python.append(" " * len(body) + following[len(body):])
+            seg = Segment(seg.kind, seg.start, position + len(body), seg.via)
+            position = nxt
+        segments.append(seg)
+    tail = code[position:finish]
+    if tail.strip():
+        has_python = True
+    python.append(tail)
     text = " " * begin + "".join(python) + " " * (len(code) - finish)
     return SplitCell(text, tuple(segments), has_python)
 
 
-_PY_TOKEN = re.compile(r"""[rRbBuUfF]{0,2}("{3}|'{3}|"|')|\#|[()\[\]{}]""")
+_CANDIDATE = re.compile(r"(?m)^[ \t]*(?:[!%]|[A-Za-z_][\w., \t]*=[ \t]*(?:!|%sx\b|%system\b))")
+_SCAN_TOKEN = re.compile(r"""[rRbBuUfF]{0,2}("{3}|'{3}|"|')|\#""")
+_OPEN = ("(", "[", "{")
+_CLOSE = (")", "]", "}")
+
+
 _STRING_END = {
     '"': re.compile(r'(?:[^"\\\n]|\\.)*"'),
     "'": re.compile(r"(?:[^'\\\n]|\\.)*'"),
@@ -135,33 +153,46 @@ class _PythonState:
     def inside(self) -> bool:
         return self.depth > 0 or self.quote is not None or self.backslash
 
-    def advance(self, line: str) -> None:
-        text = line.rstrip("\r\n")
-        i = 0
-        while i < len(text):
+    def scan(self, text: str) -> None:
+        """Advance over a chunk of whole lines: strings and comments by regex, brackets by count."""
+        i, n = 0, len(text)
+        while i < n:
             if self.quote is not None:
                 end = _STRING_END[self.quote].match(text, i)
-                if end is None:  # the string goes on past this line (or is unterminated)
-                    if len(self.quote) == 1 and not text.endswith("\\"):
-                        self.quote = None  # a one-line string cannot go on: a syntax error; move on
-                    i = len(text)
+                if end is None:
+                    if len(self.quote) == 1:  # a one-line string ends at its line (or is an error)
+                        newline = text.find("\n", i)
+                        if newline < 0:
+                            i = n
+                            break
+                        self.quote = None if text[newline - 1 : newline] != "\\" else self.quote
+                        i = newline + 1
+                        continue
+                    i = n  # a triple-quoted string goes on past this chunk
                     break
                 i, self.quote = end.end(), None
                 continue
-            token = _PY_TOKEN.search(text, i)
+            token = _SCAN_TOKEN.search(text, i)
+            stop = token.start() if token is not None else n
+            if stop > i:
+                opened = sum(text.count(c, i, stop) for c in _OPEN)
+                closed = sum(text.count(c, i, stop) for c in _CLOSE)
+                self.depth = max(0, self.depth + opened - closed)
             if token is None:
                 break
-            i = token.end()
             if token.group(1):
                 self.quote = token.group(1)
-            elif token.group(0) == "#":
-                text = text[: token.start()]
-                break
-            elif token.group(0) in "([{":
-                self.depth += 1
-            else:
-                self.depth = max(0, self.depth - 1)
-        self.backslash = self.quote is None and text.endswith("\\")
+                i = token.end()
+            else:  # a comment: skip to the end of its line
+                newline = text.find("\n", token.end())
+                i = n if newline < 0 else newline
+        body = text.rstrip("\r\n")
+        self.backslash = self.quote is None and body.endswith("\\") and not _ends_in_comment(body)
+
+
+def _ends_in_comment(line: str) -> bool:
+    last = line[line.rfind("\n") + 1 :]
+    return "#" in last and last.index("#") < len(last) - 1 and not ('"' in last or "'" in last)
 
 
 def _line_magic(stripped: str, start: int) -> Segment | None:
