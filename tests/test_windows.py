@@ -19,7 +19,8 @@ def filler(lines: int) -> str:
 
 def test_focus_keeps_length_and_blanks_the_rest() -> None:
     text = filler(200) + "import os\nos.system('ls')\n" + filler(50)
-    out = focus(text, [text.index("os.system")])
+    out, ranges = focus(text, [text.index("os.system")])
+    assert ranges and all(text[a:b] == out[a:b] for a, b in ranges)
     assert len(out) == len(text)
     assert "os.system('ls')" in out and "value_3 " not in out
 

@@ -318,16 +318,18 @@ class CompiledPolicy:
                     if places is None:
                         return True, True
                     places.append(start)
-        kinds = {_TRIGGER_KINDS[i] for i in (_TRIGGER_SET.Match(code) or ())}
+        # re2 encodes a str to UTF-8 on every call: encode once; ASCII keeps offsets equal
+        raw: str | bytes = code.encode() if code.isascii() else code
+        kinds = {_TRIGGER_KINDS[i] for i in (_TRIGGER_SET.Match(raw) or ())}
         if _HIDING in kinds or (_SINK in kinds and _ASSEMBLY in kinds):
             worth = True
             if places is None:
                 return True, True
-            places.extend(m.start() for m in _FOCUS_TRIGGERS.finditer(code))
+            places.extend(m.start() for m in _FOCUS_TRIGGERS.finditer(raw))
         if self.regex_set is not None:
             # operator regexes read commands continued over lines as one line, as the evidence does
             joined = join_continuations(code)
-            matched = self.regex_set.Match(code) or (joined is not code and self.regex_set.Match(joined))
+            matched = self.regex_set.Match(raw) or (joined is not code and self.regex_set.Match(joined))
             if matched:
                 if places is None:
                     return True, True

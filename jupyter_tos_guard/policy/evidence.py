@@ -210,14 +210,18 @@ class Collector:
     def collect(self, code: str, language: str = "python", origin: Derived | None = None, depth: int = 0) -> None:
         split = split_cell(code, language)
         python_view = split.python
+        ranges: list[tuple[int, int]] | None = None
         if origin is None and depth == 0 and self.focus is not None and len(python_view) >= WINDOW_MIN_CHARS:
-            python_view = focus_statements(python_view, self.focus)
+            python_view, ranges = focus_statements(python_view, self.focus)
         facts: PythonFacts | None = None
         if split.has_python and (self.need_python or origin is not None):
             facts = analyze(python_view)
             self.python_facts(facts, code, origin, depth)
         if split.has_python:
-            clean = join_continuations(strip_comments(python_view))
+            if ranges is None:
+                clean = join_continuations(strip_comments(python_view))
+            else:  # only the focused statements hold anything
+                clean = join_continuations(_strip_ranges(python_view, ranges))
             self.text(clean, 0, len(clean), origin, ("python",))
             for m in _HF_REPO_ID.finditer(clean):
                 self.add("repo", m.group(2).lower(), "huggingface.co", m.start(2), m.end(2),
@@ -460,6 +464,18 @@ def _is_rot13(tr: shell.SimpleCommand) -> bool:
     if len(source) != len(target) or not any(c.isalpha() for c in source):
         return False
     return all(_ROT13.get(a) == b for a, b in zip(source, target, strict=True))
+
+
+def _strip_ranges(text: str, ranges: list[tuple[int, int]]) -> str:
+    """strip_comments applied only inside `ranges` (the rest is blank already)."""
+    pieces: list[str] = []
+    position = 0
+    for a, b in ranges:
+        pieces.append(text[position:a])
+        pieces.append(strip_comments(text[a:b]))
+        position = b
+    pieces.append(text[position:])
+    return "".join(pieces)
 
 
 def collect(code: str, language: str = "python", need_python: bool = True,

@@ -26,10 +26,11 @@ def _statement_start(line: str) -> bool:
     return bool(line.strip()) and not _CONTINUATION_START.match(line)
 
 
-def focus(text: str, offsets: list[int]) -> str:
-    """`text` with everything but the statements around `offsets` blanked (same length)."""
+def focus(text: str, offsets: list[int]) -> tuple[str, list[tuple[int, int]]]:
+    """`text` with everything but the statements around `offsets` blanked (same length), and
+    the kept (start, end) ranges."""
     if not offsets:
-        return re.sub(r"[^\n]", " ", text) if len(text) < WINDOW_MIN_CHARS else " " * len(text)
+        return " " * len(text), []
     starts = [0] + [m.end() for m in re.finditer("\n", text)]
     lines_total = len(starts)
 
@@ -70,17 +71,19 @@ def focus(text: str, offsets: list[int]) -> str:
             merged[-1] = (merged[-1][0], max(merged[-1][1], last))
         else:
             merged.append((first, last))
+    ranges = [(starts[first], starts[last + 1] if last + 1 < lines_total else len(text)) for first, last in merged]
+    return blank_outside(text, ranges), ranges
+
+
+def blank_outside(text: str, ranges: list[tuple[int, int]]) -> str:
+    """Spaces everywhere but in `ranges` (sorted, whole lines); each gap keeps its last newline."""
     pieces: list[str] = []
     position = 0
-    for first, last in merged:
-        begin = starts[first]
-        end = starts[last + 1] if last + 1 < lines_total else len(text)
+    for begin, end in ranges:
         if begin > position:
-            pieces.append(" " * (begin - position - 1) + "\n")  # the gap ends with a newline
+            pieces.append(" " * (begin - position - 1) + "\n")
         pieces.append(text[begin:end])
         position = end
     if position < len(text):
         pieces.append(" " * (len(text) - position))
-    out = "".join(pieces)
-    assert len(out) == len(text)
-    return out
+    return "".join(pieces)
