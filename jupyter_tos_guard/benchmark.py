@@ -25,6 +25,7 @@ import gc
 import importlib
 import importlib.util
 import math
+import os
 import platform
 import random
 import re
@@ -557,6 +558,14 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:8.3f} ms"
 
 
+def _load() -> str:
+    try:
+        one, five, _ = os.getloadavg()
+    except OSError:
+        return f"{os.cpu_count()} CPUs"
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
+
+
 def _mark(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
@@ -772,6 +781,7 @@ def main(args: argparse.Namespace) -> int:
     print(f"jupyter-tos-guard engine benchmark ({'quick' if quick else 'full'} mode)")
     print(f"  Python {platform.python_version()} ({platform.python_implementation()}) on {platform.machine()} "
           f"{platform.system()}; times from time.perf_counter, gc disabled while timing")
+    print(f"  {_load()} (wall-clock figures inflate when other work shares the CPUs)")
 
     engine = bench_default_load(cfg, report)
     cells = CellGenerator(SEED).mix(cfg.cells)
@@ -784,7 +794,7 @@ def main(args: argparse.Namespace) -> int:
     _section("targets")
     for what, ok, detail in report.targets:
         print(f"  {_mark(ok)}  {what:52s} {detail}")
-    print(f"  benchmark took {time.perf_counter() - started:.1f} s")
+    print(f"  benchmark took {time.perf_counter() - started:.1f} s; {_load()}")
     if getattr(args, "server", False):
         bench_server(quick)
     else:

@@ -127,7 +127,13 @@ def _split_ipython(code: str, begin: int, finish: int) -> SplitCell:
 
 
 _CANDIDATE = re.compile(r"(?m)^[ \t]*(?:[!%]|[A-Za-z_][\w., \t]*=[ \t]*(?:!|%sx\b|%system\b))")
-_SCAN_TOKEN = re.compile(r"""[rRbBuUfF]{0,2}("{3}|'{3}|"|')|\#""")
+# one capturing group: split() returns code, string-or-comment, code, ...; an unterminated
+# triple-quoted string runs to the end of the chunk
+_STRING_OR_COMMENT_SPLIT = re.compile(
+    r"""(\#[^\n]*|[rRbBuUfF]{0,2}(?:\"\"\"(?:[^"\\]|\\.|"(?!""))*(?:\"\"\"|\Z)|'\'\'(?:[^'\\]|\\.|'(?!''))*(?:'\'\'|\Z)"""
+    r"""|"(?:[^"\\\n]|\\.)*"?|'(?:[^'\\\n]|\\.)*'?))""",
+    re.S,
+)
 _OPEN = ("(", "[", "{")
 _CLOSE = (")", "]", "}")
 
@@ -154,45 +160,25 @@ class _PythonState:
         return self.depth > 0 or self.quote is not None or self.backslash
 
     def scan(self, text: str) -> None:
-        """Advance over a chunk of whole lines: strings and comments by regex, brackets by count."""
-        i, n = 0, len(text)
-        while i < n:
-            if self.quote is not None:
-                end = _STRING_END[self.quote].match(text, i)
-                if end is None:
-                    if len(self.quote) == 1:  # a one-line string ends at its line (or is an error)
-                        newline = text.find("\n", i)
-                        if newline < 0:
-                            i = n
-                            break
-                        self.quote = None if text[newline - 1 : newline] != "\\" else self.quote
-                        i = newline + 1
-                        continue
-                    i = n  # a triple-quoted string goes on past this chunk
-                    break
-                i, self.quote = end.end(), None
-                continue
-            token = _SCAN_TOKEN.search(text, i)
-            stop = token.start() if token is not None else n
-            if stop > i:
-                opened = sum(text.count(c, i, stop) for c in _OPEN)
-                closed = sum(text.count(c, i, stop) for c in _CLOSE)
-                self.depth = max(0, self.depth + opened - closed)
-            if token is None:
-                break
-            if token.group(1):
-                self.quote = token.group(1)
-                i = token.end()
-            else:  # a comment: skip to the end of its line
-                newline = text.find("\n", token.end())
-                i = n if newline < 0 else newline
-        body = text.rstrip("\r\n")
-        self.backslash = self.quote is None and body.endswith("\\") and not _ends_in_comment(body)
-
-
-def _ends_in_comment(line: str) -> bool:
-    last = line[line.rfind("\n") + 1 :]
-    return "#" in last and last.index("#") < len(last) - 1 and not ('"' in last or "'" in last)
+        """Advance over a chunk of whole lines. One C-level split separates strings and comments
+        from code; brackets are counted in the code; only the last string matters for state."""
+        if self.quote is not None:  # finish the string left open by the previous chunk
+            end = _STRING_END[self.quote].search(text) if len(self.quote) == 3 else None
+            if len(self.quote) == 3 and end is None:
+                return  # still inside it
+            text = text[end.end():] if end is not None else text[text.find("\n") + 1 :]
+            self.quote = None
+        parts = _STRING_OR_COMMENT_SPLIT.split(text)
+        code = "".join(parts[0::2])
+        opened = sum(code.count(c) for c in _OPEN)
+        closed = sum(code.count(c) for c in _CLOSE)
+        self.depth = max(0, self.depth + opened - closed)
+        last = parts[-2].lstrip("rRbBuUfF") if len(parts) > 1 else ""
+        if parts[-1] == "" and last[:3] in ('"""', "'''") and (len(last) < 6 or not last.endswith(last[:3])):
+            self.quote = last[:3]  # a triple-quoted string runs past this chunk
+            self.backslash = False
+            return
+        self.backslash = code.rstrip("\r\n").endswith("\\")
 
 
 def _line_magic(stripped: str, start: int) -> Segment | None:

@@ -10,7 +10,6 @@ the rest is split, parsed and normalized into evidence, and looked up in per-kin
 
 from __future__ import annotations
 
-import bisect
 import fnmatch
 import itertools
 import re
@@ -489,12 +488,14 @@ class Engine:
     def _hits(self, code: str, found: dict[int, list[Found]]) -> tuple[RuleHit, ...]:
         if not found:
             return ()
-        line_starts = [0] + [m.end() for m in re.finditer("\n", code)]
 
         def span(start: int, end: int) -> Span:
-            line = bisect.bisect_right(line_starts, start)
-            end_line = bisect.bisect_right(line_starts, max(start, end - 1))
-            return Span(start, end, line, start - line_starts[line - 1], end_line, end - line_starts[end_line - 1])
+            # counted per match (C-level), not a table of every line: big cells have few matches
+            line = code.count("\n", 0, start) + 1
+            end_line = line + code.count("\n", start, max(start, end - 1))
+            line_start = code.rfind("\n", 0, start) + 1
+            end_line_start = code.rfind("\n", 0, max(start, end - 1)) + 1 if end_line != line else line_start
+            return Span(start, end, line, start - line_start, end_line, end - end_line_start)
 
         hits = []
         for idx in sorted(found):

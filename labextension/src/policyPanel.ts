@@ -71,6 +71,9 @@ export function renderPolicy(summary: IPolicySummary, trans: TranslationBundle):
   }
   for (const category of summary.categories) {
     const list = h('ul', { class: 'jp-TosGuard-policyRules' });
+    // most categories give every rule the same reason: say it once, under the heading
+    const messages = new Set(category.rules.map(r => r.message || ''));
+    const shared = messages.size === 1 && category.rules.length > 1 ? [...messages][0] : '';
     for (const rule of category.rules) {
       list.appendChild(
         h(
@@ -85,7 +88,7 @@ export function renderPolicy(summary: IPolicySummary, trans: TranslationBundle):
             ' ',
             h('span', { class: 'jp-TosGuard-severity' }, severityLabel(rule.severity, trans))
           ),
-          rule.message ? h('p', { class: 'jp-TosGuard-message' }, rule.message) : null
+          rule.message && !shared ? h('p', { class: 'jp-TosGuard-message' }, rule.message) : null
         )
       );
     }
@@ -94,6 +97,7 @@ export function renderPolicy(summary: IPolicySummary, trans: TranslationBundle):
         'section',
         { class: 'jp-TosGuard-policyCategory', 'data-category': category.name },
         h('h2', {}, categoryTitle(category.name, trans)),
+        shared ? h('p', { class: 'jp-TosGuard-categoryMessage' }, shared) : null,
         list
       )
     );
