@@ -48,3 +48,20 @@ def test_variables_assigned_far_away_still_fold(engine: Engine) -> None:
 def test_large_benign_cell_is_allowed(engine: Engine) -> None:
     code = filler(20000) + "import subprocess\nsubprocess.run(['nvidia-smi'])\n"
     assert engine.evaluate(code).rule_ids == ()
+
+
+@pytest.mark.parametrize(
+    ("code", "rule"),
+    [
+        ("!sshpass -p pw ssh -o StrictHostKeyChecking=no -R 2222:localhost:22 me@vps", "remote-access.ssh-reverse-tunnel"),
+        ("!cpulimit -l 50 -- ./xmrig -o p:1", "mining.xmrig"),
+        ("import asyncio\nawait asyncio.create_subprocess_exec('./xmrig', '-o', 'p:1')", "mining.xmrig"),
+        ("import asyncio\nawait asyncio.create_subprocess_shell('./xmrig -o p:1')", "mining.xmrig"),
+        ("import os\nos.spawnlp(os.P_NOWAIT, 'xmrig', 'xmrig', '-o', 'p:1')", "mining.xmrig"),
+        ("import os\nos.execvp('hashcat', ['hashcat', '-m', '0'])", "password-cracking.hashcat"),
+        ("!yarn global add webtorrent-cli", "p2p.webtorrent"),
+        ("!pip install qBittorrent__API", "p2p.qbittorrent"),  # PEP 503: runs of - _ . are one separator
+    ],
+)
+def test_wrappers_and_process_apis(engine: Engine, code: str, rule: str) -> None:
+    assert rule in engine.evaluate(code).rule_ids

@@ -116,7 +116,7 @@ class _Positions:
 
 _SHELL_FUNCS = {
     "system", "popen", "getoutput", "getstatusoutput", "system_raw", "check_output", "check_call",
-    "call", "run", "Popen", "spawn", "run_command",
+    "call", "run", "Popen", "spawn", "run_command", "create_subprocess_exec", "create_subprocess_shell",
 }
 _EXEC_FUNCS = {"exec", "eval", "compile", "execfile"}
 _SINKS = _SHELL_FUNCS | _EXEC_FUNCS | {"__import__", "import_module", "run_line_magic", "run_cell_magic"}
@@ -476,6 +476,19 @@ class _Analyzer:
         self.hub_repo(node, name)
         if name in ("run_line_magic", "run_cell_magic", "magic") and node.args:
             self.magic_call(node)
+            return
+        if receiver == "os" and name.startswith(("spawnl", "spawnv", "execl", "execv", "posix_spawn")):
+            # os.spawnlp(mode, file, arg0, *args) / os.execvp(file, [arg0, *args]): the program is
+            # `file`, its arguments follow arg0
+            args = node.args[1:] if name.startswith("spawn") else node.args
+            if len(args) >= 2 and isinstance(args[1], (ast.List, ast.Tuple)):
+                elements = [args[0], *args[1].elts[1:]]
+            else:
+                elements = [args[0], *args[2:]] if args else []
+            words = self.words(ast.List(elts=elements)) if elements else None
+            if words:
+                start, end = self.pos.span(node)
+                self.facts.argv.append((words, start, end))
             return
         if name in _SHELL_FUNCS or name.startswith(("exec", "spawn")) and receiver in ("os", "pty"):
             if first is None:

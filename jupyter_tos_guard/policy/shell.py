@@ -175,6 +175,9 @@ _WRAPPERS: dict[str, set[str]] = {
     "proxychains": {"-f"},
     "proxychains4": {"-f"},
     "firejail": set(),
+    "sshpass": {"-p", "-f", "-d", "-P"},
+    "cpulimit": {"-l", "--limit", "-p", "--pid", "-e", "--exe", "-c", "--cpu"},
+    "systemd-run": {"-p", "--property", "-u", "--unit"},
 }
 # Wrappers whose first positional argument is not the program (timeout DURATION, taskset MASK).
 _POSITIONAL_BEFORE_PROGRAM = {"timeout": 1, "taskset": 1, "chrt": 1}
@@ -193,6 +196,9 @@ def _strip_wrappers(words: list[Word]) -> list[Word]:
         i = 1
         while i < len(words) and words[i].value.startswith("-") and words[i].value != "-":
             flag = words[i].value
+            if flag == "--":  # end of options: the program follows
+                i += 1
+                break
             # "-dmS name": combined short flags whose last letter takes a value
             combined = not flag.startswith("--") and len(flag) > 2 and f"-{flag[-1]}" in takes_value
             i += 2 if flag in takes_value or combined else 1
@@ -318,10 +324,12 @@ def installs(cmd: SimpleCommand) -> list[Install]:
                 out.append(Install("apt", m.group(1).split(":")[0], w))
         return out
     if name in ("npm", "yarn", "pnpm", "bun"):
-        if not values or values[0] not in ("install", "i", "add", "exec", "dlx", "x"):
+        verbs = values[1:] if values[:1] == ["global"] else values  # yarn global add x
+        rest = args[1:] if values[:1] == ["global"] else args
+        if not verbs or verbs[0] not in ("install", "i", "add", "exec", "dlx", "x"):
             return []
         out = []
-        for w in _positional(args[1:], _NPM_VALUE_OPTIONS):
+        for w in _positional(rest[1:], _NPM_VALUE_OPTIONS):
             out.append(Install("npm", _npm_name(w.value), w))
         return out
     if name in ("npx", "bunx", "pnpx"):
