@@ -322,6 +322,7 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
     def on_kernel_restarted(self) -> None:
         self._stop_aborting()
         self._pending.clear()
+        self._kernel_sessions.pop(self.kernel_id, None)  # a new kernel process, a new session
         super().on_kernel_restarted()
 
     def on_restart_failed(self) -> None:
@@ -334,7 +335,9 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
     def handle_outgoing_message(self, stream: t.Any, outgoing_msg: list[t.Any]) -> None:
         try:
             channel = getattr(stream, "channel", stream if isinstance(stream, str) else None)
-            if channel == "shell" or self.kernel_id not in self._kernel_sessions:
+            # only read headers when there is something to learn: the kernel's session (once per
+            # kernel process) or a reply to a request an abort is waiting on
+            if self.kernel_id not in self._kernel_sessions or (channel == "shell" and self._pending):
                 self._observe_outgoing(channel, outgoing_msg)
         except Exception:
             self.log.debug("tos-guard: could not read an outgoing header", exc_info=True)
@@ -348,7 +351,10 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
             self._kernel_sessions[self.kernel_id] = session
         if channel != "shell" or not self._pending:
             return
-        parent = self.session.unpack(fed[2])
+        raw_parent = bytes(fed[2])
+        if not any(pending.encode() in raw_parent for pending in self._pending):
+            return
+        parent = self.session.unpack(raw_parent)
         msg_id = parent.get("msg_id")
         if msg_id in self._pending and str(header.get("msg_type", "")).endswith("_reply"):
             del self._pending[msg_id]

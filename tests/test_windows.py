@@ -65,3 +65,19 @@ def test_large_benign_cell_is_allowed(engine: Engine) -> None:
 )
 def test_wrappers_and_process_apis(engine: Engine, code: str, rule: str) -> None:
     assert rule in engine.evaluate(code).rule_ids
+
+
+def test_decorated_function_after_a_hit_keeps_the_payload_decoded(engine: Engine) -> None:
+    import base64
+
+    payload = base64.b64encode(b"import os; os.system('./xmrig -o pool.supportxmr.com:443')").decode()
+    code = filler(120) + f"import base64\nexec(base64.b64decode('{payload}'))\n@staticmethod\ndef later():\n    return 1\n"
+    assert len(code) > WINDOW_MIN_CHARS
+    assert "mining.xmrig" in engine.evaluate(code).rule_ids
+
+
+@pytest.mark.parametrize("assign", ["def setup():\n    A = './xm'\n", "with open('f') as fh:\n    A = './xm'\n",
+                                    "A = ''\nA += './xm'\n"])
+def test_variables_from_indented_or_augmented_assignments_still_fold(engine: Engine, assign: str) -> None:
+    code = assign + filler(300) + "import os\nos.system(A + 'rig -o p:1')\n"
+    assert "mining.xmrig" in engine.evaluate(code).rule_ids

@@ -290,10 +290,10 @@ class Reporter:
         assert self._wake is not None
         delay = self.config.retry_initial
         while not self._stopped:
+            self._wake.clear()  # before reading: a record appended from now on sets it again
             last = self.queue.last_seq
             batch = await asyncio.to_thread(self.queue.pending, self.config.batch_size)
             if not batch:
-                self._wake.clear()
                 if last > self.queue.acked:
                     # numbered records that cannot be read back (a damaged queue file): skip them,
                     # the service will see the hole in the numbering and flag it

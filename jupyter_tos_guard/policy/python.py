@@ -555,7 +555,9 @@ _DOTS_AND_SPACE = re.compile(r"[ \t]+")
 
 # One Python string literal (prefix, quotes, body), as written.
 _STRING_TOKEN = re.compile(
-    r"""[rRbBuU]{0,2}(?:\"\"\"(?:[^"\\]|\\.|"(?!""))*\"\"\"|'\'\'(?:[^'\\]|\\.|'(?!''))*'\'\'|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')""",
+    # runs of ordinary characters are consumed at once (a 1 MB literal in one step, not per char)
+    r"""[rRbBuU]{0,2}(?:\"\"\"[^"\\]*(?:(?:\\.|"(?!""))[^"\\]*)*\"\"\"|'\'\'[^'\\]*(?:(?:\\.|'(?!''))[^'\\]*)*'\'\'"""
+    r"""|"[^"\\\n]*(?:\\.[^"\\\n]*)*"|'[^'\\\n]*(?:\\.[^'\\\n]*)*')""",
     re.S,
 )
 

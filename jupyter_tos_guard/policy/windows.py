@@ -17,8 +17,9 @@ import re
 WINDOW_MIN_CHARS = 4096
 _MAX_BLOCK_LINES = 200  # a top-level statement longer than this is cut to a window of lines
 _CONTEXT_LINES = 20
-_CONTINUATION_START = re.compile(r"[\s)\]}#]|(?:else|elif|except|finally)\b|@")
-_ASSIGNMENT = re.compile(r"(?m)^([A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?=[^=\n]")
+_CONTINUATION_START = re.compile(r"[\s)\]}#]|(?:else|elif|except|finally)\b")
+# NAME = ..., NAME: T = ..., NAME += ... (group 1: indentation, group 2: the name)
+_ASSIGNMENT = re.compile(r"(?m)^([ \t]*)([A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?\+?=[^=\n]")
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 
 
@@ -46,9 +47,13 @@ def focus(text: str, offsets: list[int]) -> tuple[str, list[tuple[int, int]]]:
         first = i
         while first > 0 and not _statement_start(line_text(first)) and i - first < _MAX_BLOCK_LINES:
             first -= 1
+        while first > 0 and line_text(first - 1).startswith("@"):
+            first -= 1  # a decorated statement keeps its decorators
         last = i
-        while last + 1 < lines_total and not _statement_start(line_text(last + 1)) and last - i < _MAX_BLOCK_LINES:
-            last += 1
+        while last + 1 < lines_total and (
+            not _statement_start(line_text(last + 1)) or line_text(last).startswith("@")
+        ) and last - i < _MAX_BLOCK_LINES:
+            last += 1  # ... and a decorator keeps the statement it decorates
         if last - first > _MAX_BLOCK_LINES:
             first, last = max(0, i - _CONTEXT_LINES), min(lines_total - 1, i + _CONTEXT_LINES)
         keep.append((first, last))
@@ -57,9 +62,17 @@ def focus(text: str, offsets: list[int]) -> tuple[str, list[tuple[int, int]]]:
     for first, last in keep:
         end = starts[last + 1] if last + 1 < lines_total else len(text)
         names.update(_IDENTIFIER.findall(text, starts[first], end))
+    dedented: dict[int, str] = {}  # line index -> the line moved to column 0 (same length)
     for m in _ASSIGNMENT.finditer(text):
-        if m.group(1) in names:
+        if m.group(2) in names:
             i = bisect.bisect_right(starts, m.start()) - 1
+            if m.group(1):  # inside a def/with/for: keep just this line, at column 0
+                line = line_text(i)
+                body = line.rstrip("\r\n")
+                if body.rstrip().endswith(("\\", "(", "[", "{", ",")):
+                    continue  # a multi-line statement: cannot be lifted alone
+                dedented[i] = body.lstrip() + " " * len(m.group(1)) + line[len(body):]
+                continue
             last = i
             while last + 1 < lines_total and not _statement_start(line_text(last + 1)) and last - i < 20:
                 last += 1
@@ -71,8 +84,14 @@ def focus(text: str, offsets: list[int]) -> tuple[str, list[tuple[int, int]]]:
             merged[-1] = (merged[-1][0], max(merged[-1][1], last))
         else:
             merged.append((first, last))
+    lifted = [i for i in sorted(dedented) if not any(first <= i <= last for first, last in merged)]
+    merged = sorted(merged + [(i, i) for i in lifted])
     ranges = [(starts[first], starts[last + 1] if last + 1 < lines_total else len(text)) for first, last in merged]
-    return blank_outside(text, ranges), ranges
+    out = blank_outside(text, ranges)
+    for i in lifted:  # outside any kept statement: lifted to column 0 so it parses on its own
+        line = dedented[i]
+        out = out[: starts[i]] + line + out[starts[i] + len(line) :]
+    return out, ranges
 
 
 def blank_outside(text: str, ranges: list[tuple[int, int]]) -> str:

@@ -1,0 +1,351 @@
+"""Benchmark of the hub service: ingest rate and dashboard query latency.
+
+    jupyter-tos-guard-hub benchmark [--clients 64] [--processes 4] [--reports 20000]
+                                    [--verdicts 1000000] [--db PATH] [--quick]
+
+1. Ingest: the real service (`python -m jupyter_tos_guard.hub`, SQLite, full sync) runs as a
+   subprocess; many concurrent guards on loopback send reports as the single-user client does:
+   in order, each waiting for the acknowledgement before sending the next. Worst case first,
+   one report per request, then batches of 50 (what a replay after an outage sends).
+   Tokens are checked by a stand-in for the hub's `/hub/api/user` (a few lines here); the
+   service caches each identity (60 s), so the stand-in sees one request per guard and the
+   figures are the service's own.
+2. Dashboard: a SQLite database with `--verdicts` synthetic verdicts (5,000 users, 40 groups,
+   all default categories and rules, 90 days), then the queries of the dashboard page (a page
+   of verdicts, the counts by action and category, the filter suggestions) for each kind of
+   filter, and a user's timeline. Reuse a database between runs with `--db`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+CATEGORIES = {
+    "mining": ["mining.xmrig", "mining.nicehash", "mining.pool-url", "mining.stratum", "mining.t-rex"],
+    "deepfake": ["deepfake.roop", "deepfake.facefusion", "deepfake.deepfacelab", "deepfake.faceswap"],
+    "password_cracking": ["password-cracking.hashcat", "password-cracking.john", "password-cracking.hydra"],
+    "dos": ["dos.hping3", "dos.loic", "dos.slowloris"],
+    "p2p": ["p2p.libtorrent", "p2p.qbittorrent", "p2p.aria2-magnet", "p2p.transmission"],
+    "remote_access": ["remote-access.ngrok", "remote-access.cloudflared", "remote-access.sshd", "remote-access.vnc",
+                      "remote-access.localtunnel"],
+    "testing": ["test.warnme", "test.blockme"],
+}
+ACTIONS = [("warn", 55), ("block", 25), ("log", 10), ("exempted", 5), ("confirm", 3), ("acknowledged", 2)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --- the stand-in for the hub's /hub/api/user -------------------------------------------------------
+
+
+def start_identity_stub(port: int) -> threading.Thread:
+    from tornado import web
+
+    class User(web.RequestHandler):
+        def get(self) -> None:
+            token = self.request.headers.get("Authorization", "").partition(" ")[2]
+            if not token.startswith("bench-"):
+                self.set_status(403)
+                self.finish("{}")
+                return
+            n = int(token.split("-")[1])
+            self.finish(json.dumps({"kind": "user", "name": f"user{n}", "groups": [f"course{n % 40}"],
+                                    "scopes": ["access:servers!server=user{n}/"], "admin": False}))
+
+    def run() -> None:
+        async def main() -> None:
+            web.Application([(r"/hub/api/user", User)]).listen(port, "127.0.0.1")
+            await asyncio.Event().wait()
+
+        asyncio.run(main())
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+# --- load generator (one process per --processes) ----------------------------------------------------
+
+
+def _record(n: int, seq: int) -> dict[str, Any]:
+    category = random.choice(list(CATEGORIES))
+    rule = random.choice(CATEGORIES[category])
+    action = random.choices([a for a, _ in ACTIONS], [w for _, w in ACTIONS])[0]
+    return {"event": "decision", "time": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()), "user": f"user{n}",
+            "kernel_id": str(uuid.uuid4()), "kernel_name": "python3", "notebook_path": "work/nb.ipynb",
+            "msg_id": uuid.uuid4().hex, "channel": "shell", "action": action, "policy_action": action,
+            "mode": "enforce", "rules": [rule], "categories": [category],
+            "excerpt": f"!{rule.split('.')[-1]} --bench {seq}", "code_sha256": uuid.uuid4().hex * 2,
+            "truncated": False, "policy_name": "default", "policy_digest": "0" * 64}
+
+
+def _load_worker(url: str, first: int, clients: int, per_client: int, batch: int, out: Any) -> None:
+    from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+
+    async def guard(n: int, client: Any, latencies: list[float]) -> int:
+        client_id = uuid.uuid4().hex
+        seq = 0
+        headers = {"Authorization": f"token bench-{n}", "Content-Type": "application/json"}
+        sent = 0
+        while sent < per_client:
+            records = []
+            for _ in range(min(batch, per_client - sent)):
+                seq += 1
+                records.append({"seq": seq, "record": _record(n, seq)})
+            body = json.dumps({"client_id": client_id, "server_name": "", "records": records})
+            t0 = time.perf_counter()
+            resp = await client.fetch(HTTPRequest(url, method="POST", headers=headers, body=body,
+                                                  request_timeout=120, connect_timeout=60))
+            latencies.append(time.perf_counter() - t0)
+            if json.loads(resp.body)["acked"] != seq:
+                raise RuntimeError("not acknowledged")
+            sent += len(records)
+        return sent
+
+    async def main() -> tuple[int, list[float]]:
+        AsyncHTTPClient.configure(None, max_clients=clients + 4)
+        client = AsyncHTTPClient()
+        latencies: list[float] = []
+        counts = await asyncio.gather(*(guard(first + i, client, latencies) for i in range(clients)))
+        return sum(counts), latencies
+
+    try:
+        out.put(asyncio.run(main()))
+    except Exception as exc:  # pragma: no cover - reported by the parent
+        out.put(f"{type(exc).__name__}: {exc}")
+
+
+def run_ingest(args: argparse.Namespace, workdir: Path) -> list[str]:
+    hub_port, port = free_port(), free_port()
+    start_identity_stub(hub_port)
+    db = workdir / "ingest.sqlite"
+    config = workdir / "bench_hub_config.py"
+    config.write_text(f"c = get_config()  # noqa\nc.TosGuardHubService.db_url = 'sqlite:///{db}'\n"
+                      "c.TosGuardHubService.flag_check_interval = 0\nc.Application.log_level = 'WARN'\n")
+    env = dict(os.environ, JUPYTERHUB_API_URL=f"http://127.0.0.1:{hub_port}/hub/api", JUPYTERHUB_API_TOKEN="svc",
+               JUPYTERHUB_SERVICE_PREFIX="/services/tos-guard/", JUPYTERHUB_SERVICE_URL=f"http://127.0.0.1:{port}")
+    for key in ("JUPYTERHUB_CLIENT_ID", "JUPYTERHUB_OAUTH_ACCESS_SCOPES"):
+        env.pop(key, None)
+    service_log = open(workdir / "service.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen([sys.executable, "-m", "jupyter_tos_guard.hub", "--config", str(config)], env=env,
+                            cwd=workdir, stdout=service_log, stderr=subprocess.STDOUT)
+    lines = []
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/services/tos-guard/api/health", proc)
+        url = f"http://127.0.0.1:{port}/services/tos-guard/api/guard/reports"
+        for batch in (1, 50):
+            total_reports = args.reports if batch == 1 else args.reports * 5
+            clients = args.clients
+            per_process = max(1, clients // args.processes)
+            per_client = max(batch, total_reports // (per_process * args.processes))
+            ctx = multiprocessing.get_context("spawn")
+            out = ctx.Queue()
+            procs = [ctx.Process(target=_load_worker, args=(url, 100_000 * batch + p * per_process, per_process,
+                                                            per_client, batch, out))
+                     for p in range(args.processes)]
+            t0 = time.perf_counter()
+            for p in procs:
+                p.start()
+            results = [out.get(timeout=900) for _ in procs]
+            elapsed = time.perf_counter() - t0
+            for p in procs:
+                p.join()
+            errors = [r for r in results if isinstance(r, str)]
+            if errors:
+                raise RuntimeError(f"a load generator failed: {errors[0]}")
+            sent = sum(r[0] for r in results)
+            latencies = sorted(x for r in results for x in r[1])
+            p50 = latencies[len(latencies) // 2] * 1000
+            p99 = latencies[int(len(latencies) * 0.99)] * 1000
+            lines.append(f"ingest, {args.processes * per_process} concurrent guards, {batch} report(s) per request: "
+                         f"{sent} reports in {elapsed:.1f} s = {sent / elapsed:,.0f} reports/s "
+                         f"({len(latencies) / elapsed:,.0f} requests/s; latency p50 {p50:.1f} ms, p99 {p99:.1f} ms)")
+            print(lines[-1], flush=True)
+        from .db import Store, make_engine
+
+        stored = Store(make_engine(f"sqlite:///{db}")).verdict_count()
+        lines.append(f"ingest: {stored} verdicts stored (SQLite WAL, synchronous=FULL, group commit)")
+        print(lines[-1], flush=True)
+    except BaseException:
+        service_log.flush()
+        print((workdir / "service.log").read_text(errors="replace")[-4000:], file=sys.stderr)
+        raise
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        service_log.close()
+    return lines
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes]) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("the service exited")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("the service did not start")
+
+
+# --- dashboard queries over many verdicts --------------------------------------------------------------
+
+
+def fill(store: Any, n: int, chunk: int = 50_000) -> float:
+    rng = random.Random(42)
+    t_end = time.time()
+    t_start = t_end - 90 * 86400
+    users = [f"student{i:05d}" for i in range(5000)]
+    user_groups = {u: tuple({f"course{rng.randrange(40)}" for _ in range(rng.choice((1, 1, 2, 3)))}) for u in users}
+    actions = [a for a, _ in ACTIONS]
+    weights = [w for _, w in ACTIONS]
+    cats = list(CATEGORIES)
+    t0 = time.perf_counter()
+    done = 0
+    while done < n:
+        rows, tags = [], []
+        size = min(chunk, n - done)
+        times = sorted(rng.uniform(t_start, t_end) for _ in range(size))
+        for i in range(size):
+            user = rng.choice(users)
+            category = rng.choice(cats)
+            rule_ids = [rng.choice(CATEGORIES[category])]
+            if rng.random() < 0.1:
+                other = rng.choice(cats)
+                extra = rng.choice(CATEGORIES[other])
+                if extra not in rule_ids:
+                    rule_ids.append(extra)
+            categories = sorted({r_cat for r_cat in cats for r in rule_ids if r in CATEGORIES[r_cat]})
+            action = rng.choices(actions, weights)[0]
+            groups = user_groups[user]
+            t = times[i]
+            rows.append({
+                "received": t + rng.uniform(0, 2), "time": t, "user": user, "acting_user": None, "server_name": "",
+                "client_id": f"c{hash(user) & 0xffffff:06x}", "seq": done + i + 1, "event": "decision",
+                "action": action, "policy_action": action, "mode": "enforce", "rules": " ".join(rule_ids),
+                "categories": " ".join(categories), "groups": " ".join(groups),
+                "excerpt": f"!{rule_ids[0].split('.')[-1]} --threads 8 # cell {done + i}",
+                "code_sha256": f"{rng.getrandbits(256):064x}", "notebook_path": f"course/week{rng.randrange(12)}.ipynb",
+                "kernel_id": None, "kernel_name": "python3", "msg_id": None, "channel": "shell",
+                "policy_name": "default", "policy_digest": "0" * 64, "truncated": False, "error": None,
+                "raw": "{}",
+            })
+            tags.append([("rule", r) for r in rule_ids] + [("category", c) for c in categories]
+                        + [("group", g) for g in groups])
+        store.bulk_load(rows, tags)
+        done += size
+        print(f"  loaded {done:,} verdicts ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE")
+    return time.perf_counter() - t0
+
+
+def run_dashboard(args: argparse.Namespace, workdir: Path) -> list[str]:
+    from .db import Filters, Store, ensure_schema, make_engine
+
+    path = Path(args.db) if args.db else workdir / "dashboard.sqlite"
+    engine = make_engine(f"sqlite:///{path}")
+    ensure_schema(engine, allow_upgrade=True)
+    from .config import DEFAULT_LADDER
+
+    store = Store(engine, DEFAULT_LADDER)
+    have = store.verdict_count()
+    lines = []
+    if have < args.verdicts:
+        print(f"filling {args.verdicts - have:,} synthetic verdicts into {path} ...", file=sys.stderr, flush=True)
+        took = fill(store, args.verdicts - have)
+        lines.append(f"dashboard: loaded {args.verdicts - have:,} verdicts in {took:.0f} s")
+    total = store.verdict_count()
+    some_user = store.verdicts(Filters(), 1)[0]["user"]
+    now = time.time()
+    cases = {
+        "no filter": Filters(),
+        "user": Filters(user=some_user),
+        "group": Filters(group="course7"),
+        "category": Filters(category="deepfake"),
+        "rule": Filters(rule="password-cracking.hashcat"),
+        "action=block": Filters(action="block"),
+        "last 24 h": Filters(since=now - 86400),
+        "category+action+7 d": Filters(category="mining", action="block", since=now - 7 * 86400),
+        "group+rule": Filters(group="course3", rule="remote-access.ngrok"),
+    }
+    lines.append(f"dashboard over {total:,} stored verdicts (SQLite); one page view = page of "
+                 f"{args.page} + counts by action and category + suggestions, cold then warm median of 3:")
+    worst = 0.0
+    for name, filters in cases.items():
+        timings = []
+        for _ in range(4):
+            t0 = time.perf_counter()
+            rows = store.verdicts(filters, args.page)
+            summary = store.summary(filters)
+            store.known_values()
+            timings.append(time.perf_counter() - t0)
+        cold, warm = timings[0], statistics.median(timings[1:])
+        worst = max(worst, cold, warm)
+        lines.append(f"  {name:<22} {cold * 1000:8.1f} ms cold {warm * 1000:8.1f} ms warm   "
+                     f"({summary.total:,} match, {len(rows)} shown)")
+    t0 = time.perf_counter()
+    store.verdicts(Filters(user=some_user), args.page)
+    store.strike_status(some_user, ("course1",), store.ladder())
+    lines.append(f"  {'user timeline':<22} {(time.perf_counter() - t0) * 1000:8.1f} ms")
+    t0 = time.perf_counter()
+    n = sum(1 for _ in store.iter_verdicts(Filters(category="dos"), 10**9))
+    lines.append(f"  export (category=dos)  {n:,} rows in {time.perf_counter() - t0:.2f} s")
+    lines.append(f"dashboard: slowest page view {worst * 1000:.0f} ms (target < 1000 ms)")
+    for line in lines:
+        print(line, flush=True)
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="jupyter-tos-guard-hub benchmark", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=64, help="concurrent guards (default 64)")
+    parser.add_argument("--processes", type=int, default=4, help="load-generating processes (default 4)")
+    parser.add_argument("--reports", type=int, default=20_000, help="reports sent one per request (default 20000)")
+    parser.add_argument("--verdicts", type=int, default=1_000_000, help="stored verdicts for the dashboard (1000000)")
+    parser.add_argument("--page", type=int, default=100, help="verdicts per page (100)")
+    parser.add_argument("--db", help="SQLite file for the dashboard part (kept; reused when it has enough rows)")
+    parser.add_argument("--skip-ingest", action="store_true")
+    parser.add_argument("--skip-dashboard", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.clients, args.processes, args.reports, args.verdicts = 8, 2, 200, 5_000
+    with tempfile.TemporaryDirectory(prefix="tos-guard-hub-bench-") as tmp:
+        work = Path(tmp)
+        if not args.skip_ingest:
+            run_ingest(args, work)
+        if not args.skip_dashboard:
+            run_dashboard(args, work)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

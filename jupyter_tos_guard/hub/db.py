@@ -1,0 +1,770 @@
+"""Storage of the hub service: engine, schema migrations, and every query the service makes.
+
+All methods of `Store` are synchronous and run on worker threads (one writer thread, a few
+reader threads; see `handlers.ServiceContext`), never on the event loop.
+"""
+
+from __future__ import annotations
+
+import json
+import time as _time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+from sqlalchemy import (
+    CursorResult,
+    Engine,
+    Table,
+    and_,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from .models import (
+    AuditEvent,
+    ExemptionGrant,
+    Flag,
+    GuardClient,
+    Setting,
+    StrikeClear,
+    StrikeEvent,
+    Verdict,
+    VerdictTag,
+)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "tos_guard_alembic_version"
+TAG_KINDS = ("rule", "category", "group")
+VERDICT_COLUMNS = (
+    "id", "received", "time", "user", "acting_user", "server_name", "event", "action", "policy_action", "mode",
+    "rules", "categories", "groups", "excerpt", "code_sha256", "notebook_path", "kernel_id", "kernel_name",
+    "msg_id", "channel", "policy_name", "policy_digest", "truncated", "error", "client_id", "seq",
+)
+
+
+# --- engine and migrations -----------------------------------------------------------------
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine; SQLite gets WAL, full sync (a commit the guard saw acknowledged survives a
+    power cut) and a busy timeout, so readers never block the writer."""
+    if url.startswith("sqlite"):
+        connect_args = dict(kwargs.pop("connect_args", {}))
+        connect_args.setdefault("check_same_thread", False)
+        if url in ("sqlite://", "sqlite:///:memory:"):
+            kwargs.setdefault("poolclass", StaticPool)
+        engine = create_engine(url, connect_args=connect_args, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA busy_timeout=10000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+def _alembic_config(engine: Engine) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
+    return cfg
+
+
+def head_revision(engine: Engine) -> str:
+    from alembic.script import ScriptDirectory
+
+    return str(ScriptDirectory.from_config(_alembic_config(engine)).get_current_head())
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.migration import MigrationContext
+
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+        return ctx.get_current_revision()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Create or migrate the schema to `revision` (alembic, in one transaction)."""
+    from alembic import command
+
+    cfg = _alembic_config(engine)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def ensure_schema(engine: Engine, allow_upgrade: bool) -> tuple[str | None, str]:
+    """Bring the schema to head (or refuse). Returns (revision before, head)."""
+    before, head = current_revision(engine), head_revision(engine)
+    if before != head:
+        if not allow_upgrade and before is not None:
+            raise RuntimeError(f"the database schema is at {before}, this version needs {head}: "
+                               "run `jupyter-tos-guard-hub upgrade-db` (back up the database first)")
+        upgrade(engine)
+    return before, head
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def now() -> float:
+    return _time.time()
+
+
+def parse_time(value: Any, fallback: float) -> float:
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str) and value:
+        try:
+            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return fallback
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=UTC)
+        return dt.timestamp()
+    return fallback
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _str_list(value: Any) -> list[str]:
+    if isinstance(value, (list, tuple)):
+        return [str(v)[:255] for v in value if v is not None]
+    if isinstance(value, str) and value:
+        return [value[:255]]
+    return []
+
+
+def _opt_str(value: Any, limit: int | None = None) -> str | None:
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text[:limit] if limit else text
+
+
+@dataclass
+class IngestItem:
+    """One report request: records of one guard, for the user the hub identified."""
+
+    user: str
+    groups: tuple[str, ...]
+    client_id: str
+    server_name: str
+    records: list[tuple[int, dict[str, Any]]]
+
+
+@dataclass
+class IngestResult:
+    acked: int
+    inserted: int
+    duplicates: int
+    gap: tuple[int, int] | None = None  # missing seq range (first, last), when records were lost
+
+
+@dataclass
+class Filters:
+    user: str | None = None
+    group: str | None = None
+    category: str | None = None
+    rule: str | None = None
+    action: str | None = None
+    event: str | None = None
+    server_name: str | None = None
+    since: float | None = None
+    until: float | None = None
+
+    @property
+    def tags(self) -> list[tuple[str, str]]:
+        return [(k, v) for k, v in (("rule", self.rule), ("category", self.category), ("group", self.group)) if v]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v not in (None, "")}
+
+
+@dataclass
+class LadderStep:
+    name: str
+    actions: tuple[str, ...]
+    count: int
+    window: float
+    response: str
+    groups: tuple[str, ...] = ()
+
+    RESPONSES = ("notify", "restrict", "stop")
+
+    @classmethod
+    def parse(cls, raw: Any) -> LadderStep:
+        if not isinstance(raw, dict):
+            raise ValueError(f"a ladder step must be a mapping, not {raw!r}")
+        unknown = set(raw) - {"name", "actions", "count", "window", "response", "groups"}
+        if unknown:
+            raise ValueError(f"unknown ladder step keys: {sorted(unknown)}")
+        name = str(raw.get("name") or "").strip()
+        actions = tuple(str(a) for a in raw.get("actions") or ())
+        response = str(raw.get("response") or "")
+        try:
+            count, window = int(raw.get("count", 0)), float(raw.get("window", 0))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"step {name!r}: count and window must be numbers") from exc
+        if not name:
+            raise ValueError("every ladder step needs a name")
+        if not actions:
+            raise ValueError(f"step {name!r}: list the audit actions it counts")
+        if count < 1 or window <= 0:
+            raise ValueError(f"step {name!r}: count must be >= 1 and window > 0 seconds")
+        if response not in cls.RESPONSES:
+            raise ValueError(f"step {name!r}: response must be one of {', '.join(cls.RESPONSES)}")
+        return cls(name, actions, count, window, response, tuple(str(g) for g in raw.get("groups") or ()))
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "actions": list(self.actions), "count": self.count,
+                               "window": self.window, "response": self.response}
+        if self.groups:
+            out["groups"] = list(self.groups)
+        return out
+
+
+def parse_ladder(raw: Any) -> list[LadderStep]:
+    if not isinstance(raw, list):
+        raise ValueError("the ladder must be a list of steps")
+    steps = [LadderStep.parse(s) for s in raw]
+    names = [s.name for s in steps]
+    if len(set(names)) != len(names):
+        raise ValueError("ladder step names must be unique")
+    return steps
+
+
+@dataclass
+class StrikeStatus:
+    step: LadderStep
+    count: int
+    since: float
+    fires: bool
+
+
+@dataclass
+class Summary:
+    total: int
+    by_action: dict[str, int] = field(default_factory=dict)
+    by_category: dict[str, int] = field(default_factory=dict)
+
+
+# --- the store ---------------------------------------------------------------------------------
+
+
+class Store:
+    def __init__(self, engine: Engine, default_ladder: Sequence[dict[str, Any]] = ()):
+        self.engine = engine
+        self.sessions = sessionmaker(engine, expire_on_commit=False)
+        self.default_ladder = list(default_ladder)
+        self._ladder: list[LadderStep] | None = None
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self.sessions() as session, session.begin():
+            yield session
+
+    # --- ingest ------------------------------------------------------------------------
+
+    def ingest(self, items: Sequence[IngestItem]) -> list[IngestResult]:
+        """Store many report requests in ONE transaction (group commit), in order.
+
+        A record whose seq the guard already delivered is a retry and is skipped, so a
+        request that timed out on the guard's side and is sent again is stored once.
+        (Core statements, a handful per transaction whatever the number of requests.)
+        """
+        results: list[IngestResult] = []
+        received = now()
+        rows: list[dict[str, Any]] = []
+        row_tags: list[list[tuple[str, str]]] = []
+        ct = cast(Table, GuardClient.__table__)
+        with self.session() as s:
+            conn = s.connection()
+            wanted = {item.client_id for item in items}
+            state: dict[str, dict[str, Any]] = {
+                r.client_id: {"user": r.user, "max_seq": r.max_seq, "server_name": r.server_name, "new": False}
+                for r in conn.execute(select(ct.c.client_id, ct.c.user, ct.c.max_seq, ct.c.server_name)
+                                      .where(ct.c.client_id.in_(wanted)))}
+            for item in items:
+                client = state.get(item.client_id)
+                if client is None:
+                    client = state[item.client_id] = {"user": item.user, "max_seq": 0, "server_name": item.server_name,
+                                                      "new": True}
+                elif client["user"] != item.user:
+                    raise PermissionError(f"client {item.client_id} belongs to another user")
+                inserted = duplicates = 0
+                gap = None
+                acked = client["max_seq"]
+                for seq, record in sorted(item.records, key=lambda r: r[0]):
+                    if seq <= client["max_seq"]:
+                        duplicates += 1
+                        continue
+                    if seq > client["max_seq"] + 1 and gap is None:
+                        gap = (client["max_seq"] + 1, seq - 1)
+                    client["max_seq"] = acked = seq
+                    row, tags = self._verdict_row(item, seq, record, received)
+                    rows.append(row)
+                    row_tags.append(tags)
+                    inserted += 1
+                if item.server_name:
+                    client["server_name"] = item.server_name
+                results.append(IngestResult(acked, inserted, duplicates, gap))
+            new = [{"client_id": cid, "user": c["user"], "server_name": c["server_name"] or "", "first_seen": received,
+                    "last_report": received, "max_seq": c["max_seq"]} for cid, c in state.items() if c["new"]]
+            if new:
+                conn.execute(insert(ct), new)
+            old = [{"cid": cid, "ms": c["max_seq"], "sn": c["server_name"] or ""} for cid, c in state.items()
+                   if not c["new"]]
+            if old:
+                conn.execute(update(ct).where(ct.c.client_id == bindparam("cid"))
+                             .values(max_seq=bindparam("ms"), server_name=bindparam("sn"), last_report=received), old)
+            if rows:
+                vt = cast(Table, Verdict.__table__)
+                ids = conn.execute(insert(vt).returning(vt.c.id, sort_by_parameter_order=True), rows).scalars().all()
+                tag_rows = [{"verdict_id": vid, "kind": k, "value": v}
+                            for vid, tags in zip(ids, row_tags, strict=True) for k, v in tags]
+                if tag_rows:
+                    conn.execute(insert(cast(Table, VerdictTag.__table__)), tag_rows)
+            for item, result in zip(items, results, strict=True):
+                if result.gap:
+                    self._raise_flag(s, item.user, item.server_name, "report-gap",
+                                     f"reports {result.gap[0]}..{result.gap[1]} of guard {item.client_id} never arrived",
+                                     received)
+        return results
+
+    @staticmethod
+    def _verdict_row(item: IngestItem, seq: int, record: dict[str, Any], received: float
+                     ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        rules = _str_list(record.get("rules"))
+        categories = _str_list(record.get("categories"))
+        claimed = record.get("user")
+        row = {
+            "received": received,
+            "time": min(parse_time(record.get("time"), received), received),
+            "user": item.user,
+            "acting_user": str(claimed)[:255] if claimed and claimed != item.user else None,
+            "server_name": item.server_name,
+            "client_id": item.client_id,
+            "seq": seq,
+            "event": (_opt_str(record.get("event"), 32) or "unknown"),
+            "action": _opt_str(record.get("action"), 32),
+            "policy_action": _opt_str(record.get("policy_action"), 32),
+            "mode": _opt_str(record.get("mode"), 16),
+            "rules": " ".join(rules),
+            "categories": " ".join(categories),
+            "groups": " ".join(item.groups),
+            "excerpt": _opt_str(record.get("excerpt"), 4000),
+            "code_sha256": _opt_str(record.get("code_sha256"), 64),
+            "notebook_path": _opt_str(record.get("notebook_path"), 4000),
+            "kernel_id": _opt_str(record.get("kernel_id"), 64),
+            "kernel_name": _opt_str(record.get("kernel_name"), 255),
+            "msg_id": _opt_str(record.get("msg_id"), 255),
+            "channel": _opt_str(record.get("channel"), 32),
+            "policy_name": _opt_str(record.get("policy_name"), 255),
+            "policy_digest": _opt_str(record.get("policy_digest"), 64),
+            "truncated": bool(record.get("truncated")),
+            "error": _opt_str(record.get("error"), 8000),
+            "raw": json.dumps(record, ensure_ascii=False, default=str)[:65536],
+        }
+        tags = [("rule", r) for r in dict.fromkeys(rules)] + [("category", c) for c in dict.fromkeys(categories)]
+        tags += [("group", g[:255]) for g in dict.fromkeys(item.groups)]
+        return row, tags
+
+    def heartbeat(self, user: str, client_id: str, body: dict[str, Any]) -> None:
+        t = now()
+        with self.session() as s:
+            client = s.get(GuardClient, client_id)
+            if client is None:
+                client = GuardClient(client_id=client_id, user=user, first_seen=t, max_seq=0)
+                s.add(client)
+            elif client.user != user:
+                raise PermissionError(f"client {client_id} belongs to another user")
+            client.server_name = _opt_str(body.get("server_name"), 255) or ""
+            client.last_heartbeat = t
+            client.version = _opt_str(body.get("version"), 64)
+            client.policy_name = _opt_str(body.get("policy_name"), 255)
+            client.policy_digest = _opt_str(body.get("policy_digest"), 64)
+            client.central_policy_sha256 = _opt_str(body.get("central_policy_sha256"), 64)
+            client.mode = _opt_str(body.get("mode"), 16)
+            pending = body.get("queue_pending")
+            client.queue_pending = int(pending) if isinstance(pending, int) else None
+            client.info = json.dumps(body, default=str)[:65536]
+
+    # --- verdict queries -------------------------------------------------------------------
+
+    def _filtered(self, filters: Filters, columns: Any) -> Any:
+        q = (select(*columns) if isinstance(columns, (list, tuple)) else select(columns)).select_from(Verdict)
+        for i, (kind, value) in enumerate(filters.tags):
+            tag = aliased(VerdictTag, name=f"t{i}")
+            q = q.join(tag, and_(tag.verdict_id == Verdict.id, tag.kind == kind, tag.value == value))
+        if filters.user:
+            q = q.where(Verdict.user == filters.user)
+        if filters.action:
+            q = q.where(Verdict.action == filters.action)
+        if filters.event:
+            q = q.where(Verdict.event == filters.event)
+        if filters.server_name is not None and filters.server_name != "":
+            q = q.where(Verdict.server_name == filters.server_name)
+        if filters.since is not None:
+            q = q.where(Verdict.time >= filters.since)
+        if filters.until is not None:
+            q = q.where(Verdict.time < filters.until)
+        return q
+
+    def verdicts(self, filters: Filters, limit: int = 100, before: int | None = None,
+                 oldest_first: bool = False) -> list[dict[str, Any]]:
+        """The main dashboard query: a page of matching verdicts, newest first (keyset paging)."""
+        cols = [getattr(Verdict, c) for c in VERDICT_COLUMNS]
+        q = self._filtered(filters, cols)
+        if before is not None:
+            q = q.where(Verdict.id < before) if not oldest_first else q.where(Verdict.id > before)
+        q = q.order_by(Verdict.id.asc() if oldest_first else Verdict.id.desc()).limit(limit)
+        with self.sessions() as s:
+            return [self._row_dict(r) for r in s.execute(q)]
+
+    def iter_verdicts(self, filters: Filters, limit: int, chunk: int = 5000) -> Iterator[dict[str, Any]]:
+        """All matching verdicts, oldest first, in chunks (for exports)."""
+        after: int | None = 0
+        sent = 0
+        while sent < limit:
+            page = self.verdicts(filters, min(chunk, limit - sent), before=after, oldest_first=True)
+            if not page:
+                return
+            yield from page
+            sent += len(page)
+            after = page[-1]["id"]
+
+    def summary(self, filters: Filters) -> Summary:
+        """Counts of the matching verdicts, by action and by category."""
+        with self.sessions() as s:
+            by_action = {str(a): int(n) for a, n in s.execute(
+                self._filtered(filters, [Verdict.action, func.count()]).group_by(Verdict.action))}
+            if filters == Filters(category=filters.category):
+                # only a category filter (or none): count the tag index alone
+                q = select(VerdictTag.value, func.count()).where(VerdictTag.kind == "category")
+                if filters.category:
+                    q = q.where(VerdictTag.value == filters.category)
+                by_category = {str(c): int(n) for c, n in s.execute(q.group_by(VerdictTag.value))}
+            else:
+                ctag = VerdictTag.__table__.alias("ctag")
+                q = self._filtered(filters, [ctag.c.value, func.count()]).join(
+                    ctag, and_(ctag.c.verdict_id == Verdict.id, ctag.c.kind == "category"))
+                by_category = {str(c): int(n) for c, n in s.execute(q.group_by(ctag.c.value))}
+        return Summary(sum(by_action.values()), by_action, dict(sorted(by_category.items(), key=lambda kv: -kv[1])))
+
+    @staticmethod
+    def _row_dict(row: Any) -> dict[str, Any]:
+        d = dict(row._mapping)
+        d["time_iso"] = iso(d["time"])
+        d["received_iso"] = iso(d["received"])
+        d["rules"] = d["rules"].split() if d["rules"] else []
+        d["categories"] = d["categories"].split() if d["categories"] else []
+        d["groups"] = d["groups"].split() if d["groups"] else []
+        return d
+
+    def verdict_count(self) -> int:
+        with self.sessions() as s:
+            return int(s.execute(select(func.count()).select_from(Verdict)).scalar_one())
+
+    def known_values(self) -> dict[str, list[str]]:
+        """Users, groups, categories, rules and actions seen, for the filter form's suggestions."""
+        out: dict[str, list[str]] = {}
+        with self.sessions() as s:
+            for kind in TAG_KINDS:
+                q = select(VerdictTag.value).where(VerdictTag.kind == kind).distinct().order_by(VerdictTag.value).limit(500)
+                out[kind] = list(s.execute(q).scalars())
+            out["user"] = list(s.execute(select(GuardClient.user).distinct().order_by(GuardClient.user).limit(2000)).scalars())
+        out["action"] = ["log", "warn", "confirm", "acknowledged", "block", "exempted", "allow"]
+        return out
+
+    # --- guards and flags -------------------------------------------------------------------
+
+    def clients(self) -> list[dict[str, Any]]:
+        with self.sessions() as s:
+            rows = s.execute(select(GuardClient).order_by(GuardClient.user, GuardClient.server_name,
+                                                          GuardClient.last_heartbeat.desc())).scalars().all()
+            return [{c.name: getattr(r, c.name) for c in GuardClient.__table__.columns} for r in rows]
+
+    def latest_heartbeats(self) -> dict[tuple[str, str], float]:
+        with self.sessions() as s:
+            q = select(GuardClient.user, GuardClient.server_name, func.max(GuardClient.last_heartbeat)).group_by(
+                GuardClient.user, GuardClient.server_name)
+            return {(u, n or ""): t for u, n, t in s.execute(q) if t is not None}
+
+    def central_digests(self) -> dict[tuple[str, str], tuple[float, str | None]]:
+        """(user, server) -> (last heartbeat, central policy sha256 reported) of the latest guard."""
+        out: dict[tuple[str, str], tuple[float, str | None]] = {}
+        with self.sessions() as s:
+            for u, n, t, sha in s.execute(select(GuardClient.user, GuardClient.server_name, GuardClient.last_heartbeat,
+                                                 GuardClient.central_policy_sha256)):
+                if t is None:
+                    continue
+                key = (u, n or "")
+                if key not in out or out[key][0] < t:
+                    out[key] = (t, sha)
+        return out
+
+    def _raise_flag(self, s: Session, user: str, server_name: str, reason: str, detail: str, t: float) -> bool:
+        existing = s.execute(select(Flag).where(Flag.resolved.is_(None), Flag.user == user,
+                                                Flag.server_name == server_name, Flag.reason == reason)).scalars().first()
+        if existing is not None:
+            existing.last_seen = t
+            if reason != "report-gap":
+                existing.detail = detail
+            else:
+                existing.detail = (existing.detail + "; " + detail)[-4000:]
+            return False
+        s.add(Flag(user=user, server_name=server_name, reason=reason, detail=detail, raised=t, last_seen=t))
+        s.add(AuditEvent(time=t, actor="service", action="flag_raised", subject=_server_label(user, server_name),
+                         detail=json.dumps({"reason": reason, "detail": detail})))
+        return True
+
+    def sync_flags(self, reason: str, current: dict[tuple[str, str], str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """Make the open flags of `reason` exactly `current` ((user, server) -> detail).
+
+        Returns (raised, resolved) servers.
+        """
+        t = now()
+        raised: list[tuple[str, str]] = []
+        resolved: list[tuple[str, str]] = []
+        with self.session() as s:
+            for (user, server), detail in current.items():
+                if self._raise_flag(s, user, server, reason, detail, t):
+                    raised.append((user, server))
+            for flag in s.execute(select(Flag).where(Flag.resolved.is_(None), Flag.reason == reason)).scalars():
+                if (flag.user, flag.server_name) not in current:
+                    flag.resolved = t
+                    resolved.append((flag.user, flag.server_name))
+                    s.add(AuditEvent(time=t, actor="service", action="flag_resolved",
+                                     subject=_server_label(flag.user, flag.server_name),
+                                     detail=json.dumps({"reason": reason})))
+        return raised, resolved
+
+    def resolve_flag(self, flag_id: int, by: str) -> bool:
+        t = now()
+        with self.session() as s:
+            flag = s.get(Flag, flag_id)
+            if flag is None or flag.resolved is not None:
+                return False
+            flag.resolved = t
+            s.add(AuditEvent(time=t, actor=by, action="flag_resolved", subject=_server_label(flag.user, flag.server_name),
+                             detail=json.dumps({"reason": flag.reason, "id": flag_id})))
+            return True
+
+    def flags(self, open_only: bool = True, limit: int = 500) -> list[dict[str, Any]]:
+        with self.sessions() as s:
+            q = select(Flag)
+            if open_only:
+                q = q.where(Flag.resolved.is_(None))
+            rows = s.execute(q.order_by(Flag.id.desc()).limit(limit)).scalars().all()
+            return [{c.name: getattr(r, c.name) for c in Flag.__table__.columns} for r in rows]
+
+    # --- exemptions -------------------------------------------------------------------------
+
+    def add_exemption(self, subject_kind: str, subject: str, rule: str | None, category: str | None, reason: str,
+                      expires: float | None, by: str) -> dict[str, Any]:
+        if subject_kind not in ("user", "group"):
+            raise ValueError("an exemption is for a user or a group")
+        subject = subject.strip()
+        if not subject:
+            raise ValueError("name the user or group")
+        rule = (rule or "").strip() or None
+        category = (category or "").strip() or None
+        if rule is None and category is None:
+            raise ValueError("an exemption needs a rule (id or glob) or a category")
+        if not reason or not reason.strip():
+            raise ValueError("give a reason")
+        t = now()
+        if expires is not None and expires <= t:
+            raise ValueError("the expiry is in the past")
+        with self.session() as s:
+            grant = ExemptionGrant(subject_kind=subject_kind, subject=subject, rule=rule, category=category,
+                                   reason=reason.strip(), expires=expires, created=t, created_by=by)
+            s.add(grant)
+            s.flush()
+            d = _exemption_dict(grant)
+            s.add(AuditEvent(time=t, actor=by, action="exemption_granted", subject=f"{subject_kind}:{subject}",
+                             detail=json.dumps(d)))
+        return d
+
+    def revoke_exemption(self, grant_id: int, by: str) -> bool:
+        t = now()
+        with self.session() as s:
+            grant = s.get(ExemptionGrant, grant_id)
+            if grant is None or grant.revoked is not None:
+                return False
+            grant.revoked, grant.revoked_by = t, by
+            s.add(AuditEvent(time=t, actor=by, action="exemption_revoked",
+                             subject=f"{grant.subject_kind}:{grant.subject}", detail=json.dumps(_exemption_dict(grant))))
+            return True
+
+    def exemptions(self, include_inactive: bool = False, subject: tuple[str, str] | None = None) -> list[dict[str, Any]]:
+        t = now()
+        with self.sessions() as s:
+            q = select(ExemptionGrant)
+            if not include_inactive:
+                q = q.where(ExemptionGrant.revoked.is_(None),
+                            or_(ExemptionGrant.expires.is_(None), ExemptionGrant.expires > t))
+            if subject:
+                q = q.where(ExemptionGrant.subject_kind == subject[0], ExemptionGrant.subject == subject[1])
+            return [_exemption_dict(g) for g in s.execute(q.order_by(ExemptionGrant.id.desc())).scalars()]
+
+    def exemptions_for(self, user: str, groups: Iterable[str]) -> list[dict[str, Any]]:
+        """The active exemptions of this user and of the groups they belong to (what a guard fetches)."""
+        t = now()
+        groups = list(groups)
+        with self.sessions() as s:
+            cond = and_(ExemptionGrant.subject_kind == "user", ExemptionGrant.subject == user)
+            if groups:
+                cond = or_(cond, and_(ExemptionGrant.subject_kind == "group", ExemptionGrant.subject.in_(groups)))
+            q = select(ExemptionGrant).where(cond, ExemptionGrant.revoked.is_(None),
+                                             or_(ExemptionGrant.expires.is_(None), ExemptionGrant.expires > t))
+            return [_exemption_dict(g) for g in s.execute(q.order_by(ExemptionGrant.id)).scalars()]
+
+    # --- settings, strikes ------------------------------------------------------------------
+
+    def ladder(self) -> list[LadderStep]:
+        """The ladder in force (cached: this process is the only writer of settings)."""
+        cached = self._ladder
+        if cached is not None:
+            return cached
+        with self.sessions() as s:
+            setting = s.get(Setting, "strike_ladder")
+            raw = json.loads(setting.value) if setting else self.default_ladder
+        self._ladder = parse_ladder(raw)
+        return self._ladder
+
+    def counted_actions(self) -> frozenset[str]:
+        """Every audit action some ladder step counts (reports with none need no evaluation)."""
+        return frozenset(a for step in self.ladder() for a in step.actions)
+
+    def set_ladder(self, raw: Any, by: str) -> list[LadderStep]:
+        steps = parse_ladder(raw)
+        value = json.dumps([st.as_dict() for st in steps])
+        t = now()
+        with self.session() as s:
+            setting = s.get(Setting, "strike_ladder")
+            if setting is None:
+                s.add(Setting(key="strike_ladder", value=value, updated=t, updated_by=by))
+            else:
+                setting.value, setting.updated, setting.updated_by = value, t, by
+            s.add(AuditEvent(time=t, actor=by, action="ladder_changed", subject="", detail=value))
+        self._ladder = steps
+        return steps
+
+    def clear_strikes(self, user: str, by: str, note: str = "") -> None:
+        t = now()
+        with self.session() as s:
+            s.add(StrikeClear(user=user, time=t, by=by, note=note))
+            s.add(AuditEvent(time=t, actor=by, action="strikes_cleared", subject=user, detail=json.dumps({"note": note})))
+
+    def strike_status(self, user: str, groups: Iterable[str], ladder: Sequence[LadderStep] | None = None
+                      ) -> list[StrikeStatus]:
+        """For each ladder step that applies to the user: matches counted since the window
+        start, the last clear and the step's last firing (whichever is latest)."""
+        t = now()
+        groups = set(groups)
+        ladder = self.ladder() if ladder is None else ladder
+        steps = [step for step in ladder if not step.groups or groups & set(step.groups)]
+        if not steps:
+            return []
+        out: list[StrikeStatus] = []
+        se, sc, vt = StrikeEvent.__table__.c, StrikeClear.__table__.c, Verdict.__table__.c
+        with self.engine.connect() as conn:
+            cleared = conn.execute(select(func.max(sc.time)).where(sc.user == user)).scalar() or 0.0
+            fired = dict(conn.execute(select(se.step, func.max(se.time)).where(se.user == user).group_by(se.step)).all())
+            for step in steps:
+                since = max(t - step.window, cleared, fired.get(step.name) or 0.0)
+                # `time` is clamped to the arrival time, so late replays of old records count in
+                # their own window, and nothing from before a clear or a firing counts again
+                count = int(conn.execute(select(func.count()).select_from(Verdict.__table__).where(
+                    vt.user == user, vt.action.in_(step.actions), vt.time > since)).scalar_one())
+                out.append(StrikeStatus(step, count, since, count >= step.count))
+        return out
+
+    def record_strike(self, user: str, step: LadderStep, count: int, outcome: str, detail: str) -> None:
+        t = now()
+        with self.session() as s:
+            s.add(StrikeEvent(time=t, user=user, step=step.name, response=step.response, count=count,
+                              outcome=outcome, detail=detail))
+            s.add(AuditEvent(time=t, actor="service", action=f"strike_{step.response}", subject=user,
+                             detail=json.dumps({"step": step.name, "count": count, "outcome": outcome,
+                                                "detail": detail})))
+
+    def strike_events(self, user: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        with self.sessions() as s:
+            q = select(StrikeEvent)
+            if user:
+                q = q.where(StrikeEvent.user == user)
+            rows = s.execute(q.order_by(StrikeEvent.id.desc()).limit(limit)).scalars().all()
+            return [{c.name: getattr(r, c.name) for c in StrikeEvent.__table__.columns} for r in rows]
+
+    # --- audit ------------------------------------------------------------------------------
+
+    def audit(self, actor: str, action: str, subject: str = "", detail: dict[str, Any] | None = None) -> None:
+        with self.session() as s:
+            s.add(AuditEvent(time=now(), actor=actor, action=action, subject=subject,
+                             detail=json.dumps(detail or {}, default=str)))
+
+    def audit_events(self, limit: int = 200, subject: str | None = None) -> list[dict[str, Any]]:
+        with self.sessions() as s:
+            q = select(AuditEvent)
+            if subject:
+                q = q.where(AuditEvent.subject == subject)
+            rows = s.execute(q.order_by(AuditEvent.id.desc()).limit(limit)).scalars().all()
+            return [{c.name: getattr(r, c.name) for c in AuditEvent.__table__.columns} for r in rows]
+
+    # --- maintenance (benchmarks, tests) --------------------------------------------------------
+
+    def bulk_load(self, rows: list[dict[str, Any]], tags: list[list[tuple[str, str]]]) -> None:
+        with self.session() as s:
+            ids = s.execute(insert(Verdict).returning(Verdict.id, sort_by_parameter_order=True), rows).scalars().all()
+            s.execute(insert(VerdictTag), [{"verdict_id": i, "kind": k, "value": v}
+                                           for i, ts in zip(ids, tags, strict=True) for k, v in ts])
+
+    def purge_before(self, t: float) -> int:
+        """Delete verdicts (and their tags) older than `t`. Returns how many."""
+        with self.session() as s:
+            ids = select(Verdict.id).where(Verdict.time < t)
+            s.execute(delete(VerdictTag).where(VerdictTag.verdict_id.in_(ids)))
+            n = cast(CursorResult[Any], s.execute(delete(Verdict).where(Verdict.time < t))).rowcount
+            s.add(AuditEvent(time=now(), actor="service", action="purged", detail=json.dumps({"before": t, "rows": n})))
+            return int(n or 0)
+
+
+def _server_label(user: str, server_name: str) -> str:
+    return f"{user}/{server_name}" if server_name else user
+
+
+def _exemption_dict(g: ExemptionGrant) -> dict[str, Any]:
+    return {
+        "id": g.id, "subject_kind": g.subject_kind, "subject": g.subject, "rule": g.rule, "category": g.category,
+        "reason": g.reason, "expires": g.expires, "expires_iso": iso(g.expires), "created": g.created,
+        "created_by": g.created_by, "revoked": g.revoked, "revoked_by": g.revoked_by,
+    }
