@@ -11,6 +11,15 @@ from traitlets.config import Config
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 
+@pytest.fixture(autouse=True)
+def _forget_the_gateway() -> Any:
+    """GatewayClient is a process-wide singleton: leave none behind for the next tests."""
+    yield
+    from jupyter_server.gateway.gateway_client import GatewayClient
+
+    GatewayClient.clear_instance()
+
+
 @pytest.fixture
 def jp_server_config(jp_server_config: Config) -> Config:
     jp_server_config["ServerApp"]["jpserver_extensions"]["jupyter_tos_guard"] = True
