@@ -248,6 +248,7 @@ class Guard:
                 refused = self.acknowledgements.redeem(request.acknowledge, request.user, code_sha256, confirm_rules)
                 if refused is None:
                     action, action_label = Action.LOG, "acknowledged"
+                    self._mark_acknowledged(request.acknowledge)
                 else:
                     record["error"] = f"acknowledgement refused: {refused}"
             if action == Action.CONFIRM:
@@ -273,6 +274,14 @@ class Guard:
             self.recent.append({"time": record["time"], "kernel_id": request.kernel_id, "msg_id": request.msg_id,
                                 "notebook_path": request.notebook_path, "user": record["user"], "verdict": payload})
         return Decision(action, verdict, payload, record, verdict.elapsed_ms)
+
+    def _mark_acknowledged(self, token: object) -> None:
+        """A page reloaded after acknowledging must not offer the spent token again."""
+        for entry in self.recent:
+            confirm = entry["verdict"].get("confirm")
+            if isinstance(confirm, dict) and confirm.get("token") == token:
+                entry["verdict"] = dict(entry["verdict"], action="acknowledged", confirm=None)
+                entry["acknowledged"] = True
 
     def exemptions_for(self, user: str | None, groups: tuple[str, ...]) -> list[Exemption]:
         found: list[Exemption] = list(self.engine.policy.exemptions)

@@ -83,8 +83,11 @@ def _plain_lines(payload: dict[str, Any]) -> list[str]:
     for rule in payload["rules"]:
         lines.append(f"{head}: {rule['title']} (rule {rule['id']}, {rule['category']})")
         lines.append(f"  {rule['message']}")
-        for m in rule["matches"][:2]:
-            lines.append(f"  Matched on line {m['line']}: {m['excerpt']}")
+        shown: set[int] = set()
+        for m in rule["matches"]:
+            if m["line"] not in shown and len(shown) < 2:  # one line per place, even when two matchers hit it
+                shown.add(m["line"])
+                lines.append(f"  Matched on line {m['line']}: {m['excerpt']}")
     if action == "confirm":
         lines.append("To run it anyway, acknowledge the notice with \"I understand — run anyway\" in JupyterLab "
                      "or Notebook 7; other frontends cannot acknowledge.")
@@ -115,8 +118,11 @@ def notice_html(payload: dict[str, Any]) -> str:
         parts.append(f"<div><strong>{e(head)}: {e(rule['title'])}</strong> "
                      f"<code>{e(rule['id'])}</code> <em>({e(rule['category'])})</em></div>")
         parts.append(f"<div>{e(rule['message'])}</div>")
-        for m in rule["matches"][:2]:
-            parts.append(f"<div>Matched on line {int(m['line'])}: <code>{e(m['excerpt'])}</code></div>")
+        seen: set[int] = set()
+        for m in rule["matches"]:
+            if m["line"] not in seen and len(seen) < 2:
+                seen.add(m["line"])
+                parts.append(f"<div>Matched on line {int(m['line'])}: <code>{e(m['excerpt'])}</code></div>")
     links = []
     if payload.get("info_url"):
         links.append(f'<a href="{e(payload["info_url"])}" target="_blank" rel="noopener">Terms of use</a>')

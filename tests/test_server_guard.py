@@ -371,3 +371,21 @@ async def test_confirm_blocks_then_runs_once_with_token(jp_fetch: Any, jp_ws_fet
     assert reply_of(await run(code, token))["content"]["status"] == "error"  # single use
     actions = [r["action"] for r in audit_lines(audit_path) if r["event"] == "decision"]
     assert "acknowledged" in actions
+
+
+async def test_acknowledged_confirm_is_marked_in_recent_verdicts(jp_fetch: Any, jp_ws_fetch: Any, policy_file: Path,
+                                                                  jp_serverapp: Any) -> None:
+    policy_file.write_text(CONFIRM_POLICY)
+    guard = jp_serverapp.web_app.settings["tos_guard"]
+    guard.reload_if_changed()
+    kernel = await start_kernel(jp_fetch)
+    ws = await connect(jp_ws_fetch, kernel, "v1")
+    first = await ws.execute("!confirmme-tool")
+    token = first[0]["content"]["data"]["application/vnd.jupyter.tos-guard+json"]["confirm"]["token"]
+    msg = make_msg("execute_request", {"code": "!confirmme-tool", "silent": False, "store_history": True,
+                                       "user_expressions": {}, "allow_stdin": False, "stop_on_error": False}, ws.session)
+    msg["metadata"] = {"jupyter_tos_guard": {"acknowledge": token}}
+    await ws.send(msg)
+    await ws.collect(msg["header"]["msg_id"])
+    verdicts = json.loads((await jp_fetch("tos-guard", "verdicts", params={"kernel_id": kernel})).body)["verdicts"]
+    assert verdicts[-1]["acknowledged"] is True and verdicts[-1]["verdict"]["confirm"] is None
