@@ -114,7 +114,7 @@ class TosGuardHubApp(_Common):
         if self.subapp is not None:
             self.subapp.start()
             return
-        logging.getLogger("tornado.access").setLevel(self.log.level)
+        logging.getLogger("tornado.access").setLevel(self.log_level)
         asyncio.run(self._serve())
 
     def _hub_auth(self, service: TosGuardHubService) -> Any:

@@ -334,6 +334,14 @@ class TosGuardHubService(Configurable):
         help="""Verdicts per page on the operators' pages.""",
     )
 
+    summary_cap = Int(
+        50_000,
+        config=True,
+        help="""The counts by action and category on the verdicts page cover at most this many
+        of the newest matching verdicts (the page then says so), which keeps every page view
+        fast on a large table. Exports are not capped by this.""",
+    )
+
     export_limit = Int(
         1_000_000,
         config=True,

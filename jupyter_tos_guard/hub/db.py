@@ -273,6 +273,7 @@ class Summary:
     total: int
     by_action: dict[str, int] = field(default_factory=dict)
     by_category: dict[str, int] = field(default_factory=dict)
+    capped: bool = False  # counted over the newest `total` matches only
 
 
 # --- the store ---------------------------------------------------------------------------------
@@ -418,11 +419,27 @@ class Store:
 
     # --- verdict queries -------------------------------------------------------------------
 
-    def _filtered(self, filters: Filters, columns: Any) -> Any:
-        q = (select(*columns) if isinstance(columns, (list, tuple)) else select(columns)).select_from(Verdict)
-        for i, (kind, value) in enumerate(filters.tags):
-            tag = aliased(VerdictTag, name=f"t{i}")
-            q = q.join(tag, and_(tag.verdict_id == Verdict.id, tag.kind == kind, tag.value == value))
+    def _query(self, filters: Filters, columns: Sequence[Any]) -> tuple[Any, Any]:
+        """The filtered select and the column it is ordered by (newest first).
+
+        The order column picks the index that drives the query: with a tag filter (rule,
+        category or group) the tag index `(kind, value, verdict_id)` walked backwards, so a
+        page of the newest matches costs a page of index entries, not a sort of every match;
+        otherwise the verdicts' primary key (with `(user, id)` or `(action, id)` when those
+        filters are given).
+        """
+        tags = filters.tags
+        if tags:
+            t0 = aliased(VerdictTag, name="t0")
+            q = select(*columns).select_from(t0).join(Verdict, Verdict.id == t0.verdict_id).where(
+                t0.kind == tags[0][0], t0.value == tags[0][1])
+            for i, (kind, value) in enumerate(tags[1:], start=1):
+                tag = aliased(VerdictTag, name=f"t{i}")
+                q = q.join(tag, and_(tag.verdict_id == t0.verdict_id, tag.kind == kind, tag.value == value))
+            order = t0.verdict_id
+        else:
+            q = select(*columns).select_from(Verdict)
+            order = Verdict.id
         if filters.user:
             q = q.where(Verdict.user == filters.user)
         if filters.action:
@@ -435,18 +452,17 @@ class Store:
             q = q.where(Verdict.time >= filters.since)
         if filters.until is not None:
             q = q.where(Verdict.time < filters.until)
-        return q
+        return q, order
 
     def verdicts(self, filters: Filters, limit: int = 100, before: int | None = None,
                  oldest_first: bool = False) -> list[dict[str, Any]]:
         """The main dashboard query: a page of matching verdicts, newest first (keyset paging)."""
-        cols = [getattr(Verdict, c) for c in VERDICT_COLUMNS]
-        q = self._filtered(filters, cols)
+        q, order = self._query(filters, [getattr(Verdict, c) for c in VERDICT_COLUMNS])
         if before is not None:
-            q = q.where(Verdict.id < before) if not oldest_first else q.where(Verdict.id > before)
-        q = q.order_by(Verdict.id.asc() if oldest_first else Verdict.id.desc()).limit(limit)
-        with self.sessions() as s:
-            return [self._row_dict(r) for r in s.execute(q)]
+            q = q.where(order > before) if oldest_first else q.where(order < before)
+        q = q.order_by(order.asc() if oldest_first else order.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            return [self._row_dict(r) for r in conn.execute(q)]
 
     def iter_verdicts(self, filters: Filters, limit: int, chunk: int = 5000) -> Iterator[dict[str, Any]]:
         """All matching verdicts, oldest first, in chunks (for exports)."""
@@ -460,23 +476,31 @@ class Store:
             sent += len(page)
             after = page[-1]["id"]
 
-    def summary(self, filters: Filters) -> Summary:
-        """Counts of the matching verdicts, by action and by category."""
-        with self.sessions() as s:
-            by_action = {str(a): int(n) for a, n in s.execute(
-                self._filtered(filters, [Verdict.action, func.count()]).group_by(Verdict.action))}
-            if filters == Filters(category=filters.category):
-                # only a category filter (or none): count the tag index alone
-                q = select(VerdictTag.value, func.count()).where(VerdictTag.kind == "category")
-                if filters.category:
-                    q = q.where(VerdictTag.value == filters.category)
-                by_category = {str(c): int(n) for c, n in s.execute(q.group_by(VerdictTag.value))}
-            else:
-                ctag = VerdictTag.__table__.alias("ctag")
-                q = self._filtered(filters, [ctag.c.value, func.count()]).join(
-                    ctag, and_(ctag.c.verdict_id == Verdict.id, ctag.c.kind == "category"))
-                by_category = {str(c): int(n) for c, n in s.execute(q.group_by(ctag.c.value))}
-        return Summary(sum(by_action.values()), by_action, dict(sorted(by_category.items(), key=lambda kv: -kv[1])))
+    def summary(self, filters: Filters, cap: int = 50_000) -> Summary:
+        """Counts by action and by category of the matching verdicts: of all of them when
+        there are at most `cap`, else of the newest `cap` (`capped`), so that any filter
+        answers in bounded time whatever the size of the table."""
+        only_time = (filters.since is not None or filters.until is not None) and not (
+            filters.tags or filters.user or filters.action or filters.event or filters.server_name)
+        q, order = self._query(filters, [Verdict.action, Verdict.categories])
+        # a time window alone: walk the time index, not the whole table by id
+        q = q.order_by(Verdict.time.desc() if only_time else order.desc()).limit(cap + 1)
+        by_action: dict[str, int] = {}
+        by_category: dict[str, int] = {}
+        n = 0
+        capped = False
+        with self.engine.connect() as conn:
+            for action, categories in conn.execute(q):
+                if n == cap:
+                    capped = True
+                    break
+                n += 1
+                key = str(action)
+                by_action[key] = by_action.get(key, 0) + 1
+                for c in (categories or "").split():
+                    by_category[c] = by_category.get(c, 0) + 1
+        return Summary(n, dict(sorted(by_action.items(), key=lambda kv: -kv[1])),
+                       dict(sorted(by_category.items(), key=lambda kv: -kv[1])), capped=capped)
 
     @staticmethod
     def _row_dict(row: Any) -> dict[str, Any]:

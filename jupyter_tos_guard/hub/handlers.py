@@ -415,7 +415,7 @@ class DashboardHandler(AdminHandler):
         limit = self.ctx.config.page_size
         rows, summary, known, flags = await asyncio.gather(
             self.ctx.read(self.ctx.store.verdicts, filters, limit, int(before) if before else None),
-            self.ctx.read(self.ctx.store.summary, filters),
+            self.ctx.read(self.ctx.store.summary, filters, self.ctx.config.summary_cap),
             self.ctx.read(self.ctx.store.known_values),
             self.ctx.read(self.ctx.store.flags))
         query = {k: self.get_argument(k) for k in self.request.arguments if k != "before"}
@@ -556,7 +556,7 @@ class VerdictsAPI(AdminAPI):
 
 class SummaryAPI(AdminAPI):
     async def get(self) -> None:
-        summary = await self.ctx.read(self.ctx.store.summary, self.filters())
+        summary = await self.ctx.read(self.ctx.store.summary, self.filters(), self.ctx.config.summary_cap)
         self.write_json(summary.__dict__)
 
 
