@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from jupyter_tos_guard.config import TosGuard
@@ -72,7 +72,7 @@ def test_exemption_spares_only_its_rule_when_several_match(tmp_path: Path) -> No
 
 def test_provided_exemptions_apply_and_a_failing_provider_is_ignored(tmp_path: Path) -> None:
     guard = make_guard(tmp_path)
-    soon = datetime.now(timezone.utc) + timedelta(hours=1)
+    soon = datetime.now(UTC) + timedelta(hours=1)
     guard.exemption_providers.append(lambda user, groups: [Exemption(category="p2p", users=("dave",), expires=soon,
                                                                      source="hub")])
 
