@@ -12,7 +12,6 @@ from tornado import web
 from .guard import Guard
 from .messages import verdict_payload
 from .policy import EvaluationContext
-from .policy.model import Action
 
 AUTH_RESOURCE = "tos_guard"
 MAX_CHECK_CHARS = 1024 * 1024
@@ -70,7 +69,7 @@ class CheckHandler(_GuardHandler):
         guard = self.guard
         verdict = guard.engine.evaluate(code, EvaluationContext(language=language))
         payload = verdict_payload(
-            verdict, code, action=verdict.action if verdict.action != Action.ALLOW else Action.ALLOW,
+            verdict, code, action=verdict.action,
             info_url=guard.info_url, appeal_url=guard.appeal_url, contact=guard.engine.policy.contact,
             policy_name=guard.engine.policy.name, mode=guard.config.mode,
         )

@@ -204,6 +204,16 @@ class BaseHandler(web.RequestHandler):
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.finish(json.dumps(obj, default=str))
 
+    def guard_report(self) -> tuple[dict[str, Any], str]:
+        """The JSON object a guard sent, and its validated client_id."""
+        body = self.json_body()
+        if not isinstance(body, dict):
+            raise web.HTTPError(400, "expected an object")
+        client_id = body.get("client_id")
+        if not isinstance(client_id, str) or not CLIENT_ID.match(client_id):
+            raise web.HTTPError(400, "client_id: 8-64 letters, digits, '-' or '_'")
+        return body, client_id
+
     def json_body(self) -> Any:
         try:
             return json.loads(self.request.body or b"null")
@@ -258,12 +268,7 @@ class GuardHandler(BaseHandler):
 
 class ReportsHandler(GuardHandler):
     async def post(self) -> None:
-        body = self.json_body()
-        if not isinstance(body, dict):
-            raise web.HTTPError(400, "expected an object")
-        client_id = body.get("client_id")
-        if not isinstance(client_id, str) or not CLIENT_ID.match(client_id):
-            raise web.HTTPError(400, "client_id: 8-64 letters, digits, '-' or '_'")
+        body, client_id = self.guard_report()
         raw = body.get("records")
         if not isinstance(raw, list):
             raise web.HTTPError(400, "records: a list")
@@ -289,12 +294,7 @@ class ReportsHandler(GuardHandler):
 
 class HeartbeatHandler(GuardHandler):
     async def post(self) -> None:
-        body = self.json_body()
-        if not isinstance(body, dict):
-            raise web.HTTPError(400, "expected an object")
-        client_id = body.get("client_id")
-        if not isinstance(client_id, str) or not CLIENT_ID.match(client_id):
-            raise web.HTTPError(400, "client_id: 8-64 letters, digits, '-' or '_'")
+        body, client_id = self.guard_report()
         try:
             await self.ctx.write(self.ctx.store.heartbeat, self.user_name, client_id, body)
         except PermissionError as exc:

@@ -145,9 +145,6 @@ def _literal_runs(glob: str) -> list[tuple[str, bool, bool]]:
     return out
 
 
-# What makes a cell worth the full analysis even with no tool name in sight: it may hide a
-# name (decoding, chr(), joins, reversal, concatenated or escaped literals) or hand a string to
-# a shell, to exec or to an import. One RE2 pass over the cell finds any of them.
 # What can make a cell match although no tool name appears in it. Three kinds, read in one
 # RE2 set pass: ways to HIDE a name (decoding, char codes, reversal, concatenation of literals,
 # escapes, exec/eval/dynamic imports), SINKS that run a string (a shell, subprocess, os.system),
