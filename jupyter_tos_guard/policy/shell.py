@@ -183,10 +183,14 @@ _WRAPPERS: dict[str, set[str]] = {
 _POSITIONAL_BEFORE_PROGRAM = {"timeout": 1, "taskset": 1, "chrt": 1}
 
 
+# Reserved words that may stand before a command: `if true; then ./miner; fi` runs ./miner.
+_RESERVED_BEFORE_COMMAND = {"if", "then", "else", "elif", "do", "while", "until", "!", "{", "coproc"}
+
+
 def _strip_wrappers(words: list[Word]) -> list[Word]:
     while words:
         head = words[0]
-        if _ASSIGNMENT.match(head.value):
+        if _ASSIGNMENT.match(head.value) or head.value in _RESERVED_BEFORE_COMMAND:
             words = words[1:]
             continue
         name = posixpath.basename(head.value)
