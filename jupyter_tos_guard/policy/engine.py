@@ -205,6 +205,31 @@ _HIDING, _SINK, _ASSEMBLY = 0, 1, 2
 _WHOLE = -1  # in `places`: do not focus, read the whole cell
 # where hiding and sinks are, to focus the analysis of large cells on them
 _FOCUS_TRIGGERS = re2.compile("|".join(f"(?:{p})" for p in _HIDING_PATTERNS + _SINK_PATTERNS))
+_QUOTE_IN_WORD = re.compile(r"""\w["'\\]|["']\w""")
+_DEQUOTE = str.maketrans("", "", "'\"\\")
+
+
+def _needle_regex(needles: dict[str, frozenset[tuple[bool, bool]]]) -> Any:
+    """Every tool name of the policy in one RE2 alternation. RE2 runs it as a DFA over the
+    cell: ~2 ms per MB whatever the number of names, where an Aho-Corasick walk driven from
+    Python (pyahocorasick) measured ~30 ms per MB here. Longer names come first, so a name
+    that another extends is not reported in its place; `\\b` marks the edges that must stand
+    alone in every use of the name (the exact, Unicode-aware rule is checked afterwards)."""
+    if not needles:
+        return None
+    alternatives = []
+    for text in sorted(needles, key=len, reverse=True):
+        bounds = needles[text]
+        left = all(lb for lb, _ in bounds) and _ASCII_WORD.match(text[0]) is not None
+        right = all(rb for _, rb in bounds) and _ASCII_WORD.match(text[-1]) is not None
+        alternatives.append(("\\b" if left else "") + re2.escape(text) + ("\\b" if right else ""))
+    options = re2.Options()
+    options.log_errors = False
+    options.max_mem = 256 << 20  # room for the DFA of a 10,000-rule policy
+    return re2.compile("|".join(alternatives), options)
+
+
+_ASCII_WORD = re.compile(r"[A-Za-z0-9_]")
 
 
 MAX_MATCHES_PER_RULE = 20
@@ -216,7 +241,8 @@ class CompiledPolicy:
     def __init__(self, policy: Policy):
         self.policy = policy
         self.rules = policy.rules
-        self.prefilter = ahocorasick.Automaton()
+        self.needles: dict[str, frozenset[tuple[bool, bool]]] = {}  # lowercase name -> boundary rules
+        self.needle_regex: Any = None
         self.content = ahocorasick.Automaton()  # literals and domains, searched in evidence text
         self.commands: dict[str, list[tuple[int, CommandMatcher, Any]]] = defaultdict(list)
         self.command_globs = _GlobIndex()  # payload: (rule index, matcher, args regex)
@@ -282,10 +308,8 @@ class CompiledPolicy:
                     self.regexes.append((idx, m, compile_re2(m.regex)))
         for index in (self.command_globs, self.package_globs, self.repo_globs, self.repo_owner_globs, self.urls):
             index.build()
-        for text, bounds in needles.items():
-            self.prefilter.add_word(text, (text, frozenset(bounds)))
-        if needles:
-            self.prefilter.make_automaton()
+        self.needles = {text: frozenset(bounds) for text, bounds in needles.items()}
+        self.needle_regex = _needle_regex(self.needles)
         for text, entries in content.items():
             self.content.add_word(text, (text, entries))
         if content:
@@ -301,21 +325,23 @@ class CompiledPolicy:
 
     # --- stage 1 ------------------------------------------------------------------------
 
-    def worth_analyzing(self, code: str, places: list[int] | None = None) -> tuple[bool, bool]:
+    def worth_analyzing(self, code: str, places: list[int] | None = None, *, shell: bool = False) -> tuple[bool, bool]:
         """(anything to look at, whether Python needs a full parse).
 
-        With `places`, every interesting offset is appended to it (for focusing large cells).
+        With `places`, every interesting offset is appended to it (for focusing the analysis on
+        them). `shell`: the cell is a shell script, where quotes and backslashes inside a word
+        (`xm''rig`, `x\\mrig`) hide a name; such names are looked for with those removed.
         """
         worth = False
-        if len(self.prefilter):
-            lower = code.lower()
-            for end, (text, bounds) in self.prefilter.iter(lower):
-                start = end - len(text) + 1
-                if any(self._bounded(lower, start, end + 1, lb, rb) for lb, rb in bounds):
-                    worth = True
-                    if places is None:
-                        return True, True
-                    places.append(start)
+        lower = code.lower()
+        if self.needle_regex is not None:
+            for start in self.needle_places(lower):
+                worth = True
+                if places is None:
+                    return True, True
+                places.append(start)
+            if shell and places is not None and _QUOTE_IN_WORD.search(code):
+                worth = self._dequoted_places(lower, places) or worth
         # re2 encodes a str to UTF-8 on every call: encode once; ASCII keeps offsets equal
         raw: str | bytes = code.encode() if code.isascii() else code
         kinds = {_TRIGGER_KINDS[i] for i in (_TRIGGER_SET.Match(raw) or ())}
@@ -337,6 +363,52 @@ class CompiledPolicy:
                 if joined is not code:
                     places.append(_WHOLE)  # positions in the joined text differ: analyze the whole cell
         return worth, worth
+
+    def needle_places(self, lower: str) -> Iterable[int]:
+        """Where a tool name the rules mention stands as a name of its own in `lower` (the cell,
+        lowercased). The regex may propose a place the boundary rules refuse (its `\\b` is
+        ASCII, ours is Unicode, and names starting with punctuation carry no `\\b`): then the
+        search goes on from the next character, so a refused candidate never hides a real one."""
+        regex = self.needle_regex
+        needles = self.needles
+        # re2 encodes a str on every call: search UTF-8 bytes once encoded, and turn byte
+        # offsets into character offsets incrementally (only non-ASCII text needs it)
+        hay = lower.encode()
+        ascii_text = len(hay) == len(lower)
+        byte_at = char_at = 0
+        position = 0
+        while True:
+            m = regex.search(hay, position)
+            if m is None:
+                return
+            b_start, b_end = m.span()
+            name = m.group().decode()
+            if ascii_text:
+                start = b_start
+            else:
+                char_at += len(hay[byte_at:b_start].decode("utf-8", "replace"))
+                byte_at, start = b_start, char_at
+            end = start + len(name)
+            if any(self._bounded(lower, start, end, lb, rb) for lb, rb in needles[name]):
+                yield start
+                position = b_end
+            else:
+                position = b_start + 1
+                while position < len(hay) and hay[position] & 0xC0 == 0x80:
+                    position += 1  # not inside a character
+
+    def _dequoted_places(self, lower: str, places: list[int]) -> bool:
+        """Names written with quotes or backslashes inside them: found in a copy of the text
+        with those removed (newlines kept), placed at the start of their line."""
+        dequoted = lower.translate(_DEQUOTE)
+        lines: list[int] | None = None
+        found = False
+        for start in self.needle_places(dequoted):
+            if lines is None:
+                lines = list(itertools.accumulate(map(len, lower.split("\n")), lambda a, n: a + n + 1, initial=0))
+            places.append(lines[dequoted.count("\n", 0, start)])
+            found = True
+        return found
 
     @staticmethod
     def _bounded(text: str, start: int, end: int, left: bool, right: bool) -> bool:
