@@ -1,11 +1,11 @@
-"""Large cells are analyzed around their interesting places; verdicts and spans stay right."""
+"""Cells are analyzed around their interesting places; verdicts and spans stay right."""
 
 from __future__ import annotations
 
 import pytest
 
 from jupyter_tos_guard.policy import Engine, load_policy
-from jupyter_tos_guard.policy.windows import WINDOW_MIN_CHARS, focus
+from jupyter_tos_guard.policy.windows import focus
 
 
 @pytest.fixture(scope="module")
@@ -17,17 +17,16 @@ def filler(lines: int) -> str:
     return "".join(f"value_{i} = compute({i}, factor=0.5)  # step {i}\n" for i in range(lines))
 
 
-def test_focus_keeps_length_and_blanks_the_rest() -> None:
+def test_focus_keeps_the_statement_and_its_imports_and_maps_runs_back() -> None:
     text = filler(200) + "import os\nos.system('ls')\n" + filler(50)
-    out, ranges = focus(text, [text.index("os.system")])
-    assert ranges and all(text[a:b] == out[a:b] for a, b in ranges)
-    assert len(out) == len(text)
-    assert "os.system('ls')" in out and "value_3 " not in out
+    window = focus(text, [text.index("os.system")])
+    assert window is not None
+    assert window.text == "import os\nos.system('ls')\n"
+    assert all(window.text[t : t + n] == text[c : c + n] for t, c, n in window.runs)
 
 
 def test_hit_deep_in_a_large_cell_is_found_with_its_line(engine: Engine) -> None:
     code = filler(3000) + "!./xmrig -o pool.supportxmr.com:443 -u W\n" + filler(100)
-    assert len(code) > WINDOW_MIN_CHARS
     verdict = engine.evaluate(code)
     hit = verdict.hit("mining.xmrig")
     assert hit is not None and hit.matches[0].span.line == 3001
@@ -72,7 +71,6 @@ def test_decorated_function_after_a_hit_keeps_the_payload_decoded(engine: Engine
 
     payload = base64.b64encode(b"import os; os.system('./xmrig -o pool.supportxmr.com:443')").decode()
     code = filler(120) + f"import base64\nexec(base64.b64decode('{payload}'))\n@staticmethod\ndef later():\n    return 1\n"
-    assert len(code) > WINDOW_MIN_CHARS
     assert "mining.xmrig" in engine.evaluate(code).rule_ids
 
 
@@ -81,3 +79,45 @@ def test_decorated_function_after_a_hit_keeps_the_payload_decoded(engine: Engine
 def test_variables_from_indented_or_augmented_assignments_still_fold(engine: Engine, assign: str) -> None:
     code = assign + filler(300) + "import os\nos.system(A + 'rig -o p:1')\n"
     assert "mining.xmrig" in engine.evaluate(code).rule_ids
+
+
+@pytest.mark.parametrize(
+    ("code", "language", "line"),
+    [
+        ("%%bash\nP=./xm\nQ=rig\necho start\n$P$Q -o pool", "python", 5),
+        ("P=./xm\nQ=rig\n${P}${Q} -o pool", "bash", 3),
+        ("%%bash\nT=xmrig\necho hi\n./$T -o pool", "python", 4),
+        ("%%bash\ncd /tmp\nexport URL=https://github.com/xmrig/xmrig\nls\ngit clone $URL", "python", 3),
+        ("tool = 'xmrig'\nimport os\nfor i in range(3):\n    print(i)\nos.system('./' + tool)", "python", 5),
+        ("a = 'xm'\nprint(a)\nb = a + 'rig'\nprint(b)\nimport os\nos.system(b)", "python", 6),
+        ("from os import system as run_it\nx = 1\nrun_it('./xmrig')", "python", 3),
+        ("x = '''\nhello\n'''\nimport os\nos.system('./xmrig')", "python", 5),
+        ("%%time\nimport os\nos.system('./xmrig')", "python", 3),
+        ("%%capture\n!./xmrig", "python", 2),
+        ("x = 1 + \\\n  2\n!./xmrig", "python", 3),
+    ],
+)
+def test_focus_follows_variables_and_cell_magics(engine: Engine, code: str, language: str, line: int) -> None:
+    from jupyter_tos_guard.policy import EvaluationContext
+
+    hit = engine.evaluate(code, EvaluationContext(language=language)).hit("mining.xmrig")
+    assert hit is not None and hit.matches[0].span.line == line
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        'def f():\n    """Never run\nos.system("./xmrig")\n    here."""\n    return 1\n',
+        '%%bash\necho "Do not run\nxmrig on this machine"\nls',
+        "x = 1 + \\\n!./xmrig",  # a Python continuation line, not a shell escape
+    ],
+)
+def test_focus_does_not_read_strings_as_code(engine: Engine, code: str) -> None:
+    assert "mining.xmrig" not in engine.evaluate(code).rule_ids
+
+
+def test_focused_spans_point_into_the_cell(engine: Engine) -> None:
+    code = filler(40) + "def setup():\n    TOOL = './xm'\n" + filler(40) + "import os\nos.system(TOOL + 'rig')\n"
+    m = engine.evaluate(code).hit("mining.xmrig").matches[0]
+    assert code[m.span.start : m.span.end] == "TOOL + 'rig'"
+    assert m.span.line == code[: m.span.start].count("\n") + 1

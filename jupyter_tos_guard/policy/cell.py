@@ -199,10 +199,8 @@ def _line_magic(stripped: str, start: int) -> Segment | None:
     return Segment("text", start + m.end(), end, ("magic",))
 
 
-def _split_cell_magic(code: str, begin: int, finish: int, lines: list[str], first: int) -> SplitCell:
-    header_start = begin + sum(len(line) for line in lines[:first])
-    header = lines[first]
-    body_start = header_start + len(header)
+def _cell_magic_name(header: str) -> str:
+    """What a cell magic's body is read as: `%%script bash` -> sh, `%%writefile x.py` -> writefile-py."""
     words = header.strip()[2:].split()
     name = words[0] if words else ""
     if name in ("script", "sx") and len(words) > 1:
@@ -211,6 +209,35 @@ def _split_cell_magic(code: str, begin: int, finish: int, lines: list[str], firs
     if name in ("writefile", "file"):
         target = words[-1] if len(words) > 1 else ""
         name = "writefile-py" if target.endswith(".py") else "bash" if target.endswith(".sh") else "text"
+    return name
+
+
+_CELL_MAGIC = re.compile(r"\s*(%%[^\n]*\n?)")
+
+
+def cell_body(code: str, language: str = "python") -> tuple[SegmentKind | None, int]:
+    """How the bulk of a cell reads ("python", "shell", or None for text and markup) and where
+    it starts (after a cell magic's header line)."""
+    if language in SHELL_LANGUAGES:
+        return "shell", 0
+    if language not in ("python", "ipython", "python3"):
+        return None, 0
+    m = _CELL_MAGIC.match(code)
+    if m is None:
+        return "python", 0
+    name = _cell_magic_name(m.group(1))
+    if name in _SHELL_CELL_MAGICS or name in ("sh", "zsh"):
+        return "shell", m.end()
+    if name in _PYTHON_BODY_CELL_MAGICS:
+        return "python", m.end()
+    return None, m.end()
+
+
+def _split_cell_magic(code: str, begin: int, finish: int, lines: list[str], first: int) -> SplitCell:
+    header_start = begin + sum(len(line) for line in lines[:first])
+    header = lines[first]
+    body_start = header_start + len(header)
+    name = _cell_magic_name(header)
     blank = re.sub(r"[^\r\n]", " ", code[begin:body_start])
     if name in _SHELL_CELL_MAGICS or name in ("sh", "zsh"):
         python = " " * len(code)

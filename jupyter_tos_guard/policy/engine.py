@@ -22,7 +22,7 @@ from typing import Any
 import ahocorasick
 import re2
 
-from .cell import SHELL_LANGUAGES
+from .cell import SHELL_LANGUAGES, cell_body
 from .evidence import Evidence, collect, join_continuations, line_around
 from .loader import compile_re2
 from .model import (
@@ -39,7 +39,6 @@ from .model import (
     UrlMatcher,
 )
 from .verdict import Match, RuleHit, Span, Verdict
-from .windows import WINDOW_MIN_CHARS
 
 
 @dataclass(frozen=True)
@@ -206,6 +205,7 @@ _WHOLE = -1  # in `places`: do not focus, read the whole cell
 # where hiding and sinks are, to focus the analysis of large cells on them
 _FOCUS_TRIGGERS = re2.compile("|".join(f"(?:{p})" for p in _HIDING_PATTERNS + _SINK_PATTERNS))
 _QUOTE_IN_WORD = re.compile(r"""\w["'\\]|["']\w""")
+_SHELL_JOIN = re.compile(r"""[\w}]\$\{?[A-Za-z_]|\w["']\$\{?[A-Za-z_]|\}\w""")
 _DEQUOTE = str.maketrans("", "", "'\"\\")
 
 
@@ -342,6 +342,11 @@ class CompiledPolicy:
                 places.append(start)
             if shell and places is not None and _QUOTE_IN_WORD.search(code):
                 worth = self._dequoted_places(lower, places) or worth
+        if shell and places is not None and "$" in code:
+            # `$P$Q`, `${A}rig`: a name glued together from variables
+            joins = [m.start() for m in _SHELL_JOIN.finditer(code)]
+            places.extend(joins)
+            worth = worth or bool(joins)
         # re2 encodes a str to UTF-8 on every call: encode once; ASCII keeps offsets equal
         raw: str | bytes = code.encode() if code.isascii() else code
         kinds = {_TRIGGER_KINDS[i] for i in (_TRIGGER_SET.Match(raw) or ())}
@@ -538,19 +543,17 @@ class Engine:
         truncated = False
         if self.max_chars is not None and len(code) > self.max_chars:
             code, truncated = code[: self.max_chars], True
+        # every cell is read around its interesting places only (see `windows`)
+        places: list[int] = []
+        shell_cell = cell_body(code, context.language)[0] == "shell"
+        worth, need_python = self.compiled.worth_analyzing(code, places, shell=shell_cell)
         if context.language in SHELL_LANGUAGES:
-            # every line of a shell cell runs something, and quoting (xm''rig, x\mrig) hides names
-            # from a plain text search: always read it
-            worth, need_python = True, True
-        places: list[int] | None = None
-        if context.language not in SHELL_LANGUAGES:
-            places = [] if len(code) >= WINDOW_MIN_CHARS else None
-            worth, need_python = self.compiled.worth_analyzing(code, places)
+            # every line of a shell script runs something: never skip one
+            worth = need_python = True
         if not worth:
             return Verdict(Action.ALLOW, (), (time.perf_counter() - started) * 1000, truncated)
-        if places is not None and _WHOLE in places:
-            places = None
-        items = collect(code, context.language, need_python, focus=places)
+        focus: list[int] | None = None if _WHOLE in places else places
+        items = collect(code, context.language, need_python, focus=focus)
         found = self.compiled.match(items)
         hits = self._hits(code, found)
         action = max((h.rule.action for h in hits), default=Action.ALLOW)

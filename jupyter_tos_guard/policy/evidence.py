@@ -13,13 +13,13 @@ import bisect
 import codecs
 import re
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from . import shell
-from .cell import split_cell
+from .cell import cell_body, split_cell
 from .python import Derived, PythonFacts, analyze, latest_before, strip_comments
-from .windows import WINDOW_MIN_CHARS
+from .windows import Window
 from .windows import focus as focus_statements
 
 EvidenceKind = Literal["command", "package", "repo", "url", "text"]
@@ -166,10 +166,9 @@ def _inner(text: str, word: shell.Word) -> int | None:
 class Collector:
     """Collects evidence from one cell (and, recursively, from code it runs)."""
 
-    def __init__(self, code: str, need_python: bool = True, focus: list[int] | None = None):
-        self.code = code
+    def __init__(self, need_python: bool = True):
         self.need_python = need_python
-        self.focus = focus  # offsets to focus the Python analysis of a large cell on
+        self.unparsed = False  # the cell's own Python did not parse
         self.items: list[Evidence] = []
         self.scanned: dict[str, shell.Tokens] = {}  # each shell text is tokenized once
 
@@ -210,18 +209,14 @@ class Collector:
     def collect(self, code: str, language: str = "python", origin: Derived | None = None, depth: int = 0) -> None:
         split = split_cell(code, language)
         python_view = split.python
-        ranges: list[tuple[int, int]] | None = None
-        if origin is None and depth == 0 and self.focus is not None and len(python_view) >= WINDOW_MIN_CHARS:
-            python_view, ranges = focus_statements(python_view, self.focus)
         facts: PythonFacts | None = None
         if split.has_python and (self.need_python or origin is not None):
             facts = analyze(python_view)
+            if origin is None and not facts.parsed:
+                self.unparsed = True
             self.python_facts(facts, code, origin, depth)
         if split.has_python:
-            if ranges is None:
-                clean = join_continuations(strip_comments(python_view))
-            else:  # only the focused statements hold anything
-                clean = join_continuations(_strip_ranges(python_view, ranges))
+            clean = join_continuations(strip_comments(python_view))
             self.text(clean, 0, len(clean), origin, ("python",))
             for m in _HF_REPO_ID.finditer(clean):
                 self.add("repo", m.group(2).lower(), "huggingface.co", m.start(2), m.end(2),
@@ -466,20 +461,48 @@ def _is_rot13(tr: shell.SimpleCommand) -> bool:
     return all(_ROT13.get(a) == b for a, b in zip(source, target, strict=True))
 
 
-def _strip_ranges(text: str, ranges: list[tuple[int, int]]) -> str:
-    """strip_comments applied only inside `ranges` (the rest is blank already)."""
-    pieces: list[str] = []
-    position = 0
-    for a, b in ranges:
-        pieces.append(text[position:a])
-        pieces.append(strip_comments(text[a:b]))
-        position = b
-    pieces.append(text[position:])
-    return "".join(pieces)
+# A focused cell whose kept statements do not parse on their own (a string or bracket opened
+# outside them) is read whole when that is affordable; past this size the line-based fallback
+# of `analyze` reads the kept statements instead.
+WHOLE_RETRY_CHARS = 64 * 1024
 
 
 def collect(code: str, language: str = "python", need_python: bool = True,
             focus: list[int] | None = None) -> list[Evidence]:
-    c = Collector(code, need_python, focus)
-    c.collect(code, language)
-    return c.items
+    """Evidence of a cell. With `focus` (offsets of its interesting places), only the
+    statements around them and the variables they use are read (see `windows`)."""
+    window = None
+    if focus is not None:
+        mode, begin = cell_body(code, language)
+        if mode is not None:
+            window = focus_statements(code, focus, mode, begin)
+    c = Collector(need_python)
+    if window is None:
+        c.collect(code, language)
+        return c.items
+    c.collect(window.text, language)
+    if c.unparsed and len(code) <= WHOLE_RETRY_CHARS:
+        c = Collector(need_python)
+        c.collect(code, language)
+        return c.items
+    return _remap(c.items, window)
+
+
+def _remap(items: list[Evidence], window: Window) -> list[Evidence]:
+    """Evidence found in a window's text, placed back in the cell."""
+    table = Mapped(window.text, [Piece(t, t + n, c, c + n, True) for t, c, n in window.runs])
+    out = []
+    for ev in items:
+        start, end, exact, _ = table.map(ev.start, ev.end)
+        if ev.mapping is not None:
+            pieces = []
+            for p in ev.mapping.pieces:
+                cell_start, cell_end, inside, _ = table.map(p.cell_start, p.cell_end)
+                pieces.append(Piece(p.start, p.end, cell_start, cell_end, p.exact and inside, p.via))
+            mapping = Mapped(ev.mapping.text, pieces, ev.mapping.via)
+            out.append(replace(ev, start=start, end=end, exact=ev.exact and exact, mapping=mapping))
+        elif ev.kind == "text" and ev.exact:  # its sub-spans map through the window's runs
+            out.append(replace(ev, start=start, end=end, mapping=table, base=ev.start))
+        else:
+            out.append(replace(ev, start=start, end=end, exact=ev.exact and exact))
+    return out
