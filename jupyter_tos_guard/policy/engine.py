@@ -203,10 +203,36 @@ _TRIGGER_SET, _TRIGGER_KINDS = _kind_set((_HIDING_PATTERNS, _SINK_PATTERNS, _ASS
 _HIDING, _SINK, _ASSEMBLY = 0, 1, 2
 _WHOLE = -1  # in `places`: do not focus, read the whole cell
 # where hiding and sinks are, to focus the analysis of large cells on them
-_FOCUS_TRIGGERS = re2.compile("|".join(f"(?:{p})" for p in _HIDING_PATTERNS + _SINK_PATTERNS))
+_FOCUS_HIDING = re2.compile("|".join(f"(?:{p})" for p in _HIDING_PATTERNS))
+_FOCUS_SINKS = re2.compile("|".join(f"(?:{p})" for p in _SINK_PATTERNS))
+# What follows a sink's name when it runs nothing but fixed text: `.run(["nvidia-smi", "-L"], ...)`,
+# `("unzip -q data.zip")`. A tool named there is a prefilter hit of its own; such a call needs
+# no reading unless something else points at it.
+_LITERAL = r"""[rRbBuU]?(?:"[^"\\\n{}$`]*"|'[^'\\\n{}$`]*')"""
+_LITERAL_CALL = re.compile(
+    rf"""[\w.]*\(\s*(?:{_LITERAL}|[\[(]\s*{_LITERAL}(?:\s*,\s*{_LITERAL})*\s*,?\s*[\])])\s*[,)]""")
+_IMPORT_LINE = re.compile(r"[ \t]*(?:from|import)\b")
 _QUOTE_IN_WORD = re.compile(r"""\w["'\\]|["']\w""")
 _SHELL_JOIN = re.compile(r"""[\w}]\$\{?[A-Za-z_]|\w["']\$\{?[A-Za-z_]|\}\w""")
 _DEQUOTE = str.maketrans("", "", "'\"\\")
+
+
+def _live_sinks(code: str, raw: str | bytes) -> Iterable[int]:
+    """Where a shell or exec sink may run something assembled: every sink but the calls and
+    shell lines that pass fixed text only, and the imports that merely name one."""
+    for m in _FOCUS_SINKS.finditer(raw):
+        start, end = m.span()
+        line_start = code.rfind("\n", 0, start) + 1
+        line_end = code.find("\n", end)
+        line_end = len(code) if line_end < 0 else line_end
+        matched = code[start:end]
+        if "%%" in matched:
+            yield start  # a whole-cell shell: its header
+        elif "!" in matched or "%" in matched:  # a shell line (`!cmd`, `x = !cmd`, `%system`)
+            if any(c in code[end:line_end] for c in "${`"):
+                yield start  # ... that expands something
+        elif not (_IMPORT_LINE.match(code, line_start, line_end) or _LITERAL_CALL.match(code, end, line_end)):
+            yield start
 
 
 def _needle_regex(needles: dict[str, frozenset[tuple[bool, bool]]]) -> Any:
@@ -354,7 +380,8 @@ class CompiledPolicy:
             worth = True
             if places is None:
                 return True, True
-            places.extend(m.start() for m in _FOCUS_TRIGGERS.finditer(raw))
+            places.extend(m.start() for m in _FOCUS_HIDING.finditer(raw))
+            places.extend(_live_sinks(code, raw))
         if self.regex_set is not None:
             # operator regexes read commands continued over lines as one line, as the evidence does
             joined = join_continuations(code)

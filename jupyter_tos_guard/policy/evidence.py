@@ -13,7 +13,7 @@ import bisect
 import codecs
 import re
 import string
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 from . import shell
@@ -336,8 +336,6 @@ class Collector:
             self.shell(joined, 0, Mapped(joined, pieces, ("subprocess",)), depth, ())
         else:
             self.shell(joined, 0, origin, depth, ())
-        for w in words:
-            self.derived_text(w, origin)
 
     def shell(self, text: str, offset: int, origin: Origin, depth: int, via: tuple[str, ...]) -> None:
         """Commands, installs and decoded pipelines in a shell text starting at `offset`.
@@ -494,15 +492,15 @@ def _remap(items: list[Evidence], window: Window) -> list[Evidence]:
     out = []
     for ev in items:
         start, end, exact, _ = table.map(ev.start, ev.end)
-        if ev.mapping is not None:
+        mapping, base = ev.mapping, ev.base
+        if mapping is not None:
             pieces = []
-            for p in ev.mapping.pieces:
+            for p in mapping.pieces:
                 cell_start, cell_end, inside, _ = table.map(p.cell_start, p.cell_end)
                 pieces.append(Piece(p.start, p.end, cell_start, cell_end, p.exact and inside, p.via))
-            mapping = Mapped(ev.mapping.text, pieces, ev.mapping.via)
-            out.append(replace(ev, start=start, end=end, exact=ev.exact and exact, mapping=mapping))
+            mapping = Mapped(mapping.text, pieces, mapping.via)
         elif ev.kind == "text" and ev.exact:  # its sub-spans map through the window's runs
-            out.append(replace(ev, start=start, end=end, mapping=table, base=ev.start))
-        else:
-            out.append(replace(ev, start=start, end=end, exact=ev.exact and exact))
+            mapping, base, exact = table, ev.start, True
+        out.append(Evidence(ev.kind, ev.value, ev.detail, start, end, ev.exact and exact, ev.via, ev.context,
+                            mapping, base))
     return out

@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from .python import strip_comments
+
 Mode = Literal["python", "shell"]
 
 _MAX_BLOCK_LINES = 200  # a statement longer than this is cut to a window of lines
@@ -60,6 +62,7 @@ class _Focus:
         self.mode = mode
         self.kept: list[tuple[int, int]] = []  # (start, end) of kept statements, cell offsets
         self.lifted: dict[int, int] = {}  # line start -> indentation of an indented line kept alone
+        self.lines: set[int] = set()  # starts of the kept lines
         self._definitions: dict[str, list[tuple[int, int]]] | None = None
         self._triple: tuple[list[int], list[int]] | None = None
 
@@ -134,11 +137,20 @@ class _Focus:
         """Keep the statement around `at`; False when it was kept already."""
         if self.covered(at):
             return False
-        self.kept.append(self.statement(at))
+        self.add(self.statement(at))
         return True
 
+    def add(self, span: tuple[int, int]) -> None:
+        self.kept.append(span)
+        a, b = span
+        code = self.code
+        while a < b:  # every line start it covers, for `covered`
+            self.lines.add(a)
+            a = _line_end(code, a)
+
     def covered(self, at: int) -> bool:
-        return any(a <= at < b for a, b in self.kept) or _line_start(self.code, at) in self.lifted
+        start = _line_start(self.code, at)
+        return start in self.lines or start in self.lifted
 
     # --- variables --------------------------------------------------------------------
 
@@ -164,6 +176,7 @@ class _Focus:
         """(names read, names assigned) in a kept text."""
         if self.mode == "shell":
             return set(_SHELL_USE.findall(text)), {m.group(2) for m in _SHELL_ASSIGNMENT.finditer(text)}
+        text = strip_comments(text)
         used = set(_NAME.findall(text)) - _KEYWORDS
         assigned = {m.group(2) for m in _ASSIGNMENT.finditer(text)}
         for m in _IMPORT.finditer(text):
@@ -179,46 +192,56 @@ class _Focus:
                 return False  # a statement over several lines cannot be lifted alone
             self.lifted[start] = indent
             return True
-        self.kept.append(self.statement(start))
+        self.add(self.statement(start))
         return True
 
-    def keep_uses(self, name: str) -> bool:
-        """Keep the statements that read `name` (at most _MAX_USES of them)."""
+    def keep_uses(self, name: str) -> list[tuple[int, int]]:
+        """Keep the statements that read `name` (at most _MAX_USES of them); the new ones."""
         code = self.code
         if self.mode == "shell":
             pattern = re.compile(r"\$\{?" + re.escape(name) + r"\b")
         else:
             pattern = re.compile(re.escape(name) + r"\b")
-        added = uses = 0
+        added = []
+        uses = 0
         for m in pattern.finditer(code, self.begin):
             at = m.start()
             if self.mode == "python" and at and (_is_word(code[at - 1]) or code[at - 1] == "."):
                 continue
             uses += 1
-            added += self.keep(at)
+            if self.keep(at):
+                added.append(self.kept[-1])
             if uses >= _MAX_USES:
                 break
-        return added > 0
+        return added
 
     def follow(self) -> None:
-        """Rounds of: keep what feeds the kept statements and what they feed."""
+        """Rounds of: keep the definitions of what the kept statements read, and the
+        statements that read what the first statements (and those, in turn) assign. A
+        definition kept for its value does not spread forward: `import torch` kept for one
+        call must not bring in every line that uses torch."""
         done_used: set[str] = set()
         done_assigned: set[str] = set()
+        reading = list(self.kept)  # statements whose reads are followed back
+        assigning = list(self.kept)  # statements whose assignments are followed forward
         for _ in range(_MAX_ROUNDS):
-            text = "".join(self.code[a:b] for a, b in self.kept) + "".join(self.line(s) for s in self.lifted)
-            used, assigned = self.names(text)
-            used -= done_used
-            assigned -= done_assigned
+            code = self.code
+            used = self.names("".join(code[a:b] for a, b in reading))[0] - done_used
+            assigned = self.names("".join(code[a:b] for a, b in assigning))[1] - done_assigned
             done_used |= used
             done_assigned |= assigned
-            changed = False
+            reading, assigning = [], []
             definitions = self.definitions() if used else {}
             for name in used:
                 for start, indent in definitions.get(name, ()):
-                    changed |= self.keep_definition(start, indent)
+                    if self.keep_definition(start, indent):
+                        reading.append(self.kept[-1] if not indent or self.mode == "shell" else
+                                       (start, _line_end(code, start)))
             for name in assigned:
-                changed |= self.keep_uses(name)
-            if not changed:
+                uses = self.keep_uses(name)
+                reading += uses
+                assigning += uses
+            if not reading:
                 return
 
     # --- the result -------------------------------------------------------------------
