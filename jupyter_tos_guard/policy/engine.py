@@ -213,7 +213,7 @@ _LITERAL_CALL = re.compile(
     rf"""[\w.]*\(\s*(?:{_LITERAL}|[\[(]\s*{_LITERAL}(?:\s*,\s*{_LITERAL})*\s*,?\s*[\])])\s*[,)]""")
 _IMPORT_LINE = re.compile(r"[ \t]*(?:from|import)\b")
 _QUOTE_IN_WORD = re.compile(r"""\w["'\\]|["']\w""")
-_SHELL_JOIN = re.compile(r"""[\w}]\$\{?[A-Za-z_]|\w["']\$\{?[A-Za-z_]|\}\w""")
+_SHELL_JOIN = re2.compile(r"""[\w}]\$\{?[A-Za-z_]|\w["']\$\{?[A-Za-z_]|\}\w""")
 _DEQUOTE = str.maketrans("", "", "'\"\\")
 
 
@@ -370,7 +370,7 @@ class CompiledPolicy:
                 worth = self._dequoted_places(lower, places) or worth
         if shell and places is not None and "$" in code:
             # `$P$Q`, `${A}rig`: a name glued together from variables
-            joins = [m.start() for m in _SHELL_JOIN.finditer(code)]
+            joins = [m.start() for m in _SHELL_JOIN.finditer(code.encode() if code.isascii() else code)]
             places.extend(joins)
             worth = worth or bool(joins)
         # re2 encodes a str to UTF-8 on every call: encode once; ASCII keeps offsets equal

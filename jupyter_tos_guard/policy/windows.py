@@ -12,6 +12,7 @@ that maps each of its runs back to the cell, so every span still points into the
 from __future__ import annotations
 
 import bisect
+import itertools
 import keyword
 import re
 from dataclasses import dataclass
@@ -158,17 +159,31 @@ class _Focus:
         """name -> (line start, indentation) of every line that assigns or imports it."""
         if self._definitions is None:
             found: dict[str, list[tuple[int, int]]] = {}
-            code = self.code
+            # lines split and filtered at C speed; the regexes run on the few candidate lines
+            # only (a multi-line `^` pattern would be tried at every offset of the cell)
+            lines = self.code[self.begin :].split("\n")
+            sizes = list(itertools.accumulate(map(len, lines), initial=self.begin))
+
+            def start(i: int) -> int:
+                return sizes[i] + i
+
             if self.mode == "shell":
-                for m in _SHELL_ASSIGNMENT.finditer(code, self.begin):
-                    found.setdefault(m.group(2), []).append((m.start(), 0))
+                for i in [i for i, line in enumerate(lines) if "=" in line]:
+                    m = _SHELL_ASSIGNMENT.match(lines[i])
+                    if m:
+                        found.setdefault(m.group(2), []).append((start(i), 0))
             else:
-                for m in _ASSIGNMENT.finditer(code, self.begin):
-                    found.setdefault(m.group(2), []).append((m.start(), len(m.group(1))))
-                if "import" in code:
-                    for m in _IMPORT.finditer(code, self.begin):
+                for i in [i for i, line in enumerate(lines) if "=" in line]:
+                    m = _ASSIGNMENT.match(lines[i] + "\n")
+                    if m:
+                        found.setdefault(m.group(2), []).append((start(i), len(m.group(1))))
+                for i in [i for i, line in enumerate(lines) if "import" in line]:
+                    m = _IMPORT.match(lines[i])
+                    if m:
                         for name in _imported(m.group(2)):
-                            found.setdefault(name, []).append((m.start(), len(m.group(1))))
+                            found.setdefault(name, []).append((start(i), len(m.group(1))))
+                for entries in found.values():
+                    entries.sort()
             self._definitions = found
         return self._definitions
 
