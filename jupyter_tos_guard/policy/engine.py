@@ -206,9 +206,9 @@ _WHOLE = -1  # in `places`: do not focus, read the whole cell
 _FOCUS_HIDING = re2.compile("|".join(f"(?:{p})" for p in _HIDING_PATTERNS))
 _FOCUS_SINKS = re2.compile("|".join(f"(?:{p})" for p in _SINK_PATTERNS))
 # What follows a sink's name when it runs nothing but fixed text: `.run(["nvidia-smi", "-L"], ...)`,
-# `("unzip -q data.zip")`. A tool named there is a prefilter hit of its own; such a call needs
+# `("unzip -q data.zip")`, `([sys.executable, "-m", "pip", "install", "polars"])`. A tool named there is a prefilter hit of its own; such a call needs
 # no reading unless something else points at it.
-_LITERAL = r"""[rRbBuU]?(?:"[^"\\\n{}$`]*"|'[^'\\\n{}$`]*')"""
+_LITERAL = r"""(?:[rRbBuU]?(?:"[^"\\\n{}$`]*"|'[^'\\\n{}$`]*')|sys\.executable)"""  # the kernel's python
 _LITERAL_CALL = re.compile(
     rf"""[\w.]*\(\s*(?:{_LITERAL}|[\[(]\s*{_LITERAL}(?:\s*,\s*{_LITERAL})*\s*,?\s*[\])])\s*[,)]""")
 _IMPORT_LINE = re.compile(r"[ \t]*(?:from|import)\b")

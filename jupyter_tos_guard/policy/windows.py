@@ -31,6 +31,7 @@ _CONTINUATION_START = re.compile(r"[\s)\]}#]|(?:else|elif|except|finally)\b")
 # NAME = ..., NAME: T = ..., NAME += ... (group 1: indentation, group 2: the name)
 _ASSIGNMENT = re.compile(r"(?m)^([ \t]*)([A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?\+?=[^=\n]")
 _IMPORT = re.compile(r"(?m)^([ \t]*)(?:from[ \t]+[\w.]+[ \t]+)?import[ \t]+\(?([^\n#;]*)")
+_PLAIN_TARGET = re.compile(r"(?m)^[ \t]*[A-Za-z_]\w*[ \t]*(?::[^=\n]*)?=(?!=)")
 _IMPORTED_NAME = re.compile(r"([\w.]+)(?:[ \t]+as[ \t]+(\w+))?")
 _NAME = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
 _SHELL_ASSIGNMENT = re.compile(
@@ -136,6 +137,8 @@ class _Focus:
 
     def keep(self, at: int) -> bool:
         """Keep the statement around `at`; False when it was kept already."""
+        if self.code.startswith("\n", at):
+            at += 1  # a trigger that matched from the end of the line before
         if self.covered(at):
             return False
         self.add(self.statement(at))
@@ -192,10 +195,13 @@ class _Focus:
         if self.mode == "shell":
             return set(_SHELL_USE.findall(text)), {m.group(2) for m in _SHELL_ASSIGNMENT.finditer(text)}
         text = strip_comments(text)
-        used = set(_NAME.findall(text)) - _KEYWORDS
         assigned = {m.group(2) for m in _ASSIGNMENT.finditer(text)}
-        for m in _IMPORT.finditer(text):
-            assigned.update(_imported(m.group(2)))
+        if "import" in text:
+            for m in _IMPORT.finditer(text):
+                assigned.update(_imported(m.group(2)))
+            text = _IMPORT.sub("", text)  # an import reads nothing
+        # the target of a plain `x = ...` is not read (`x += ...` reads it)
+        used = set(_NAME.findall(_PLAIN_TARGET.sub("", text))) - _KEYWORDS
         return used, assigned
 
     def keep_definition(self, start: int, indent: int) -> bool:
