@@ -65,7 +65,11 @@ class _Focus:
         self.kept: list[tuple[int, int]] = []  # (start, end) of kept statements, cell offsets
         self.lifted: dict[int, int] = {}  # line start -> indentation of an indented line kept alone
         self.lines: set[int] = set()  # starts of the kept lines
-        self._definitions: dict[str, list[tuple[int, int]]] | None = None
+        self._definitions: dict[str, list[tuple[int, int]]] = {}
+        self._lines: list[str] | None = None
+        self._sizes: list[int] = []
+        self._with_equals: list[int] = []
+        self._with_import: list[int] = []
         self._triple: tuple[list[int], list[int]] | None = None
 
     # --- statements ------------------------------------------------------------------
@@ -158,37 +162,37 @@ class _Focus:
 
     # --- variables --------------------------------------------------------------------
 
-    def definitions(self) -> dict[str, list[tuple[int, int]]]:
-        """name -> (line start, indentation) of every line that assigns or imports it."""
-        if self._definitions is None:
-            found: dict[str, list[tuple[int, int]]] = {}
-            # lines split and filtered at C speed; the regexes run on the few candidate lines
-            # only (a multi-line `^` pattern would be tried at every offset of the cell)
+    def definitions(self, name: str) -> list[tuple[int, int]]:
+        """(line start, indentation) of every line that assigns or imports `name`, in order."""
+        found = self._definitions.get(name)
+        if found is not None:
+            return found
+        if self._lines is None:
+            # lines split and filtered at C speed; the regexes run only on candidate lines that
+            # hold the name (a multi-line `^` pattern would be tried at every offset of the cell)
             lines = self.code[self.begin :].split("\n")
-            sizes = list(itertools.accumulate(map(len, lines), initial=self.begin))
-
-            def start(i: int) -> int:
-                return sizes[i] + i
-
-            if self.mode == "shell":
-                for i in [i for i, line in enumerate(lines) if "=" in line]:
-                    m = _SHELL_ASSIGNMENT.match(lines[i])
-                    if m:
-                        found.setdefault(m.group(2), []).append((start(i), 0))
-            else:
-                for i in [i for i, line in enumerate(lines) if "=" in line]:
-                    m = _ASSIGNMENT.match(lines[i] + "\n")
-                    if m:
-                        found.setdefault(m.group(2), []).append((start(i), len(m.group(1))))
-                for i in [i for i, line in enumerate(lines) if "import" in line]:
-                    m = _IMPORT.match(lines[i])
-                    if m:
-                        for name in _imported(m.group(2)):
-                            found.setdefault(name, []).append((start(i), len(m.group(1))))
-                for entries in found.values():
-                    entries.sort()
-            self._definitions = found
-        return self._definitions
+            self._lines = lines
+            self._sizes = list(itertools.accumulate(map(len, lines), initial=self.begin))
+            self._with_equals = [i for i, line in enumerate(lines) if "=" in line]
+            self._with_import = [] if self.mode == "shell" else [i for i, line in enumerate(lines) if "import" in line]
+        lines, sizes = self._lines, self._sizes
+        found = []
+        assignment = _SHELL_ASSIGNMENT if self.mode == "shell" else _ASSIGNMENT
+        for i in self._with_equals:
+            line = lines[i]
+            if name in line:
+                m = assignment.match(line + "\n")
+                if m and m.group(2) == name:
+                    found.append((sizes[i] + i, len(m.group(1)) if self.mode == "python" else 0))
+        for i in self._with_import:
+            line = lines[i]
+            if name in line:
+                m = _IMPORT.match(line)
+                if m and name in _imported(m.group(2)):
+                    found.append((sizes[i] + i, len(m.group(1))))
+        found.sort()
+        self._definitions[name] = found
+        return found
 
     def names(self, text: str) -> tuple[set[str], set[str]]:
         """(names read, names assigned) in a kept text."""
@@ -241,27 +245,30 @@ class _Focus:
         statements that read what the first statements (and those, in turn) assign. A
         definition kept for its value does not spread forward: `import torch` kept for one
         call must not bring in every line that uses torch."""
-        done_used: set[str] = set()
         done_assigned: set[str] = set()
         reading = list(self.kept)  # statements whose reads are followed back
         assigning = list(self.kept)  # statements whose assignments are followed forward
+        code = self.code
         for _ in range(_MAX_ROUNDS):
-            code = self.code
-            used = self.names("".join(code[a:b] for a, b in reading))[0] - done_used
+            new_reading: list[tuple[int, int]] = []
+            for a, b in reading:
+                # the last assignment before the statement is the value it reads; an augmented
+                # one (`x += ...`) reads x in turn, so earlier ones follow in the next round
+                for name in self.names(code[a:b])[0]:
+                    found = self.definitions(name)
+                    i = bisect.bisect_left(found, (a, -1))
+                    if i and self.keep_definition(*found[i - 1]):
+                        start, indent = found[i - 1]
+                        lifted = indent and self.mode == "python"
+                        new_reading.append((start, _line_end(code, start)) if lifted else self.kept[-1])
             assigned = self.names("".join(code[a:b] for a, b in assigning))[1] - done_assigned
-            done_used |= used
             done_assigned |= assigned
-            reading, assigning = [], []
-            definitions = self.definitions() if used else {}
-            for name in used:
-                for start, indent in definitions.get(name, ()):
-                    if self.keep_definition(start, indent):
-                        reading.append(self.kept[-1] if not indent or self.mode == "shell" else
-                                       (start, _line_end(code, start)))
-            for name in assigned:
+            assigning = []
+            for name in sorted(assigned):
                 uses = self.keep_uses(name)
-                reading += uses
+                new_reading += uses
                 assigning += uses
+            reading = new_reading
             if not reading:
                 return
 
