@@ -32,6 +32,7 @@ _CONTINUATION_START = re.compile(r"[\s)\]}#]|(?:else|elif|except|finally)\b")
 _ASSIGNMENT = re.compile(r"(?m)^([ \t]*)([A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?\+?=[^=\n]")
 _IMPORT = re.compile(r"(?m)^([ \t]*)(?:from[ \t]+[\w.]+[ \t]+)?import[ \t]+\(?([^\n#;]*)")
 _PLAIN_TARGET = re.compile(r"(?m)^[ \t]*[A-Za-z_]\w*[ \t]*(?::[^=\n]*)?=(?!=)")
+_PLAIN_STRING = re.compile(r"""(?<!\w)[rRbBuU]{0,2}(?:"[^"\\\n{$]*"|'[^'\\\n{$]*')""")
 _IMPORTED_NAME = re.compile(r"([\w.]+)(?:[ \t]+as[ \t]+(\w+))?")
 _NAME = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
 _SHELL_ASSIGNMENT = re.compile(
@@ -204,8 +205,10 @@ class _Focus:
             for m in _IMPORT.finditer(text):
                 assigned.update(_imported(m.group(2)))
             text = _IMPORT.sub("", text)  # an import reads nothing
-        # the target of a plain `x = ...` is not read (`x += ...` reads it)
-        used = set(_NAME.findall(_PLAIN_TARGET.sub("", text))) - _KEYWORDS
+        # the target of a plain `x = ...` is not read (`x += ...` reads it), nor is the text of
+        # a string that fills in nothing (f-strings and `{}` templates do read names)
+        text = _PLAIN_STRING.sub('""', _PLAIN_TARGET.sub("", text))
+        used = set(_NAME.findall(text)) - _KEYWORDS
         return used, assigned
 
     def keep_definition(self, start: int, indent: int) -> bool:
