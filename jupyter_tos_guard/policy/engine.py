@@ -204,7 +204,13 @@ _HIDING, _SINK, _ASSEMBLY = 0, 1, 2
 _WHOLE = -1  # in `places`: do not focus, read the whole cell
 # where hiding and sinks are, to focus the analysis of large cells on them
 _FOCUS_HIDING = re2.compile("|".join(f"(?:{p})" for p in _HIDING_PATTERNS))
-_FOCUS_SINKS = re2.compile("|".join(f"(?:{p})" for p in _SINK_PATTERNS))
+# where a sink is called: narrower than the sink words above (which may also stand in an
+# import), so that a cell full of `import subprocess` costs nothing here
+_FOCUS_SINKS = re2.compile("|".join(f"(?:{p})" for p in (
+    r"(?i:\bsubprocess\s*\.\s*\w+|\b(?:system|system_raw|popen|getoutput|getstatusoutput|run_line_magic"
+    r"|run_cell_magic|spawn\w*|exec[lv]\w*|create_subprocess_\w+)\s*\(|\bpty\s*\.|\bsh\s*\.)",
+    *_SINK_PATTERNS[1:],
+)))
 # What follows a sink's name when it runs nothing but fixed text: `.run(["nvidia-smi", "-L"], ...)`,
 # `("unzip -q data.zip")`, `([sys.executable, "-m", "pip", "install", "polars"])`. A tool named there is a prefilter hit of its own; such a call needs
 # no reading unless something else points at it.
@@ -231,7 +237,8 @@ def _live_sinks(code: str, raw: str | bytes) -> Iterable[int]:
         elif "!" in matched or "%" in matched:  # a shell line (`!cmd`, `x = !cmd`, `%system`)
             if any(c in code[end:line_end] for c in "${`"):
                 yield start  # ... that expands something
-        elif not (_IMPORT_LINE.match(code, line_start, line_end) or _LITERAL_CALL.match(code, end, line_end)):
+        elif not (_IMPORT_LINE.match(code, line_start, line_end)
+                  or _LITERAL_CALL.match(code, end - 1 if matched.endswith("(") else end, line_end)):
             yield start
 
 
