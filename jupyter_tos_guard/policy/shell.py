@@ -8,7 +8,6 @@ such as `sudo`, `nohup`, `env`, `timeout` are looked through to the real program
 
 from __future__ import annotations
 
-import posixpath
 import re
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -43,15 +42,16 @@ class SimpleCommand:
 
 
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
-# One pass of one regex reads the tokens: blanks, comments, operators, redirections, words
-# (runs of plain characters, escapes and quoted strings).
+# One pass of one regex reads the tokens: comments, operators, redirections, words (runs of
+# plain characters, escapes and quoted strings), each with the blanks before it, so that a
+# token costs one match (groups: 1 comment, 2 operator, 3 redirection, 4 word, 5 other).
 _TOKEN = re.compile(
-    r"(?P<blank>[ \t\r]+|\\\r?\n)"
-    r"|(?P<comment>#[^\n]*)"
-    r"|(?P<op>&&|\|\||;;|\$\(|[;|&()`\n])"
-    r"|(?P<redirect>\d*(?:>>|>&|<&|&>|>\||<<<|<<-?|>|<))"
-    r"""|(?P<word>(?:[^\s;&|()<>`'"\\$]+|\$(?!\()|\\[\s\S]|\\\Z|'[^']*(?:'|\Z)|"(?:[^"\\]|\\[\s\S])*(?:"|\Z))+)"""
-    r"|(?P<other>[\s\S])"
+    r"(?:[ \t\r]+|\\\r?\n)*"
+    r"(?:(#[^\n]*)"
+    r"|(&&|\|\||;;|\$\(|[;|&()`\n])"
+    r"|(\d*(?:>>|>&|<&|&>|>\||<<<|<<-?|>|<))"
+    r"""|((?:[^\s;&|()<>`'"\\$]+|\$(?!\()|\\[\s\S]|\\\Z|'[^']*(?:'|\Z)|"(?:[^"\\]|\\[\s\S])*(?:"|\Z))+)"""
+    r"|([\s\S]))"
 )
 _WORD_PART = re.compile(r"""'([^']*)'?|"((?:[^"\\]|\\[\s\S])*)"?|\\(\r?\n)|\\([\s\S])|([^'"\\]+|\\)""")
 _DOUBLE_QUOTED_ESCAPE = re.compile(r"""\\(\r?\n|["\\$`])""")
@@ -88,18 +88,19 @@ def scan(text: str) -> Tokens:
     """(tokens, comment spans) of a shell text: read once, then handed to the functions below."""
     out: list[Word | str] = []
     comments: list[tuple[int, int]] = []
+    append = out.append
     for m in _TOKEN.finditer(text):
-        kind = m.lastgroup
-        if kind == "word":
-            raw = m.group(0)
+        kind = m.lastindex
+        if kind == 4:
+            raw = m.group(4)
             value = _unquote(raw) if ("'" in raw or '"' in raw or "\\" in raw) else raw
-            out.append(Word(value, m.start(), m.end()))
-        elif kind == "op":
-            out.append(m.group(0))
-        elif kind == "redirect":
-            out.append(">")
-        elif kind == "comment":
-            comments.append((m.start(), m.end()))
+            append(Word(value, m.start(4), m.end(4)))
+        elif kind == 2:
+            append(m.group(2))
+        elif kind == 3:
+            append(">")
+        elif kind == 1:
+            comments.append(m.span(1))
     return tuple(out), tuple(comments)
 
 
@@ -193,7 +194,7 @@ def _strip_wrappers(words: list[Word]) -> list[Word]:
         if _ASSIGNMENT.match(head.value) or head.value in _RESERVED_BEFORE_COMMAND:
             words = words[1:]
             continue
-        name = posixpath.basename(head.value)
+        name = head.value.rsplit("/", 1)[-1]
         if name not in _WRAPPERS:
             return words
         takes_value = _WRAPPERS[name]
@@ -222,7 +223,7 @@ def simple_commands(text: str, scanned: Tokens | None = None) -> list[SimpleComm
     def flush(operator: str) -> None:
         words = _strip_wrappers(current)
         if words and words[0].value:
-            name = posixpath.basename(words[0].value.rstrip("/")) or words[0].value
+            name = words[0].value.rstrip("/").rsplit("/", 1)[-1] or words[0].value
             out.append(SimpleCommand(name, words[0], tuple(words[1:]), operator == "|"))
         current.clear()
 
@@ -289,10 +290,18 @@ def _pip_names(words: list[Word]) -> list[tuple[str, Word]]:
     return out
 
 
+_INSTALLERS = frozenset({
+    "uv", "pipx", "conda", "mamba", "micromamba", "apt", "apt-get", "aptitude", "yum", "dnf", "apk", "brew", "snap",
+    "zypper", "pacman", "npm", "yarn", "pnpm", "bun", "npx", "bunx", "pnpx",
+})
+
+
 def installs(cmd: SimpleCommand) -> list[Install]:
     """Packages a command installs, by ecosystem."""
     name = cmd.name
     args = cmd.args
+    if name not in _INSTALLERS and not (args and args[0].value == "-m") and not name.startswith(("pip", "python")):
+        return []  # most commands install nothing: decided before looking at their words
     values = [w.value for w in args]
     if len(values) >= 2 and values[0] == "-m" and values[1] in ("pip", "pip3", "uv", "conda"):
         # python -m pip, python3.11 -m pip, and `{sys.executable} -m pip` from a notebook
