@@ -128,6 +128,7 @@ _SHELL_EXPANSION = re.compile(r"\{([A-Za-z_]\w*)\}|\$\{([A-Za-z_]\w*)\}|\$([A-Za
 _CONTINUATION = re.compile(r"\\\r?\n")
 _B64_PIPE = re.compile(r"(?:base64|openssl)\b.*(?:-d\b|--decode|-D\b)")
 _SHELLS = {"sh", "bash", "zsh", "dash", "ksh", "fish"}
+_RUNS_CODE = _SHELLS | {"tmux", "su", "runuser", "python", "python3", "echo", "printf"}  # read further below
 
 
 CONTEXT_REACH = 400  # how far a match's context (its line) extends either side, at most
@@ -349,7 +350,7 @@ class Collector:
             for inst in shell.installs(cmd):
                 self.add("package", inst.name, inst.source, offset + inst.word.start, offset + inst.word.end,
                          context, origin, via)
-            if depth >= MAX_DEPTH:
+            if depth >= MAX_DEPTH or cmd.name not in _RUNS_CODE:
                 continue
             values = [w.value for w in cmd.args]
             # a shell command handed over as one argument: sh -c "...", su -c "...", tmux new "..."
