@@ -121,3 +121,8 @@ def test_focused_spans_point_into_the_cell(engine: Engine) -> None:
     m = engine.evaluate(code).hit("mining.xmrig").matches[0]
     assert code[m.span.start : m.span.end] == "TOOL + 'rig'"
     assert m.span.line == code[: m.span.start].count("\n") + 1
+
+
+def test_a_quoted_word_late_in_a_shell_cell_does_not_hide_an_earlier_decoder(engine: Engine) -> None:
+    code = '%%bash\necho "it\'s" done\necho eG1yaWcgLW8gcG9vbA== | base64 -d | sh\nls\necho "x"y\n'
+    assert "mining.xmrig" in engine.evaluate(code).rule_ids

@@ -203,7 +203,10 @@ _TRIGGER_SET, _TRIGGER_KINDS = _kind_set((_HIDING_PATTERNS, _SINK_PATTERNS, _ASS
 _HIDING, _SINK, _ASSEMBLY = 0, 1, 2
 _WHOLE = -1  # in `places`: do not focus, read the whole cell
 # where hiding and sinks are, to focus the analysis of large cells on them
-_FOCUS_HIDING = re2.compile("|".join(f"(?:{p})" for p in _HIDING_PATTERNS))
+# Where hiding is, to focus on it. The whole-cell shell pattern (quotes inside a word anywhere in
+# a %%bash cell) would match from the cell's start over everything else: shell cells find such
+# words by a search with the quotes removed instead (see `_dequoted_places`).
+_FOCUS_HIDING = re2.compile("|".join(f"(?:{p})" for p in _HIDING_PATTERNS if not p.startswith("(?s:")))
 # where a sink is called: narrower than the sink words above (which may also stand in an
 # import), so that a cell full of `import subprocess` costs nothing here
 _FOCUS_SINKS = re2.compile("|".join(f"(?:{p})" for p in (
