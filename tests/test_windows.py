@@ -126,3 +126,36 @@ def test_focused_spans_point_into_the_cell(engine: Engine) -> None:
 def test_a_quoted_word_late_in_a_shell_cell_does_not_hide_an_earlier_decoder(engine: Engine) -> None:
     code = '%%bash\necho "it\'s" done\necho eG1yaWcgLW8gcG9vbA== | base64 -d | sh\nls\necho "x"y\n'
     assert "mining.xmrig" in engine.evaluate(code).rule_ids
+
+
+def test_focused_reading_agrees_with_whole_reading_on_every_rule_example_in_filler() -> None:
+    """The differential check of the focus: every embedded example of the default policy,
+    set between ordinary notebook code (and with such code between its own statements), gets
+    the same rules whether the cell is read around its places or whole."""
+    import random
+
+    from jupyter_tos_guard.benchmark import CellGenerator
+
+    policy = load_policy()
+    focused, whole = Engine(policy), Engine(policy, focus=False)
+    gen, rng = CellGenerator(7), random.Random(3)
+
+    def filler() -> str:
+        return gen.block(rng.choice(["pandas", "torch", "sklearn", "matplotlib", "comments", "subprocess"]))
+
+    cells = []
+    for rule in policy.rules:
+        for example in rule.tests.flag + rule.tests.allow:
+            if example.lstrip().startswith("%%"):
+                cells.append(example + "\n" + "\n".join(f"echo step {i}" for i in range(30)))
+                continue
+            cells.append(filler() + "\n\n" + example + "\n\n" + filler())
+            lines = []
+            for line in example.split("\n"):
+                lines.append(line)
+                if line and not line[0].isspace() and not line.rstrip().endswith(("\\", ",", "(", "[", "{", ":")):
+                    lines.append(filler())
+            cells.append("\n".join(lines))
+    assert len(cells) > 900
+    differ = [c for c in cells if focused.evaluate(c).rule_ids != whole.evaluate(c).rule_ids]
+    assert differ == []

@@ -569,10 +569,11 @@ def _domain_bounded(text: str, start: int, end: int) -> bool:
 class Engine:
     """Evaluates cells against one policy. Thread-safe for reads; build a new one to reload."""
 
-    def __init__(self, policy: Policy, *, max_chars: int | None = None):
+    def __init__(self, policy: Policy, *, max_chars: int | None = None, focus: bool = True):
         self.policy = policy
         self.compiled = CompiledPolicy(policy)
         self.max_chars = max_chars
+        self.focus = focus  # False: read every deep cell whole (slower; the reference for tests)
 
     def evaluate(self, code: str, context: EvaluationContext | None = None) -> Verdict:
         started = time.perf_counter()
@@ -589,7 +590,7 @@ class Engine:
             worth = need_python = True
         if not worth:
             return Verdict(Action.ALLOW, (), (time.perf_counter() - started) * 1000, truncated)
-        focus: list[int] | None = None if _WHOLE in places else places
+        focus: list[int] | None = None if _WHOLE in places or not self.focus else places
         items = collect(code, context.language, need_python, focus=focus)
         found = self.compiled.match(items)
         hits = self._hits(code, found)
