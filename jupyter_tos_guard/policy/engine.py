@@ -1,11 +1,12 @@
 """The engine: a policy compiled once, then `evaluate(code, context) -> Verdict` per cell.
 
-Two stages keep the common case cheap. A prefilter runs one Aho-Corasick pass (pyahocorasick,
-a C automaton: cost grows with the cell, not with the number of rules) over the lowercased
-cell for every tool name the rules mention, plus the handful of words that signal hiding
-(`b64decode`, `exec(`, `chr(` ...) or a sink (`!`, `subprocess`, `os.system` ...), and one
-RE2 set pass for operator regexes. A cell with none of those is allowed right there. Only
-the rest is split, parsed and normalized into evidence, and looked up in per-kind indexes.
+Three stages keep the common case cheap. A prefilter runs one RE2 pass (a DFA: its cost grows
+with the cell, not with the number of rules) over the lowercased cell for every tool name the
+rules mention, one RE2 set pass for the handful of signs of hiding (`b64decode`, `exec(`,
+`chr(` ...), of a sink (`!`, `subprocess`, `os.system` ...) and of assembly, and one for
+operator regexes. A cell with none of those is allowed right there. For the rest, the places
+of those hits pick the statements worth reading (see `windows`); only those are split,
+parsed and normalized into evidence, which is looked up in per-kind indexes.
 """
 
 from __future__ import annotations
