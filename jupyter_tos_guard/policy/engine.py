@@ -391,8 +391,10 @@ class CompiledPolicy:
             worth = True
             if places is None:
                 return True, True
-            places.extend(m.start() for m in _FOCUS_HIDING.finditer(raw))
-            places.extend(_live_sinks(code, raw))
+            if _HIDING in kinds:
+                places.extend(m.start() for m in _FOCUS_HIDING.finditer(raw))
+            if _SINK in kinds and _ASSEMBLY in kinds:  # (a sink fed by hiding is followed from it)
+                places.extend(_live_sinks(code, raw))
         if self.regex_set is not None:
             # operator regexes read commands continued over lines as one line, as the evidence does
             joined = join_continuations(code)
