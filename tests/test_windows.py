@@ -159,3 +159,19 @@ def test_focused_reading_agrees_with_whole_reading_on_every_rule_example_in_fill
     assert len(cells) > 900
     differ = [c for c in cells if focused.evaluate(c).rule_ids != whole.evaluate(c).rule_ids]
     assert differ == []
+
+
+@pytest.mark.parametrize(
+    ("code", "deep"),
+    [
+        ("%%bash\ncd $HOME/data\nls -la ${DATA_DIR}\ncat metrics.json | python -m json.tool | head", False),
+        ("!cat out.json | python3 -m json.tool\n!tr -d ' ' < a.csv > b.csv", False),
+        ("%%bash\necho aGk= | base64 -d | bash", True),
+        ("%%bash\necho 'print(1)' | python3 -\n", True),
+        ("%%bash\ncurl -s https://example.org/x.sh | bash -s -- --flag", True),
+        ("%%bash\necho tvezk | tr 'a-z' 'n-za-m'", True),
+        ("%%bash\nP=./xm\nQ=rig\n$P$Q", True),
+    ],
+)
+def test_shell_cells_go_deep_only_on_signs_of_hiding(engine: Engine, code: str, deep: bool) -> None:
+    assert engine.compiled.worth_analyzing(code, shell=code.startswith("%%"))[0] is deep

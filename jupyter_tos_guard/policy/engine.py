@@ -168,7 +168,11 @@ _HIDING_PATTERNS = (
     # quotes or a backslash inside a shell word hide a name: ./xm''rig, "./xm"rig, x\mrig
     r"""(?m:^[ \t]*(?:[\w., \t]+=[ \t]*)?!.*(?:\w["'][^"'\s]*["']|["'][^"'\s]*["']\w|\w\\\w))""",
     r"""(?s:^\s*%%(?:bash|sh|script|system|!)\b.*(?:\w["'][^"'\s]*["']|["'][^"'\s]*["']\w|\w\\\w))""",
-    r"\|\s*(?:rev|tr|sh|bash|zsh|dash|python3?)\b",  # piping text into a decoder or a shell
+    # piping text into a decoder, or into a shell or python that reads its program from the pipe
+    # (not `| python -m json.tool`, `| sh script.sh`, `| tr -d '\r'`)
+    r"\|[ \t]*(?:rev\b|tr\b[^|;&\n]*[nN]-[zZ])",
+    r"(?m:\|[ \t]*(?:sh|bash|zsh|dash|ksh|python[\d.]*)(?:[ \t]+-[a-zA-Z]*)*[ \t]*(?:$|[;&|)#]))",
+    r"\|[ \t]*(?:sh|bash|zsh|dash|ksh)[ \t]+-s\b",
 )
 _SINK_PATTERNS = (
     r"(?i:system|popen|subprocess|getoutput|run_line_magic|run_cell_magic|spawn|execv|execl|\bpty\b|\bsh\.)",
@@ -183,7 +187,8 @@ _ASSEMBLY_PATTERNS = (
     r"\+",  # concatenation with a variable
     r"\$\{?[A-Za-z_]|\{[A-Za-z_][\w.]*\}",  # $var / {var} in shell lines
     r"(?i:\.split\s*\(|shlex)",
-    r"""["'][ \t]*\\?\r?\n?\s*[rRbBuUfF]{0,2}["']""",  # implicit concatenation, also across lines
+    # implicit concatenation, also across lines (not `' '` before `<`, `)`, `.join` ...)
+    r"""["'][ \t]*\\?\r?\n?\s*[rRbBuUfF]{0,2}["'][^"'\s)\],;.<>|&]""",
 )
 
 
@@ -377,16 +382,28 @@ class CompiledPolicy:
                 if places is None:
                     return True, True
                 places.append(start)
-            if shell and places is not None and _QUOTE_IN_WORD.search(code):
-                worth = self._dequoted_places(lower, places) or worth
-        if shell and places is not None and "$" in code:
+            if shell and _QUOTE_IN_WORD.search(code):
+                found: list[int] = []
+                if self._dequoted_places(lower, found):
+                    if places is None:
+                        return True, True
+                    worth = True
+                    places.extend(found)
+        if shell and "$" in code:
             # `$P$Q`, `${A}rig`: a name glued together from variables
             joins = [m.start() for m in _SHELL_JOIN.finditer(code.encode() if code.isascii() else code)]
-            places.extend(joins)
+            if joins and places is None:
+                return True, True
             worth = worth or bool(joins)
+            if places is not None:
+                places.extend(joins)
         # re2 encodes a str to UTF-8 on every call: encode once; ASCII keeps offsets equal
         raw: str | bytes = code.encode() if code.isascii() else code
         kinds = {_TRIGGER_KINDS[i] for i in (_TRIGGER_SET.Match(raw) or ())}
+        if shell:
+            # a shell script is all sinks, and `$HOME` is no assembly: its variables matter when
+            # they are glued into a word (`$P$Q`, found above) or hold a name (a needle, above)
+            kinds.discard(_SINK)
         if _HIDING in kinds or (_SINK in kinds and _ASSEMBLY in kinds):
             worth = True
             if places is None:
