@@ -593,13 +593,13 @@ def _latency_table(rows: list[tuple[str, list[float], str]]) -> None:
 
 
 def _deep(engine: Engine, code: str) -> bool | None:
-    """Whether the prefilter sends `code` to the deep path; None if the engine cannot say
-    (the prefilter is internal: this only reads it, and copes when it changes)."""
-    worth = getattr(getattr(engine, "compiled", None), "worth_analyzing", None)
-    if worth is None:
+    """Whether `engine` sends `code` past its prefilter (the deep path); None if the engine
+    cannot say."""
+    needs = getattr(engine, "needs_analysis", None)
+    if needs is None:
         return None
     try:
-        return bool(worth(code)[0])
+        return bool(needs(code))
     except Exception:
         return None
 

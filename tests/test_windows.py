@@ -174,4 +174,4 @@ def test_focused_reading_agrees_with_whole_reading_on_every_rule_example_in_fill
     ],
 )
 def test_shell_cells_go_deep_only_on_signs_of_hiding(engine: Engine, code: str, deep: bool) -> None:
-    assert engine.compiled.worth_analyzing(code, shell=code.startswith("%%"))[0] is deep
+    assert engine.needs_analysis(code) is deep

@@ -595,6 +595,13 @@ class Engine:
         self.max_chars = max_chars
         self.focus = focus  # False: read every deep cell whole (slower; the reference for tests)
 
+    def needs_analysis(self, code: str, context: EvaluationContext | None = None) -> bool:
+        """Whether `evaluate` reads this cell beyond the prefilter (the deep path)."""
+        language = (context or EvaluationContext()).language
+        if language in SHELL_LANGUAGES:
+            return True
+        return self.compiled.worth_analyzing(code, shell=cell_body(code, language)[0] == "shell")[0]
+
     def evaluate(self, code: str, context: EvaluationContext | None = None) -> Verdict:
         started = time.perf_counter()
         context = context or EvaluationContext()
