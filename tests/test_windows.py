@@ -175,3 +175,20 @@ def test_focused_reading_agrees_with_whole_reading_on_every_rule_example_in_fill
 )
 def test_shell_cells_go_deep_only_on_signs_of_hiding(engine: Engine, code: str, deep: bool) -> None:
     assert engine.needs_analysis(code) is deep
+
+
+def test_span_finder_fast_and_public_paths_agree() -> None:
+    import re2
+
+    from jupyter_tos_guard.policy import spans
+
+    pattern = re2.compile(r"\bxm\w*|a*")
+    data = b"xmrig and xmr, baa xm"
+
+    class Public:  # no compiled program exposed: the public API is used
+        def search(self, text: bytes, pos: int):  # noqa: ANN201
+            return pattern.search(text, pos)
+
+    fast = list(spans.spans(spans.finder(pattern), data))
+    public = list(spans.spans(spans.finder(Public()), data))
+    assert fast == public == [m.span() for m in pattern.finditer(data)]

@@ -25,6 +25,7 @@ import re2
 
 from .cell import SHELL_LANGUAGES, cell_body
 from .evidence import Evidence, collect, join_continuations, line_around
+from . import spans
 from .loader import compile_re2
 from .model import (
     Action,
@@ -227,16 +228,29 @@ _LITERAL = r"""(?:[rRbBuU]?(?:"[^"\\\n{}$`]*"|'[^'\\\n{}$`]*')|sys\.executable)"
 _LITERAL_CALL = re.compile(
     rf"""[\w.]*\(\s*(?:{_LITERAL}|[\[(]\s*{_LITERAL}(?:\s*,\s*{_LITERAL})*\s*,?\s*[\])])\s*[,)]""")
 _IMPORT_LINE = re.compile(r"[ \t]*(?:from|import)\b")
+_FIND_HIDING = spans.finder(_FOCUS_HIDING)
+_FIND_SINKS = spans.finder(_FOCUS_SINKS)
 _QUOTE_IN_WORD = re.compile(r"""\w["'\\]|["']\w""")
 _SHELL_JOIN = re2.compile(r"""[\w}]\$\{?[A-Za-z_]|\w["']\$\{?[A-Za-z_]|\}\w""")
+_FIND_JOIN = spans.finder(_SHELL_JOIN)
 _DEQUOTE = str.maketrans("", "", "'\"\\")
+
+
+def _starts(pattern: Any, find: spans.Finder, data: str | bytes) -> list[int]:
+    """Where `pattern` matches in `data` (bytes: through the span finder; str: the public API)."""
+    if isinstance(data, bytes):
+        return [start for start, _ in spans.spans(find, data)]
+    return [m.start() for m in pattern.finditer(data)]
 
 
 def _live_sinks(code: str, raw: str | bytes) -> Iterable[int]:
     """Where a shell or exec sink may run something assembled: every sink but the calls and
     shell lines that pass fixed text only, and the imports that merely name one."""
-    for m in _FOCUS_SINKS.finditer(raw):
-        start, end = m.span()
+    if isinstance(raw, bytes):  # ASCII: byte offsets are character offsets
+        found: Iterable[tuple[int, int]] = spans.spans(_FIND_SINKS, raw)
+    else:
+        found = (m.span() for m in _FOCUS_SINKS.finditer(raw))
+    for start, end in found:
         line_start = code.rfind("\n", 0, start) + 1
         line_end = code.find("\n", end)
         line_end = len(code) if line_end < 0 else line_end
@@ -352,6 +366,7 @@ class CompiledPolicy:
             index.build()
         self.needles = {text: frozenset(bounds) for text, bounds in needles.items()}
         self.needle_regex = _needle_regex(self.needles)
+        self._find_needle = spans.finder(self.needle_regex) if self.needle_regex is not None else None
         for text, entries in content.items():
             self.content.add_word(text, (text, entries))
         if content:
@@ -391,7 +406,7 @@ class CompiledPolicy:
                     places.extend(found)
         if shell and "$" in code:
             # `$P$Q`, `${A}rig`: a name glued together from variables
-            joins = [m.start() for m in _SHELL_JOIN.finditer(code.encode() if code.isascii() else code)]
+            joins = _starts(_SHELL_JOIN, _FIND_JOIN, code.encode() if code.isascii() else code)
             if joins and places is None:
                 return True, True
             worth = worth or bool(joins)
@@ -409,7 +424,7 @@ class CompiledPolicy:
             if places is None:
                 return True, True
             if _HIDING in kinds:
-                places.extend(m.start() for m in _FOCUS_HIDING.finditer(raw))
+                places.extend(_starts(_FOCUS_HIDING, _FIND_HIDING, raw))
             if _SINK in kinds and _ASSEMBLY in kinds:  # (a sink fed by hiding is followed from it)
                 places.extend(_live_sinks(code, raw))
         if self.regex_set is not None:
@@ -431,20 +446,20 @@ class CompiledPolicy:
         lowercased). The regex may propose a place the boundary rules refuse (its `\\b` is
         ASCII, ours is Unicode, and names starting with punctuation carry no `\\b`): then the
         search goes on from the next character, so a refused candidate never hides a real one."""
-        regex = self.needle_regex
+        find = self._find_needle
         needles = self.needles
-        # re2 encodes a str on every call: search UTF-8 bytes once encoded, and turn byte
-        # offsets into character offsets incrementally (only non-ASCII text needs it)
+        # searched as UTF-8 bytes; byte offsets become character offsets incrementally (only
+        # non-ASCII text needs it)
         hay = lower.encode()
         ascii_text = len(hay) == len(lower)
         byte_at = char_at = 0
         position = 0
-        while True:
-            m = regex.search(hay, position)
-            if m is None:
+        while find is not None:
+            span = find(hay, position)
+            if span is None:
                 return
-            b_start, b_end = m.span()
-            name = m.group().decode()
+            b_start, b_end = span
+            name = hay[b_start:b_end].decode()
             if ascii_text:
                 start = b_start
             else:
