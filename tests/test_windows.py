@@ -17,11 +17,13 @@ def filler(lines: int) -> str:
     return "".join(f"value_{i} = compute({i}, factor=0.5)  # step {i}\n" for i in range(lines))
 
 
-def test_focus_keeps_the_statement_and_its_imports_and_maps_runs_back() -> None:
-    text = filler(200) + "import os\nos.system('ls')\n" + filler(50)
-    window = focus(text, [text.index("os.system")])
+def test_focus_keeps_the_statement_what_it_reads_and_maps_runs_back() -> None:
+    text = "from os import system as run\n" + filler(200) + "cmd = 'ls'\nimport os\nos.system(cmd)\nrun(cmd)\n" + filler(50)
+    window = focus(text, [text.index("os.system"), text.index("run(cmd)")])
     assert window is not None
-    assert window.text == "import os\nos.system('ls')\n"
+    # the call, the assignment it reads, and (called bare) the import that names `run`; a
+    # module before a dot (`os.`) needs no import to be read
+    assert window.text == "from os import system as run\ncmd = 'ls'\nos.system(cmd)\nrun(cmd)\n"
     assert all(window.text[t : t + n] == text[c : c + n] for t, c, n in window.runs)
 
 

@@ -12,7 +12,7 @@ that maps each of its runs back to the cell, so every span still points into the
 from __future__ import annotations
 
 import bisect
-import itertools
+import functools
 import keyword
 import re
 from dataclasses import dataclass
@@ -32,6 +32,7 @@ _CONTINUATION_START = re.compile(r"[\s)\]}#]|(?:else|elif|except|finally)\b")
 _ASSIGNMENT = re.compile(r"(?m)^([ \t]*)([A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?\+?=[^=\n]")
 _IMPORT = re.compile(r"(?m)^([ \t]*)(?:from[ \t]+[\w.]+[ \t]+)?import[ \t]+\(?([^\n#;]*)")
 _PLAIN_TARGET = re.compile(r"(?m)^[ \t]*[A-Za-z_]\w*[ \t]*(?::[^=\n]*)?=(?!=)")
+_CALLED = re.compile(r"(?<![\w.])([A-Za-z_]\w*)[ \t]*\(")
 _PLAIN_STRING = re.compile(r"""(?<!\w)[rRbBuU]{0,2}(?:"[^"\\\n{$]*"|'[^'\\\n{$]*')""")
 _IMPORTED_NAME = re.compile(r"([\w.]+)(?:[ \t]+as[ \t]+(\w+))?")
 _NAME = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
@@ -66,11 +67,9 @@ class _Focus:
         self.kept: list[tuple[int, int]] = []  # (start, end) of kept statements, cell offsets
         self.lifted: dict[int, int] = {}  # line start -> indentation of an indented line kept alone
         self.lines: set[int] = set()  # starts of the kept lines
-        self._definitions: dict[str, list[tuple[int, int]]] = {}
-        self._lines: list[str] | None = None
-        self._sizes: list[int] = []
-        self._with_equals: list[int] = []
-        self._with_import: list[int] = []
+        self._definitions: dict[tuple[str, bool], list[tuple[int, int]]] = {}
+        self._imports: dict[str, list[tuple[int, int]]] | None = None
+        self._names: dict[tuple[int, int], tuple[set[str], set[str], set[str]]] = {}
         self._triple: tuple[list[int], list[int]] | None = None
 
     # --- statements ------------------------------------------------------------------
@@ -163,53 +162,72 @@ class _Focus:
 
     # --- variables --------------------------------------------------------------------
 
-    def definitions(self, name: str) -> list[tuple[int, int]]:
-        """(line start, indentation) of every line that assigns or imports `name`, in order."""
-        found = self._definitions.get(name)
+    def definitions(self, name: str, imports: bool) -> list[tuple[int, int]]:
+        """(line start, indentation) of the lines that assign `name` (and, with `imports`, that
+        import it), in order. One search for the name itself (a literal: scanned at C speed)
+        rather than a pass over every line."""
+        key = (name, imports)
+        found = self._definitions.get(key)
         if found is not None:
             return found
-        if self._lines is None:
-            # lines split and filtered at C speed; the regexes run only on candidate lines that
-            # hold the name (a multi-line `^` pattern would be tried at every offset of the cell)
-            lines = self.code[self.begin :].split("\n")
-            self._lines = lines
-            self._sizes = list(itertools.accumulate(map(len, lines), initial=self.begin))
-            self._with_equals = [i for i, line in enumerate(lines) if "=" in line]
-            self._with_import = [] if self.mode == "shell" else [i for i, line in enumerate(lines) if "import" in line]
-        lines, sizes = self._lines, self._sizes
+        code = self.code
         found = []
-        assignment = _SHELL_ASSIGNMENT if self.mode == "shell" else _ASSIGNMENT
-        for i in self._with_equals:
-            line = lines[i]
-            if name in line:
-                m = assignment.match(line + "\n")
-                if m and m.group(2) == name:
-                    found.append((sizes[i] + i, len(m.group(1)) if self.mode == "python" else 0))
-        for i in self._with_import:
-            line = lines[i]
-            if name in line:
-                m = _IMPORT.match(line)
-                if m and name in _imported(m.group(2)):
-                    found.append((sizes[i] + i, len(m.group(1))))
-        found.sort()
-        self._definitions[name] = found
+        pattern = _assignment_to(name, self.mode)
+        for m in pattern.finditer(code, self.begin):
+            at = m.start()
+            start = _line_start(code, at)
+            if at and _is_word(code[at - 1]):
+                continue
+            if self.mode == "shell":  # NAME=..., export NAME=...
+                line = _SHELL_ASSIGNMENT.match(code, start, _line_end(code, at))
+                if line and line.start(2) == at:
+                    found.append((max(start, self.begin), 0))
+            elif start == at or not code[start:at].strip(" \t"):
+                found.append((max(start, self.begin), at - start))
+        if imports and self.mode == "python":
+            found += [entry for entry in self.imports().get(name, ())]
+            found.sort()
+        self._definitions[key] = found
         return found
 
-    def names(self, text: str) -> tuple[set[str], set[str]]:
-        """(names read, names assigned) in a kept text."""
+    def imports(self) -> dict[str, list[tuple[int, int]]]:
+        """name -> (line start, indentation) of the import lines that bind it."""
+        if self._imports is None:
+            self._imports = {}
+            code = self.code
+            at = code.find("import", self.begin)
+            while at >= 0:
+                start = max(_line_start(code, at), self.begin)
+                m = _IMPORT.match(code, start, _line_end(code, at))
+                if m:
+                    for name in _imported(m.group(2)):
+                        self._imports.setdefault(name, []).append((start, len(m.group(1))))
+                at = code.find("import", _line_end(code, at))
+        return self._imports
+
+    def names(self, a: int, b: int) -> tuple[set[str], set[str], set[str]]:
+        """(names read, names called bare as `name(`, names assigned) in a kept statement."""
+        cached = self._names.get((a, b))
+        if cached is not None:
+            return cached
+        text = self.code[a:b]
         if self.mode == "shell":
-            return set(_SHELL_USE.findall(text)), {m.group(2) for m in _SHELL_ASSIGNMENT.finditer(text)}
-        text = strip_comments(text)
-        assigned = {m.group(2) for m in _ASSIGNMENT.finditer(text)}
-        if "import" in text:
-            for m in _IMPORT.finditer(text):
-                assigned.update(_imported(m.group(2)))
-            text = _IMPORT.sub("", text)  # an import reads nothing
-        # the target of a plain `x = ...` is not read (`x += ...` reads it), nor is the text of
-        # a string that fills in nothing (f-strings and `{}` templates do read names)
-        text = _PLAIN_STRING.sub('""', _PLAIN_TARGET.sub("", text))
-        used = set(_NAME.findall(text)) - _KEYWORDS
-        return used, assigned
+            found = set(_SHELL_USE.findall(text)), set(), {m.group(2) for m in _SHELL_ASSIGNMENT.finditer(text)}
+        else:
+            text = strip_comments(text)
+            assigned = {m.group(2) for m in _ASSIGNMENT.finditer(text)}
+            if "import" in text:
+                for m in _IMPORT.finditer(text):
+                    assigned.update(_imported(m.group(2)))
+                text = _IMPORT.sub("", text)  # an import reads nothing
+            # the target of a plain `x = ...` is not read (`x += ...` reads it), nor is the
+            # text of a string that fills in nothing (f-strings and `{}` templates read names)
+            text = _PLAIN_STRING.sub('""', _PLAIN_TARGET.sub("", text))
+            used = set(_NAME.findall(text)) - _KEYWORDS
+            called = set(_CALLED.findall(text)) & used if "(" in text else set()
+            found = used, called, assigned
+        self._names[(a, b)] = found
+        return found
 
     def keep_definition(self, start: int, indent: int) -> bool:
         if self.covered(start):
@@ -247,7 +265,9 @@ class _Focus:
         """Rounds of: keep the definitions of what the kept statements read, and the
         statements that read what the first statements (and those, in turn) assign. A
         definition kept for its value does not spread forward: `import torch` kept for one
-        call must not bring in every line that uses torch."""
+        call must not bring in every line that uses torch. Imports are followed only for
+        names called bare (`run_it(...)` after `from os import system as run_it`): a module
+        named before a dot is known by its attribute's name."""
         done_assigned: set[str] = set()
         reading = list(self.kept)  # statements whose reads are followed back
         assigning = list(self.kept)  # statements whose assignments are followed forward
@@ -257,14 +277,18 @@ class _Focus:
             for a, b in reading:
                 # the last assignment before the statement is the value it reads; an augmented
                 # one (`x += ...`) reads x in turn, so earlier ones follow in the next round
-                for name in self.names(code[a:b])[0]:
-                    found = self.definitions(name)
+                used, called, _ = self.names(a, b)
+                for name in used:
+                    found = self.definitions(name, name in called)
                     i = bisect.bisect_left(found, (a, -1))
                     if i and self.keep_definition(*found[i - 1]):
                         start, indent = found[i - 1]
                         lifted = indent and self.mode == "python"
                         new_reading.append((start, _line_end(code, start)) if lifted else self.kept[-1])
-            assigned = self.names("".join(code[a:b] for a, b in assigning))[1] - done_assigned
+            assigned: set[str] = set()
+            for a, b in assigning:
+                assigned |= self.names(a, b)[2]
+            assigned -= done_assigned
             done_assigned |= assigned
             assigning = []
             for name in sorted(assigned):
@@ -314,6 +338,14 @@ def _continued(line: str) -> bool:
 
 def _is_word(ch: str) -> bool:
     return bool(ch) and (ch.isalnum() or ch == "_")
+
+
+@functools.lru_cache(maxsize=512)
+def _assignment_to(name: str, mode: Mode) -> re.Pattern[str]:
+    """`name = ...`, `name: T = ...`, `name += ...` (python) or `name=` (shell), found by the name."""
+    if mode == "shell":
+        return re.compile(re.escape(name) + "=")
+    return re.compile(re.escape(name) + r"[ \t]*(?::[^=\n]*)?\+?=(?!=)")
 
 
 def _imported(names: str) -> list[str]:
