@@ -26,7 +26,7 @@ import re2
 from .cell import SHELL_LANGUAGES, cell_body
 from .evidence import Evidence, collect, join_continuations, line_around
 from . import spans
-from .loader import compile_re2
+from .loader import compile_re2, without_gc
 from .model import (
     Action,
     CommandMatcher,
@@ -138,6 +138,8 @@ _GLOB_WILDCARD = re.compile(r"\*|\?|\[[^\]]*\]")
 def _literal_runs(glob: str) -> list[tuple[str, bool, bool]]:
     """The literal runs of a glob (between `*`, `?` and `[...]`), each with (needs left
     boundary, needs right boundary): the text the prefilter can look for."""
+    if "*" not in glob and "?" not in glob and "[" not in glob:
+        return [(glob, True, True)] if glob else []  # a plain name (most of them)
     parts = _GLOB_WILDCARD.split(glob)
     out = []
     for i, part in enumerate(parts):
@@ -278,7 +280,8 @@ def _needle_regex(needles: dict[str, frozenset[tuple[bool, bool]]]) -> Any:
         bounds = needles[text]
         left = all(lb for lb, _ in bounds) and _ASCII_WORD.match(text[0]) is not None
         right = all(rb for _, rb in bounds) and _ASCII_WORD.match(text[-1]) is not None
-        alternatives.append(("\\b" if left else "") + re2.escape(text) + ("\\b" if right else ""))
+        # re.escape (C speed) escapes only punctuation, which RE2 reads the same way
+        alternatives.append(("\\b" if left else "") + re.escape(text) + ("\\b" if right else ""))
     options = re2.Options()
     options.log_errors = False
     options.max_mem = 256 << 20  # room for the DFA of a 10,000-rule policy
@@ -606,7 +609,8 @@ class Engine:
 
     def __init__(self, policy: Policy, *, max_chars: int | None = None, focus: bool = True):
         self.policy = policy
-        self.compiled = CompiledPolicy(policy)
+        with without_gc():  # tens of thousands of index entries, none of them in a cycle
+            self.compiled = CompiledPolicy(policy)
         self.max_chars = max_chars
         self.focus = focus  # False: read every deep cell whole (slower; the reference for tests)
 
