@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .policy import Engine, load_policy, load_texts
-from .policy.loader import default_policy_texts
+from .policy.loader import compile_re2, default_policy_texts
 from .policy.model import Action
 
 # --- targets ------------------------------------------------------------------------------
@@ -47,7 +47,9 @@ TARGET_P99_MS = 1.0  # per-cell p99 on cells up to 10 KB, default policy
 TARGET_MB_S = 20.0  # throughput on 1 MB / 10 MB cells
 TARGET_LOAD_S = 2.0  # 10,000-rule policy: YAML load + Engine compile
 TARGET_RULE_GROWTH = 2.0  # per-cell cost at 10,000 rules vs 100 rules (100x the rules)
-TARGET_LINEAR = 1.5  # time per MB at 10 MB within this factor of time per MB at 1 MB
+# time per MB at 10 MB at most this factor of time per MB at 1 MB: cost grows (at most) linearly.
+# Below 1 is fine: a hit's fixed cost weighs less per MB in a larger cell.
+TARGET_LINEAR = 1.5
 
 MB = 1_000_000
 KB = 1024
@@ -554,6 +556,12 @@ def time_call(fn: Callable[[], Any], reps: int, warmup: int = 1, gc_off: bool = 
     return times, result
 
 
+def _cold(load: Callable[..., Any], *args: Any) -> Any:
+    """A load as the first one: the loader keeps compiled patterns for the next reload."""
+    compile_re2.cache_clear()
+    return load(*args)
+
+
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:8.3f} ms"
 
@@ -609,7 +617,7 @@ def _deep(engine: Engine, code: str) -> bool | None:
 
 def bench_default_load(cfg: Config, report: _Report) -> Engine:
     _section("default policy: load")
-    load_times, policy = time_call(load_policy, cfg.load_reps, gc_off=False)
+    load_times, policy = time_call(lambda: _cold(load_policy), cfg.load_reps, gc_off=False)
     compile_times, engine = time_call(lambda: Engine(policy), cfg.load_reps, gc_off=False)
     kinds = Counter(m.kind for r in policy.rules for m in r.matchers)
     print(f"  {len(policy.rules)} rules, {sum(kinds.values())} matchers ({', '.join(f'{k} {v}' for k, v in kinds.most_common())})")
@@ -702,7 +710,7 @@ def bench_throughput(engine: Engine, cfg: Config, report: _Report) -> None:
     if 10 * MB in cfg.big_sizes:
         for label in ("benign", "one prohibited line"):
             ratio = per_mb[(label, 10 * MB)] / per_mb[(label, MB)]
-            ok = 1 / TARGET_LINEAR <= ratio <= TARGET_LINEAR
+            ok = ratio <= TARGET_LINEAR
             print(f"  linear growth, {label}: ms/MB at 10 MB / ms/MB at 1 MB = {ratio:.2f} "
                   f"{report.target(f'linear ({label})', ok, f'{ratio:.2f}')}")
     else:
@@ -721,8 +729,8 @@ def bench_large_load(cfg: Config, report: _Report) -> None:
     gen_s = time.perf_counter() - t0
     print(f"  {len(text) / KB:.0f} KB of YAML, {sum(kinds.values())} matchers: "
           + ", ".join(f"{k} {v}" for k, v in kinds.most_common()) + f" (generated in {gen_s * 1000:.0f} ms)")
-    load_times, policy = time_call(lambda: load_texts([("<synthetic-10000>", text)]), cfg.large_load_reps, warmup=0,
-                                   gc_off=False)
+    load_times, policy = time_call(lambda: _cold(load_texts, [("<synthetic-10000>", text)]), cfg.large_load_reps,
+                                   warmup=0, gc_off=False)
     compile_times, _ = time_call(lambda: Engine(policy), cfg.large_load_reps, warmup=0, gc_off=False)
     load_s, compile_s = statistics.median(load_times), statistics.median(compile_times)
     total = load_s + compile_s
