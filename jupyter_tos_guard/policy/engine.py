@@ -195,20 +195,8 @@ _ASSEMBLY_PATTERNS = (
 )
 
 
-def _kind_set(groups: tuple[tuple[str, ...], ...]) -> tuple[Any, list[int]]:
-    options = re2.Options()
-    options.log_errors = False
-    pattern_set = re2.Set.SearchSet(options)
-    kinds: list[int] = []
-    for kind, patterns in enumerate(groups):
-        for pattern in patterns:
-            pattern_set.Add(pattern)
-            kinds.append(kind)
-    pattern_set.Compile()
-    return pattern_set, kinds
-
-
-_TRIGGER_SET, _TRIGGER_KINDS = _kind_set((_HIDING_PATTERNS, _SINK_PATTERNS, _ASSEMBLY_PATTERNS))
+_TRIGGER_KINDS = [kind for kind, group in enumerate((_HIDING_PATTERNS, _SINK_PATTERNS, _ASSEMBLY_PATTERNS))
+                  for _ in group]
 _HIDING, _SINK, _ASSEMBLY = 0, 1, 2
 _WHOLE = -1  # in `places`: do not focus, read the whole cell
 # where hiding and sinks are, to focus the analysis of large cells on them
@@ -265,6 +253,30 @@ def _live_sinks(code: str, raw: str | bytes) -> Iterable[int]:
         elif not (_IMPORT_LINE.match(code, line_start, line_end)
                   or _LITERAL_CALL.match(code, end - 1 if matched.endswith("(") else end, line_end)):
             yield start
+
+
+_TRIGGER_PATTERNS = _HIDING_PATTERNS + _SINK_PATTERNS + _ASSEMBLY_PATTERNS
+_TRIGGER_COUNT = len(_TRIGGER_PATTERNS)
+
+
+def _scan_set(needles: Any, regexes: list[str]) -> tuple[Any, int, int]:
+    """One RE2 set over the signs of hiding, sinks and assembly (slots in `_TRIGGER_KINDS`
+    order, case as written), the tool names (one slot, any case) and the operator regexes
+    (any case, from the returned base slot on): a single pass over the cell answers whether
+    it needs reading at all. Returns (set, slot of the names or -1, first regex slot)."""
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False
+    options.max_mem = 256 << 20  # the names of a 10,000-rule policy in one DFA
+    scan = re2.Set.SearchSet(options)
+    for pattern in _TRIGGER_PATTERNS:
+        scan.Add(f"(?-i:{pattern})")
+    needle_slot = scan.Add(needles.pattern) if needles is not None else -1
+    base = needle_slot + 1 if needles is not None else _TRIGGER_COUNT
+    for pattern in regexes:
+        scan.Add(pattern)
+    scan.Compile()
+    return scan, needle_slot, base
 
 
 def _needle_regex(needles: dict[str, frozenset[tuple[bool, bool]]]) -> Any:
@@ -382,19 +394,28 @@ class CompiledPolicy:
             for _, m, _ in self.regexes:
                 self.regex_set.Add(m.regex)
             self.regex_set.Compile()
+        self.scan, self.needle_slot, self.regex_base = _scan_set(self.needle_regex, [m.regex for _, m, _ in self.regexes])
 
     # --- stage 1 ------------------------------------------------------------------------
 
     def worth_analyzing(self, code: str, places: list[int] | None = None, *, shell: bool = False) -> tuple[bool, bool]:
         """(anything to look at, whether Python needs a full parse).
 
-        With `places`, every interesting offset is appended to it (for focusing the analysis on
-        them). `shell`: the cell is a shell script, where quotes and backslashes inside a word
-        (`xm''rig`, `x\\mrig`) hide a name; such names are looked for with those removed.
+        One RE2 set pass tells which of the tool names, signs of hiding, sinks, assembly and
+        operator regexes occur at all; a cell with none is done. With `places`, every
+        interesting offset is appended to it (for focusing the analysis on them). `shell`: the
+        cell is a shell script, where quotes and backslashes inside a word (`xm''rig`,
+        `x\\mrig`) hide a name; such names are looked for with those removed.
         """
+        # re2 encodes a str to UTF-8 on every call: encode once; ASCII keeps offsets equal
+        ascii_code = code.isascii()
+        raw: str | bytes = code.encode() if ascii_code else code
+        matched = self.scan.Match(raw) or ()
+        kinds = {_TRIGGER_KINDS[i] for i in matched if i < _TRIGGER_COUNT}
         worth = False
-        lower = code.lower()
-        if self.needle_regex is not None:
+        lower = ""
+        if self.needle_slot in matched or (shell and self.needle_regex is not None and _QUOTE_IN_WORD.search(code)):
+            lower = code.lower()
             for start in self.needle_places(lower):
                 worth = True
                 if places is None:
@@ -409,15 +430,12 @@ class CompiledPolicy:
                     places.extend(found)
         if shell and "$" in code:
             # `$P$Q`, `${A}rig`: a name glued together from variables
-            joins = _starts(_SHELL_JOIN, _FIND_JOIN, code.encode() if code.isascii() else code)
+            joins = _starts(_SHELL_JOIN, _FIND_JOIN, raw)
             if joins and places is None:
                 return True, True
             worth = worth or bool(joins)
             if places is not None:
                 places.extend(joins)
-        # re2 encodes a str to UTF-8 on every call: encode once; ASCII keeps offsets equal
-        raw: str | bytes = code.encode() if code.isascii() else code
-        kinds = {_TRIGGER_KINDS[i] for i in (_TRIGGER_SET.Match(raw) or ())}
         if shell:
             # a shell script is all sinks, and `$HOME` is no assembly: its variables matter when
             # they are glued into a word (`$P$Q`, found above) or hold a name (a needle, above)
@@ -432,13 +450,15 @@ class CompiledPolicy:
                 places.extend(_live_sinks(code, raw))
         if self.regex_set is not None:
             # operator regexes read commands continued over lines as one line, as the evidence does
+            hits = [i - self.regex_base for i in matched if i >= self.regex_base]
             joined = join_continuations(code)
-            matched = self.regex_set.Match(raw) or (joined is not code and self.regex_set.Match(joined))
-            if matched:
+            if joined is not code and not hits:
+                hits = self.regex_set.Match(joined) or []
+            if hits:
                 if places is None:
                     return True, True
                 worth = True
-                for i in matched if isinstance(matched, list) else ():
+                for i in hits:
                     places.extend(m.start() for m in itertools.islice(self.regexes[i][2].finditer(code), 100))
                 if joined is not code:
                     places.append(_WHOLE)  # positions in the joined text differ: analyze the whole cell
