@@ -288,19 +288,21 @@ def _needle_regex(needles: dict[str, frozenset[tuple[bool, bool]]]) -> Any:
     if not needles:
         return None
     alternatives = []
+    word = _ASCII_WORD_CHARS
     for text in sorted(needles, key=len, reverse=True):
         bounds = needles[text]
-        left = all(lb for lb, _ in bounds) and _ASCII_WORD.match(text[0]) is not None
-        right = all(rb for _, rb in bounds) and _ASCII_WORD.match(text[-1]) is not None
-        # re.escape (C speed) escapes only punctuation, which RE2 reads the same way
-        alternatives.append(("\\b" if left else "") + re.escape(text) + ("\\b" if right else ""))
+        left = text[0] in word and (False, True) not in bounds and (False, False) not in bounds
+        right = text[-1] in word and (True, False) not in bounds and (False, False) not in bounds
+        # most names need no escaping; re.escape escapes only punctuation, read alike by RE2
+        escaped = text if text.isalnum() and text.isascii() else re.escape(text)
+        alternatives.append(("\\b" if left else "") + escaped + ("\\b" if right else ""))
     options = re2.Options()
     options.log_errors = False
     options.max_mem = 256 << 20  # room for the DFA of a 10,000-rule policy
     return re2.compile("|".join(alternatives), options)
 
 
-_ASCII_WORD = re.compile(r"[A-Za-z0-9_]")
+_ASCII_WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 
 MAX_MATCHES_PER_RULE = 20
