@@ -396,6 +396,7 @@ class CompiledPolicy:
             for _, m, _ in self.regexes:
                 self.regex_set.Add(m.regex)
             self.regex_set.Compile()
+        self.regex_finders = [spans.finder(rx) for _, _, rx in self.regexes]
         self.scan, self.needle_slot, self.regex_base = _scan_set(self.needle_regex, [m.regex for _, m, _ in self.regexes])
 
     # --- stage 1 ------------------------------------------------------------------------
@@ -461,7 +462,7 @@ class CompiledPolicy:
                     return True, True
                 worth = True
                 for i in hits:
-                    places.extend(m.start() for m in itertools.islice(self.regexes[i][2].finditer(code), 100))
+                    places.extend(itertools.islice(_starts(self.regexes[i][2], self.regex_finders[i], raw), 100))
                 if joined is not code:
                     places.append(_WHOLE)  # positions in the joined text differ: analyze the whole cell
         return worth, worth

@@ -15,6 +15,7 @@ import base64
 import binascii
 import bisect
 import codecs
+import itertools
 import operator
 import re
 import warnings
@@ -82,9 +83,7 @@ class _Positions:
     def __init__(self, code: str):
         self.code = code
         self.ascii = code.isascii()
-        self.starts = [0]
-        for m in re.finditer("\n", code):
-            self.starts.append(m.end())
+        self.starts = list(itertools.accumulate(map(len, code.split("\n")), lambda a, n: a + n + 1, initial=0))
         self.byte_maps: dict[int, list[int] | None] = {}  # line -> char offset of each byte (non-ASCII lines)
 
     def offset(self, line: int, col: int) -> int:
@@ -107,9 +106,13 @@ class _Positions:
         return start + chars[min(col, len(chars) - 1)]  # type: ignore[index]
 
     def span(self, node: ast.AST) -> tuple[int, int]:
-        start = self.offset(node.lineno, node.col_offset)  # type: ignore[attr-defined]
-        end_line = getattr(node, "end_lineno", None) or node.lineno  # type: ignore[attr-defined]
+        line, col = node.lineno, node.col_offset  # type: ignore[attr-defined]
+        end_line = getattr(node, "end_lineno", None) or line
         end_col = getattr(node, "end_col_offset", None)
+        if self.ascii and line <= len(self.starts) and end_line <= len(self.starts):  # the common case
+            start = self.starts[line - 1] + col
+            return start, (self.starts[end_line - 1] + end_col) if end_col is not None else start
+        start = self.offset(line, col)
         end = self.offset(end_line, end_col) if end_col is not None else start
         return start, end
 
