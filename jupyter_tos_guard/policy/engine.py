@@ -581,14 +581,15 @@ class CompiledPolicy:
                     if ok:
                         found[idx].append(Found.inside(m, ev, start, end + 1))
         if self.regex_set is not None:
-            hits = self.regex_set.Match(text)
-            for i in hits or ():
+            data: str | bytes = text.encode() if text.isascii() else text  # encoded once, not per call
+            for i in self.regex_set.Match(data) or ():
                 idx, m, rx = self.regexes[i]
-                for mo in rx.finditer(text):
-                    if mo.end() == mo.start():
-                        continue
-                    found[idx].append(Found.inside(m, ev, mo.start(), mo.end()))
-                    break
+                where = (spans.spans(self.regex_finders[i], data) if isinstance(data, bytes)
+                         else (mo.span() for mo in rx.finditer(text)))
+                for start, end in where:  # the first non-empty match
+                    if end > start:
+                        found[idx].append(Found.inside(m, ev, start, end))
+                        break
 
 
 @dataclass(frozen=True)
