@@ -67,7 +67,6 @@ class _Focus:
         self.kept: list[tuple[int, int]] = []  # (start, end) of kept statements, cell offsets
         self.lifted: dict[int, int] = {}  # line start -> indentation of an indented line kept alone
         self.lines: set[int] = set()  # starts of the kept lines
-        self._definitions: dict[tuple[str, bool], list[tuple[int, int]]] = {}
         self._imports: dict[str, list[tuple[int, int]]] | None = None
         self._names: dict[tuple[int, int], tuple[set[str], set[str], set[str]]] = {}
         self._triple: tuple[list[int], list[int]] | None = None
@@ -162,18 +161,13 @@ class _Focus:
 
     # --- variables --------------------------------------------------------------------
 
-    def definitions(self, name: str, imports: bool) -> list[tuple[int, int]]:
-        """(line start, indentation) of the lines that assign `name` (and, with `imports`, that
-        import it), in order. One search for the name itself (a literal: scanned at C speed)
-        rather than a pass over every line."""
-        key = (name, imports)
-        found = self._definitions.get(key)
-        if found is not None:
-            return found
+    def definition(self, name: str, imports: bool, before: int) -> tuple[int, int] | None:
+        """(line start, indentation) of the last line before `before` that assigns `name` (or,
+        with `imports`, imports it). One search for the name itself (a literal: scanned at C
+        speed, and only up to the reader) rather than a pass over every line."""
         code = self.code
-        found = []
-        pattern = _assignment_to(name, self.mode)
-        for m in pattern.finditer(code, self.begin):
+        last: tuple[int, int] | None = None
+        for m in _assignment_to(name, self.mode).finditer(code, self.begin, before):
             at = m.start()
             start = _line_start(code, at)
             if at and _is_word(code[at - 1]):
@@ -181,14 +175,14 @@ class _Focus:
             if self.mode == "shell":  # NAME=..., export NAME=...
                 line = _SHELL_ASSIGNMENT.match(code, start, _line_end(code, at))
                 if line and line.start(2) == at:
-                    found.append((max(start, self.begin), 0))
+                    last = (max(start, self.begin), 0)
             elif start == at or not code[start:at].strip(" \t"):
-                found.append((max(start, self.begin), at - start))
+                last = (max(start, self.begin), at - start)
         if imports and self.mode == "python":
-            found += [entry for entry in self.imports().get(name, ())]
-            found.sort()
-        self._definitions[key] = found
-        return found
+            for entry in self.imports().get(name, ()):
+                if entry[0] < before and (last is None or entry[0] > last[0]):
+                    last = entry
+        return last
 
     def imports(self) -> dict[str, list[tuple[int, int]]]:
         """name -> (line start, indentation) of the import lines that bind it."""
@@ -241,8 +235,9 @@ class _Focus:
         self.add(self.statement(start))
         return True
 
-    def keep_uses(self, name: str) -> list[tuple[int, int]]:
-        """Keep the statements that read `name` (at most _MAX_USES of them); the new ones."""
+    def keep_uses(self, name: str, after: int) -> list[tuple[int, int]]:
+        """Keep the statements from `after` on that read `name` (at most _MAX_USES of them);
+        the new ones."""
         code = self.code
         if self.mode == "shell":
             pattern = re.compile(r"\$\{?" + re.escape(name) + r"\b")
@@ -250,7 +245,7 @@ class _Focus:
             pattern = re.compile(re.escape(name) + r"\b")
         added = []
         uses = 0
-        for m in pattern.finditer(code, self.begin):
+        for m in pattern.finditer(code, max(after, self.begin)):
             at = m.start()
             if self.mode == "python" and at and (_is_word(code[at - 1]) or code[at - 1] == "."):
                 continue
@@ -279,20 +274,19 @@ class _Focus:
                 # one (`x += ...`) reads x in turn, so earlier ones follow in the next round
                 used, called, _ = self.names(a, b)
                 for name in used:
-                    found = self.definitions(name, name in called)
-                    i = bisect.bisect_left(found, (a, -1))
-                    if i and self.keep_definition(*found[i - 1]):
-                        start, indent = found[i - 1]
+                    found = self.definition(name, name in called, a)
+                    if found is not None and self.keep_definition(*found):
+                        start, indent = found
                         lifted = indent and self.mode == "python"
                         new_reading.append((start, _line_end(code, start)) if lifted else self.kept[-1])
-            assigned: set[str] = set()
+            assigned: dict[str, int] = {}  # name -> where it is first assigned
             for a, b in assigning:
-                assigned |= self.names(a, b)[2]
-            assigned -= done_assigned
-            done_assigned |= assigned
+                for name in self.names(a, b)[2] - done_assigned:
+                    assigned[name] = min(a, assigned.get(name, a))
+            done_assigned |= assigned.keys()
             assigning = []
             for name in sorted(assigned):
-                uses = self.keep_uses(name)
+                uses = self.keep_uses(name, assigned[name])
                 new_reading += uses
                 assigning += uses
             reading = new_reading
