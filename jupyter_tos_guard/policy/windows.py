@@ -32,6 +32,8 @@ _CONTINUATION_START = re.compile(r"[\s)\]}#]|(?:else|elif|except|finally)\b")
 _ASSIGNMENT = re.compile(r"(?m)^([ \t]*)([A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?\+?=[^=\n]")
 _IMPORT = re.compile(r"(?m)^([ \t]*)(?:from[ \t]+[\w.]+[ \t]+)?import[ \t]+\(?([^\n#;]*)")
 _PLAIN_TARGET = re.compile(r"(?m)^[ \t]*[A-Za-z_]\w*[ \t]*(?::[^=\n]*)?=(?!=)")
+_SHELL_ESCAPE_LINE = re.compile(r"(?m)^([ \t]*(?:[A-Za-z_][\w., \t]*=[ \t]*)?)([!%][^\n]*)")
+_EXPANDED = re.compile(r"\{([A-Za-z_]\w*)[^{}\n]*\}|\$\{?([A-Za-z_]\w*)")
 _CALLED = re.compile(r"(?<![\w.])([A-Za-z_]\w*)[ \t]*\(")
 _PLAIN_STRING = re.compile(r"""(?<!\w)[rRbBuU]{0,2}(?:"[^"\\\n{$]*"|'[^'\\\n{$]*')""")
 _IMPORTED_NAME = re.compile(r"([\w.]+)(?:[ \t]+as[ \t]+(\w+))?")
@@ -208,6 +210,9 @@ class _Focus:
         if self.mode == "shell":
             found = set(_SHELL_USE.findall(text)), set(), {m.group(2) for m in _SHELL_ASSIGNMENT.finditer(text)}
         else:
+            if "!" in text or "%" in text:
+                # a shell escape or magic reads Python names only through {name} and $name
+                text = _SHELL_ESCAPE_LINE.sub(_expansions, text)
             text = strip_comments(text)
             assigned = {m.group(2) for m in _ASSIGNMENT.finditer(text)}
             if "import" in text:
@@ -340,6 +345,12 @@ def _assignment_to(name: str, mode: Mode) -> re.Pattern[str]:
     if mode == "shell":
         return re.compile(re.escape(name) + "=")
     return re.compile(re.escape(name) + r"[ \t]*(?::[^=\n]*)?\+?=(?!=)")
+
+
+def _expansions(m: re.Match[str]) -> str:
+    """A shell-escape line reduced to its assignment (if any) and the names it expands."""
+    names = " ".join(a or b for a, b in _EXPANDED.findall(m.group(2)))
+    return f"{m.group(1)}({names})" if m.group(1).strip() else names
 
 
 def _imported(names: str) -> list[str]:
