@@ -12,6 +12,7 @@ that maps each of its runs back to the cell, so every span still points into the
 from __future__ import annotations
 
 import bisect
+import builtins
 import functools
 import keyword
 import re
@@ -41,6 +42,7 @@ _NAME = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
 _SHELL_ASSIGNMENT = re.compile(
     r"(?m)^([ \t]*)(?:(?:export|local|declare|readonly|typeset)[ \t]+(?:-\w+[ \t]+)*)?([A-Za-z_]\w*)=")
 _SHELL_USE = re.compile(r"\$\{?([A-Za-z_]\w*)")
+_BUILTINS = frozenset(dir(builtins))  # called bare, these are (nearly) never imported
 _KEYWORDS = frozenset(keyword.kwlist) | {"self", "print", "len", "range", "str", "int", "True", "False", "None"}
 
 
@@ -69,7 +71,6 @@ class _Focus:
         self.kept: list[tuple[int, int]] = []  # (start, end) of kept statements, cell offsets
         self.lifted: dict[int, int] = {}  # line start -> indentation of an indented line kept alone
         self.lines: set[int] = set()  # starts of the kept lines
-        self._imports: dict[str, list[tuple[int, int]]] | None = None
         self._names: dict[tuple[int, int], tuple[set[str], set[str], set[str]]] = {}
         self._triple: tuple[list[int], list[int]] | None = None
 
@@ -180,26 +181,23 @@ class _Focus:
                     last = (max(start, self.begin), 0)
             elif start == at or not code[start:at].strip(" \t"):
                 last = (max(start, self.begin), at - start)
-        if imports and self.mode == "python":
-            for entry in self.imports().get(name, ()):
-                if entry[0] < before and (last is None or entry[0] > last[0]):
+        if imports and self.mode == "python" and name not in _BUILTINS:
+            for entry in self.imports_of(name, before):
+                if last is None or entry[0] > last[0]:
                     last = entry
         return last
 
-    def imports(self) -> dict[str, list[tuple[int, int]]]:
-        """name -> (line start, indentation) of the import lines that bind it."""
-        if self._imports is None:
-            self._imports = {}
-            code = self.code
-            at = code.find("import", self.begin)
-            while at >= 0:
-                start = max(_line_start(code, at), self.begin)
-                m = _IMPORT.match(code, start, _line_end(code, at))
-                if m:
-                    for name in _imported(m.group(2)):
-                        self._imports.setdefault(name, []).append((start, len(m.group(1))))
-                at = code.find("import", _line_end(code, at))
-        return self._imports
+    def imports_of(self, name: str, before: int) -> list[tuple[int, int]]:
+        """(line start, indentation) of the import lines before `before` that bind `name`:
+        found from the name's own occurrences, not by reading every import of the cell."""
+        code = self.code
+        out = []
+        for m in _word(name).finditer(code, self.begin, before):
+            start = max(_line_start(code, m.start()), self.begin)
+            line = _IMPORT.match(code, start, _line_end(code, m.start()))
+            if line and name in _imported(line.group(2)) and (not out or out[-1][0] != start):
+                out.append((start, len(line.group(1))))
+        return out
 
     def names(self, a: int, b: int) -> tuple[set[str], set[str], set[str]]:
         """(names read, names called bare as `name(`, names assigned) in a kept statement."""
@@ -247,7 +245,7 @@ class _Focus:
         if self.mode == "shell":
             pattern = re.compile(r"\$\{?" + re.escape(name) + r"\b")
         else:
-            pattern = re.compile(re.escape(name) + r"\b")
+            pattern = _word(name)
         added = []
         uses = 0
         for m in pattern.finditer(code, max(after, self.begin)):
@@ -337,6 +335,11 @@ def _continued(line: str) -> bool:
 
 def _is_word(ch: str) -> bool:
     return bool(ch) and (ch.isalnum() or ch == "_")
+
+
+@functools.lru_cache(maxsize=512)
+def _word(name: str) -> re.Pattern[str]:
+    return re.compile(re.escape(name) + r"\b")
 
 
 @functools.lru_cache(maxsize=512)
