@@ -215,7 +215,7 @@ def _cell_magic_name(header: str) -> str:
 _CELL_MAGIC = re.compile(r"\s*(%%[^\n]*\n?)")
 
 
-def cell_body(code: str, language: str = "python") -> tuple[SegmentKind | None, int]:
+def cell_body(code: str, language: str = "python") -> tuple[Literal["python", "shell"] | None, int]:
     """How the bulk of a cell reads ("python", "shell", or None for text and markup) and where
     it starts (after a cell magic's header line)."""
     if language in SHELL_LANGUAGES:

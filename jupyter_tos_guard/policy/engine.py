@@ -23,9 +23,9 @@ from typing import Any
 import ahocorasick
 import re2
 
+from . import spans
 from .cell import SHELL_LANGUAGES, cell_body
 from .evidence import Evidence, collect, join_continuations, line_around
-from . import spans
 from .loader import compile_re2, without_gc
 from .model import (
     Action,

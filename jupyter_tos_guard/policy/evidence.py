@@ -437,7 +437,8 @@ def _decode_pipeline(echo: shell.SimpleCommand, nxt: shell.SimpleCommand) -> tup
 
 def _tr_set(spec: str) -> str:
     """The characters of a `tr` set such as `A-Za-z` (ranges expanded)."""
-    out, i = [], 0
+    out: list[str] = []
+    i = 0
     while i < len(spec):
         if i + 2 < len(spec) and spec[i + 1] == "-" and spec[i] <= spec[i + 2]:
             out.extend(chr(c) for c in range(ord(spec[i]), ord(spec[i + 2]) + 1))
@@ -475,7 +476,7 @@ def collect(code: str, language: str = "python", need_python: bool = True,
     window = None
     if focus is not None:
         mode, begin = cell_body(code, language)
-        if mode is not None:
+        if mode == "python" or mode == "shell":
             window = focus_statements(code, focus, mode, begin)
     c = Collector(need_python)
     if window is None:

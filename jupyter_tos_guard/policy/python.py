@@ -169,8 +169,8 @@ def _nodes(tree: ast.AST) -> list[ast.AST]:
     while stack:
         node = stack.pop()
         out.append(node)
-        for field in node._fields:
-            value = getattr(node, field, None)
+        for name in node._fields:
+            value = getattr(node, name, None)
             if type(value) is list:
                 stack.extend(v for v in value if isinstance(v, ast.AST) and type(v) not in leaf)
             elif isinstance(value, ast.AST) and type(value) not in leaf:

@@ -191,7 +191,7 @@ class _Focus:
         """(line start, indentation) of the import lines before `before` that bind `name`:
         found from the name's own occurrences, not by reading every import of the cell."""
         code = self.code
-        out = []
+        out: list[tuple[int, int]] = []
         for m in _word(name).finditer(code, self.begin, before):
             start = max(_line_start(code, m.start()), self.begin)
             line = _IMPORT.match(code, start, _line_end(code, m.start()))
@@ -205,6 +205,7 @@ class _Focus:
         if cached is not None:
             return cached
         text = self.code[a:b]
+        found: tuple[set[str], set[str], set[str]]
         if self.mode == "shell":
             found = set(_SHELL_USE.findall(text)), set(), {m.group(2) for m in _SHELL_ASSIGNMENT.finditer(text)}
         else:
