@@ -194,3 +194,24 @@ def test_span_finder_fast_and_public_paths_agree() -> None:
     fast = list(spans.spans(spans.finder(pattern), data))
     public = list(spans.spans(spans.finder(Public()), data))
     assert fast == public == [m.span() for m in pattern.finditer(data)]
+
+
+@pytest.mark.parametrize(
+    ("code", "rule"),
+    [
+        ("%env T=xmrig\n!./$T -o pool", "mining.xmrig"),
+        ("%env T ./xm\nx = 1\n!${T}rig -o pool", "mining.xmrig"),
+        ("%set_env T=./xm\n!${T}rig -o pool", "mining.xmrig"),
+        ('import os\nos.environ["M"] = "./xm"\nprint(2)\n!${M}rig -o p', "mining.xmrig"),
+        ('import os\ndef setup():\n    os.environ.setdefault("M", "./hash")\nprint(1)\n!${M}cat -m 0 h.txt',
+         "password-cracking.hashcat"),
+        ('import os\nos.putenv("M", "xmrig")\n!./$M', "mining.xmrig"),
+        ("%env MODEL=bert\n!echo $MODEL", None),
+        ('import os\nos.environ["X"] = "1"\n!echo $X', None),
+    ],
+)
+def test_variables_a_cell_puts_in_the_environment_reach_its_shell_escapes(code: str, rule: str | None) -> None:
+    policy = load_policy()
+    for engine in (Engine(policy), Engine(policy, focus=False)):
+        ids = engine.evaluate(code).rule_ids
+        assert (rule in ids) if rule else ids == ()

@@ -125,6 +125,7 @@ _HF_REPO_ID = re.compile(
     r"""(?:repo_id\s*=\s*|from_pretrained\(\s*|hf_hub_download\(\s*|snapshot_download\(\s*|load_dataset\(\s*)[rRuUfF]?(["'])([\w.-]+/[\w.-]+)\1"""
 )
 _SHELL_EXPANSION = re.compile(r"\{([A-Za-z_]\w*)\}|\$\{([A-Za-z_]\w*)\}|\$([A-Za-z_]\w*)")
+_ENV_MAGIC = re.compile(r"(?m)^[ \t]*%(?:set_)?env[ \t]+([A-Za-z_]\w*)(?:[ \t]*=[ \t]*|[ \t]+)([^\n]*)")
 _CONTINUATION = re.compile(r"\\\r?\n")
 _B64_PIPE = re.compile(r"(?:base64|openssl)\b.*(?:-d\b|--decode|-D\b)")
 _SHELLS = {"sh", "bash", "zsh", "dash", "ksh", "fish"}
@@ -166,6 +167,7 @@ class Collector:
 
     def __init__(self, need_python: bool = True):
         self.need_python = need_python
+        self.environ: dict[str, list[tuple[int, str]]] = {}  # variables the cell sets with %env
         self.unparsed = False  # the cell's own Python did not parse
         self.items: list[Evidence] = []
         self.scanned: dict[str, shell.Tokens] = {}  # each shell text is tokenized once
@@ -206,6 +208,9 @@ class Collector:
 
     def collect(self, code: str, language: str = "python", origin: Derived | None = None, depth: int = 0) -> None:
         split = split_cell(code, language)
+        if depth == 0 and "env" in code:
+            for m in _ENV_MAGIC.finditer(code):  # %env TOOL=./miner, %set_env TOOL ./miner
+                self.environ.setdefault(m.group(1), []).append((m.start(), m.group(2).strip().strip("'\"")))
         python_view = split.python
         facts: PythonFacts | None = None
         if split.has_python and (self.need_python or origin is not None):
@@ -243,6 +248,14 @@ class Collector:
         if "$" in text:
             for name, value, at in shell.assignments(text, self.scan(text)):
                 shell_env.setdefault(name, []).append((offset + at, value))
+            # the environment the cell set for its shells: %env, os.environ[...] = ...
+            for name, entries in self.environ.items():
+                shell_env.setdefault(name, []).extend(entries)
+                shell_env[name].sort()
+            if facts is not None:
+                for name, entries in facts.environ.items():
+                    shell_env.setdefault(name, []).extend(entries)
+                    shell_env[name].sort()
         if not python_env and not shell_env:
             return None
         pieces: list[Piece] = []

@@ -73,6 +73,7 @@ class PythonFacts:
     executed: list[Derived] = field(default_factory=list)  # code handed to exec/eval
     strings: list[Derived] = field(default_factory=list)  # computed strings worth matching
     env: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    environ: dict[str, list[tuple[int, str]]] = field(default_factory=dict)  # os.environ["X"] = ...
     lists: dict[str, list[tuple[int, list[Derived], int, int]]] = field(default_factory=dict)  # argv lists
     parsed: bool = True
 
@@ -415,6 +416,9 @@ class _Analyzer:
             self.facts.imports.append((node.module, start, end))
 
     def visit_Assign(self, node: ast.Assign) -> None:
+        for t in node.targets:  # os.environ["TOOL"] = "...": what `!$TOOL` runs
+            if isinstance(t, ast.Subscript) and _dotted(t.value).endswith("environ"):
+                self.environ(t.slice, node.value, node)
         if isinstance(node.value, (ast.Name, ast.Attribute)):  # run = subprocess.run
             target = self.callee(node.value)
             if target[1] in _SINKS:
@@ -422,6 +426,12 @@ class _Analyzer:
                     if isinstance(t, ast.Name):
                         self.aliases[t.id] = target
         self.assign([t for t in node.targets if isinstance(t, ast.Name)], node.value, node)
+
+    def environ(self, key: ast.expr, value: ast.expr, node: ast.AST) -> None:
+        name, folded = self.fold(key), self.fold(value)
+        if name is not None and folded is not None:
+            start, _ = self.pos.span(node)
+            self.facts.environ.setdefault(name[0], []).append((start, folded[0]))
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         if node.value is not None and isinstance(node.target, ast.Name):
@@ -489,6 +499,8 @@ class _Analyzer:
 
     def visit_Call(self, node: ast.Call) -> None:
         receiver, name = self.callee(node.func)
+        if len(node.args) == 2 and (name == "putenv" or (name == "setdefault" and receiver.endswith("environ"))):
+            self.environ(node.args[0], node.args[1], node)
         first = node.args[0] if node.args else None
         if name in _EXEC_FUNCS and receiver in ("", "builtins", "__builtins__") and first is not None:
             folded = self.fold(first)

@@ -164,7 +164,7 @@ class _Focus:
 
     # --- variables --------------------------------------------------------------------
 
-    def definition(self, name: str, imports: bool, before: int) -> tuple[int, int] | None:
+    def definition(self, name: str, imports: bool, before: int, env: bool = False) -> tuple[int, int] | None:
         """(line start, indentation) of the last line before `before` that assigns `name` (or,
         with `imports`, imports it). One search for the name itself (a literal: scanned at C
         speed, and only up to the reader) rather than a pass over every line."""
@@ -181,6 +181,11 @@ class _Focus:
                     last = (max(start, self.begin), 0)
             elif start == at or not code[start:at].strip(" \t"):
                 last = (max(start, self.begin), at - start)
+        if env and self.mode == "python":  # %env NAME=..., os.environ["NAME"] = ..., putenv("NAME", ...)
+            for m in _environ_assignment(name).finditer(code, self.begin, before):
+                start = max(_line_start(code, m.start()), self.begin)
+                if last is None or start > last[0]:
+                    last = (start, len(code[start : m.start()]) - len(code[start : m.start()].lstrip(" \t")))
         if imports and self.mode == "python" and name not in _BUILTINS:
             for entry in self.imports_of(name, before):
                 if last is None or entry[0] > last[0]:
@@ -277,8 +282,11 @@ class _Focus:
                 # the last assignment before the statement is the value it reads; an augmented
                 # one (`x += ...`) reads x in turn, so earlier ones follow in the next round
                 used, called, _ = self.names(a, b)
+                text = code[a:b] if "$" in code[a:b] else ""
                 for name in used:
-                    found = self.definition(name, name in called, a)
+                    # `$NAME` in a shell escape may come from the environment the cell set
+                    env = bool(text) and ("$" + name in text or "${" + name in text)
+                    found = self.definition(name, name in called, a, env)
                     if found is not None and self.keep_definition(*found):
                         start, indent = found
                         lifted = indent and self.mode == "python"
@@ -341,6 +349,13 @@ def _is_word(ch: str) -> bool:
 @functools.lru_cache(maxsize=512)
 def _word(name: str) -> re.Pattern[str]:
     return re.compile(re.escape(name) + r"\b")
+
+
+@functools.lru_cache(maxsize=512)
+def _environ_assignment(name: str) -> re.Pattern[str]:
+    quoted = rf"""\s*[rbuRBU]?["']{re.escape(name)}["']"""
+    return re.compile(rf"%(?:set_)?env[ \t]+{re.escape(name)}\b|environ\[{quoted}\s*\]\s*=(?!=)"
+                      rf"|(?:setdefault|putenv)\({quoted}\s*,")
 
 
 @functools.lru_cache(maxsize=512)
