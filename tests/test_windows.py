@@ -215,3 +215,17 @@ def test_variables_a_cell_puts_in_the_environment_reach_its_shell_escapes(code: 
     for engine in (Engine(policy), Engine(policy, focus=False)):
         ids = engine.evaluate(code).rule_ids
         assert (rule in ids) if rule else ids == ()
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        'a, b = "./xm", "rig"\nimport os\nprint(1)\nos.system(a + b + " -o p")',
+        'tool, pool = "xmrig", "p:1"\nx = 2\n!./{tool} -o {pool}',
+        '(a, b) = ["./xm", "rig"]\nimport subprocess\nsubprocess.run([a + b, "-o", "p"])',
+    ],
+)
+def test_tuple_assignments_fold(code: str) -> None:
+    policy = load_policy()
+    for engine in (Engine(policy), Engine(policy, focus=False)):
+        assert "mining.xmrig" in engine.evaluate(code).rule_ids

@@ -426,6 +426,13 @@ class _Analyzer:
                     if isinstance(t, ast.Name):
                         self.aliases[t.id] = target
         self.assign([t for t in node.targets if isinstance(t, ast.Name)], node.value, node)
+        for t in node.targets:  # a, b = "./xm", "rig"
+            value = node.value
+            if isinstance(t, (ast.Tuple, ast.List)) and isinstance(value, (ast.Tuple, ast.List)) \
+                    and len(t.elts) == len(value.elts):
+                for target, item in zip(t.elts, value.elts, strict=True):
+                    if isinstance(target, ast.Name):
+                        self.assign([target], item, node)
 
     def environ(self, key: ast.expr, value: ast.expr, node: ast.AST) -> None:
         name, folded = self.fold(key), self.fold(value)

@@ -32,6 +32,8 @@ _CONTINUATION_START = re.compile(r"[\s)\]}#]|(?:else|elif|except|finally)\b")
 # NAME = ..., NAME: T = ..., NAME += ... (group 1: indentation, group 2: the name)
 _ASSIGNMENT = re.compile(r"(?m)^([ \t]*)([A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?\+?=[^=\n]")
 _IMPORT = re.compile(r"(?m)^([ \t]*)(?:from[ \t]+[\w.]+[ \t]+)?import[ \t]+\(?([^\n#;]*)")
+_TUPLE_TARGET_HEAD = re.compile(r"[ \t]*[(\[]?[ \t]*(?:[A-Za-z_]\w*[ \t]*,[ \t]*)+")  # `(a, ` before `b) = ...`
+_TUPLE_ASSIGNMENT = re.compile(r"(?m)^[ \t]*[(\[]?[ \t]*((?:[A-Za-z_]\w*[ \t]*,[ \t]*)+[A-Za-z_]\w*)[ \t]*[)\]]?[ \t]*=(?!=)")
 _PLAIN_TARGET = re.compile(r"(?m)^[ \t]*[A-Za-z_]\w*[ \t]*(?::[^=\n]*)?=(?!=)")
 _SHELL_ESCAPE_LINE = re.compile(r"(?m)^([ \t]*(?:[A-Za-z_][\w., \t]*=[ \t]*)?)([!%][^\n]*)")
 _EXPANDED = re.compile(r"\{([A-Za-z_]\w*)[^{}\n]*\}|\$\{?([A-Za-z_]\w*)")
@@ -179,8 +181,9 @@ class _Focus:
                 line = _SHELL_ASSIGNMENT.match(code, start, _line_end(code, at))
                 if line and line.start(2) == at:
                     last = (max(start, self.begin), 0)
-            elif start == at or not code[start:at].strip(" \t"):
-                last = (max(start, self.begin), at - start)
+            elif start == at or not code[start:at].strip(" \t") or _TUPLE_TARGET_HEAD.fullmatch(code, start, at):
+                indent = len(code[start:at]) - len(code[start:at].lstrip(" \t"))
+                last = (max(start, self.begin), indent)
         if env and self.mode == "python":  # %env NAME=..., os.environ["NAME"] = ..., putenv("NAME", ...)
             for m in _environ_assignment(name).finditer(code, self.begin, before):
                 start = max(_line_start(code, m.start()), self.begin)
@@ -219,6 +222,9 @@ class _Focus:
                 text = _SHELL_ESCAPE_LINE.sub(_expansions, text)
             text = strip_comments(text)
             assigned = {m.group(2) for m in _ASSIGNMENT.finditer(text)}
+            if "," in text:
+                for m in _TUPLE_ASSIGNMENT.finditer(text):
+                    assigned.update(n.strip() for n in m.group(1).split(","))
             if "import" in text:
                 for m in _IMPORT.finditer(text):
                     assigned.update(_imported(m.group(2)))
@@ -363,7 +369,7 @@ def _assignment_to(name: str, mode: Mode) -> re.Pattern[str]:
     """`name = ...`, `name: T = ...`, `name += ...` (python) or `name=` (shell), found by the name."""
     if mode == "shell":
         return re.compile(re.escape(name) + "=")
-    return re.compile(re.escape(name) + r"[ \t]*(?::[^=\n]*)?\+?=(?!=)")
+    return re.compile(re.escape(name) + r"[ \t]*[)\]]?[ \t]*(?::[^=\n]*)?\+?=(?!=)")
 
 
 def _expansions(m: re.Match[str]) -> str:
