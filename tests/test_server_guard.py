@@ -10,31 +10,16 @@ from typing import Any
 
 import pytest
 from kernel_client import V1, KernelWS, kinds, make_msg, reply_of, stdout_of
+from policies import BLOCK_RULE, WARN_RULE, policy
 from traitlets.config import Config
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 PROTOCOLS = ["v1", "legacy"]
-POLICY = """
-version: 1
-info_url: https://example.org/terms
-appeal_url: https://example.org/appeal
-rules:
-  - id: test.warnme
-    category: testing
-    title: The warn-me test tool
-    action: warn
-    message: warn-me is discouraged here.
-    match:
-      - command: warnme-tool
-  - id: test.blockme
-    category: testing
-    title: The block-me test tool
-    action: block
-    message: block-me is not allowed here.
-    match:
-      - command: blockme-tool
-      - package: {name: blockme_pkg, via: [import]}
+POLICY = policy(
+    WARN_RULE,
+    BLOCK_RULE + "      - package: {name: blockme_pkg, via: [import]}\n",
+    """\
   - id: test.secret
     category: testing
     title: A private rule
@@ -43,7 +28,9 @@ rules:
     message: Something private.
     match:
       - literal: zzsecretpatternzz
-"""
+""",
+    header="info_url: https://example.org/terms\nappeal_url: https://example.org/appeal\n",
+)
 
 
 @pytest.fixture

@@ -10,28 +10,12 @@ from typing import Any
 import pytest
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from kernel_client import V1, KernelWS, kinds, reply_of, stdout_of
+from policies import BLOCK_RULE, WARN_RULE, policy
 from traitlets.config import Config
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
-POLICY = """
-version: 1
-rules:
-  - id: test.blockme
-    category: testing
-    title: The block-me test tool
-    action: block
-    message: block-me is not allowed here.
-    match:
-      - command: blockme-tool
-  - id: test.warnme
-    category: testing
-    title: The warn-me test tool
-    action: warn
-    message: warn-me is discouraged here.
-    match:
-      - command: warnme-tool
-"""
+POLICY = policy(BLOCK_RULE, WARN_RULE)
 
 
 def base_config(jp_server_config: Config, tmp_path: Path, **traits: Any) -> Config:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/kernel_client.py
+from policies import BLOCK_RULE, WARN_RULE, policy  # noqa: E402 (tests/ is on the path above)
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICE = "tos-guard"
@@ -35,24 +36,7 @@ PASSWORD = "guard-test-password"
 USERS = ["admin", "alice", "bob", "carol", "dave", "rogue"]
 T = TypeVar("T")
 
-LOCAL_POLICY = """
-version: 1
-rules:
-  - id: test.warnme
-    category: testing
-    title: The warn-me test tool
-    action: warn
-    message: warn-me is discouraged here.
-    match:
-      - command: warnme-tool
-  - id: test.blockme
-    category: testing
-    title: The block-me test tool
-    action: block
-    message: block-me is not allowed here.
-    match:
-      - command: blockme-tool
-"""
+LOCAL_POLICY = policy(WARN_RULE, BLOCK_RULE)
 
 CENTRAL_POLICY = """
 version: 1
