@@ -267,7 +267,10 @@ def _scan_set(needles: Any, regexes: list[str]) -> tuple[Any, int, int]:
     options = re2.Options()
     options.case_sensitive = False
     options.log_errors = False
-    options.max_mem = 256 << 20  # the names of a 10,000-rule policy in one DFA
+    # the names of a 10,000-rule policy in one DFA. A set scan cannot fail silently once
+    # compiled (RE2 never bails out of a set's DFA: it flushes its state cache and goes on),
+    # and a large budget keeps such flushes rare.
+    options.max_mem = 256 << 20
     scan = re2.Set.SearchSet(options)
     for pattern in _TRIGGER_PATTERNS:
         scan.Add(f"(?-i:{pattern})")
