@@ -66,6 +66,8 @@ def _line_end(code: str, at: int) -> int:
 
 
 class _Focus:
+    """The statements kept so far in one cell, and the reading that decides what else to keep."""
+
     def __init__(self, code: str, begin: int, mode: Mode):
         self.code = code
         self.begin = begin  # lines before it (a cell magic's header) are kept as they are
