@@ -272,6 +272,11 @@ def page(browser: Browser, lab: Lab, request: pytest.FixtureRequest) -> Iterator
 
 
 @pytest.fixture(scope="package")
-def screenshots() -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return SCREENSHOTS
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the tests save their screenshots: a temporary folder, so that a test run leaves the
+    checkout as it was; docs/screenshots/ (or another folder) when
+    JUPYTER_TOS_GUARD_SCREENSHOTS names it (`=docs` for the README's)."""
+    wanted = os.environ.get("JUPYTER_TOS_GUARD_SCREENSHOTS")
+    folder = SCREENSHOTS if wanted == "docs" else Path(wanted) if wanted else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

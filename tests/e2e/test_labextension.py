@@ -2,8 +2,8 @@
 
 Each test opens its own notebook (so its own kernel), runs cells with the keyboard as a
 student would, and checks the inline notice, the banner, the kernel's side effects on disk,
-and the server's audit log. Screenshots of the warn, block and confirm states go to
-docs/screenshots/.
+and the server's audit log. Screenshots of the warn, block and confirm states go to a
+temporary folder, or to docs/screenshots/ with JUPYTER_TOS_GUARD_SCREENSHOTS=docs.
 """
 
 from __future__ import annotations
