@@ -1,12 +1,12 @@
 """The engine: a policy compiled once, then `evaluate(code, context) -> Verdict` per cell.
 
-Three stages keep the common case cheap. A prefilter runs one RE2 pass (a DFA: its cost grows
-with the cell, not with the number of rules) over the lowercased cell for every tool name the
-rules mention, one RE2 set pass for the handful of signs of hiding (`b64decode`, `exec(`,
-`chr(` ...), of a sink (`!`, `subprocess`, `os.system` ...) and of assembly, and one for
-operator regexes. A cell with none of those is allowed right there. For the rest, the places
-of those hits pick the statements worth reading (see `windows`); only those are split,
-parsed and normalized into evidence, which is looked up in per-kind indexes.
+Two stages keep the common case cheap. A prefilter reads the cell in one RE2 set pass (a DFA:
+its cost grows with the cell, not with the number of rules) holding every tool name the rules
+mention, the handful of signs of hiding (`b64decode`, `exec(`, `chr(` ...), of a sink (`!`,
+`subprocess`, `os.system` ...) and of assembly, and the operators' regexes. A cell with none
+of those is allowed right there. For the rest, the places of those hits pick the statements
+worth reading (see `windows`); only those are split, parsed and normalized into evidence,
+which is looked up in per-kind indexes.
 """
 
 from __future__ import annotations
@@ -199,7 +199,8 @@ _TRIGGER_KINDS = [kind for kind, group in enumerate((_HIDING_PATTERNS, _SINK_PAT
                   for _ in group]
 _HIDING, _SINK, _ASSEMBLY = 0, 1, 2
 _WHOLE = -1  # in `places`: do not focus, read the whole cell
-# where hiding and sinks are, to focus the analysis of large cells on them
+_TRIGGER_PATTERNS = _HIDING_PATTERNS + _SINK_PATTERNS + _ASSEMBLY_PATTERNS
+_TRIGGER_COUNT = len(_TRIGGER_PATTERNS)
 # Where hiding is, to focus on it. The whole-cell shell pattern (quotes inside a word anywhere in
 # a %%bash cell) would match from the cell's start over everything else: shell cells find such
 # words by a search with the quotes removed instead (see `_dequoted_places`).
@@ -212,8 +213,9 @@ _FOCUS_SINKS = re2.compile("|".join(f"(?:{p})" for p in (
     *_SINK_PATTERNS[1:],
 )))
 # What follows a sink's name when it runs nothing but fixed text: `.run(["nvidia-smi", "-L"], ...)`,
-# `("unzip -q data.zip")`, `([sys.executable, "-m", "pip", "install", "polars"])`. A tool named there is a prefilter hit of its own; such a call needs
-# no reading unless something else points at it.
+# `("unzip -q data.zip")`, `([sys.executable, "-m", "pip", "install", "polars"])`. A tool named
+# there is a prefilter hit of its own; such a call needs no reading unless something else points
+# at it.
 _LITERAL = r"""(?:[rRbBuU]?(?:"[^"\\\n{}$`]*"|'[^'\\\n{}$`]*')|sys\.executable)"""  # the kernel's python
 _LITERAL_CALL = re.compile(
     rf"""[\w.]*\(\s*(?:{_LITERAL}|[\[(]\s*{_LITERAL}(?:\s*,\s*{_LITERAL})*\s*,?\s*[\])])\s*[,)]""")
@@ -253,10 +255,6 @@ def _live_sinks(code: str, raw: str | bytes) -> Iterable[int]:
         elif not (_IMPORT_LINE.match(code, line_start, line_end)
                   or _LITERAL_CALL.match(code, end - 1 if matched.endswith("(") else end, line_end)):
             yield start
-
-
-_TRIGGER_PATTERNS = _HIDING_PATTERNS + _SINK_PATTERNS + _ASSEMBLY_PATTERNS
-_TRIGGER_COUNT = len(_TRIGGER_PATTERNS)
 
 
 def _scan_set(needles: Any, regexes: list[str]) -> tuple[Any, int, int]:
@@ -414,20 +412,19 @@ class CompiledPolicy:
         `x\\mrig`) hide a name; such names are looked for with those removed.
         """
         # re2 encodes a str to UTF-8 on every call: encode once; ASCII keeps offsets equal
-        ascii_code = code.isascii()
-        raw: str | bytes = code.encode() if ascii_code else code
+        raw: str | bytes = code.encode() if code.isascii() else code
         matched = self.scan.Match(raw) or ()
         kinds = {_TRIGGER_KINDS[i] for i in matched if i < _TRIGGER_COUNT}
         worth = False
-        lower = ""
-        if self.needle_slot in matched or (shell and self.needle_regex is not None and _QUOTE_IN_WORD.search(code)):
+        quoted = shell and self.needle_regex is not None and _QUOTE_IN_WORD.search(code) is not None
+        if self.needle_slot in matched or quoted:
             lower = code.lower()
             for start in self.needle_places(lower):
                 worth = True
                 if places is None:
                     return True, True
                 places.append(start)
-            if shell and _QUOTE_IN_WORD.search(code):
+            if quoted:
                 found: list[int] = []
                 if self._dequoted_places(lower, found):
                     if places is None:
