@@ -392,9 +392,9 @@ class Collector:
                     while commands[last].piped and last + 1 < len(commands):
                         last += 1  # the span runs to the end of the pipeline (`| sh`)
                     src = self.narrow(origin, offset + cmd.start, offset + commands[last].end, decoded[0], (decoded[1],))
-                    # read as what the pipeline hands it to: a shell, python, or (a file, a
-                    # variable) either
-                    consumer = commands[last].name if last > i + 1 or commands[last].name != cmd.name else ""
+                    # read as what the pipeline hands it to: a shell, python, or (no consumer:
+                    # a file, a variable) either
+                    consumer = commands[last].name if last > i + 1 else ""
                     if not consumer.startswith("python"):
                         self.shell(decoded[0], 0, src, depth + 1, ())
                     if consumer not in _SHELLS:
