@@ -33,7 +33,9 @@ class AuditLog:
                 # line-buffered append; O_APPEND keeps concurrent writers' lines whole
                 self._file = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
             except OSError as exc:
-                self.log.error("tos-guard: cannot open audit log %s: %s; audit records go to the server log only", path, exc)
+                self.log.error(
+                    "tos-guard: cannot open audit log %s: %s; audit records go to the server log only", path, exc
+                )
 
     def write(self, record: dict[str, Any]) -> None:
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)

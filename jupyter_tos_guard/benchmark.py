@@ -70,29 +70,122 @@ class Config:
     big_budget_s: float = 12.0  # stop repeating a large cell once this much time is spent on it
 
 
-FULL = Config(cells=600, reps=15, scale_reps=5, big_sizes=(1 * MB, 10 * MB), big_reps={1 * MB: 5, 10 * MB: 3},
-              load_reps=20, large_load_reps=3)
-QUICK = Config(cells=200, reps=3, scale_reps=2, big_sizes=(1 * MB,), big_reps={1 * MB: 1},
-               load_reps=3, large_load_reps=1, scale_every=2, big_budget_s=0.0)
+FULL = Config(
+    cells=600,
+    reps=15,
+    scale_reps=5,
+    big_sizes=(1 * MB, 10 * MB),
+    big_reps={1 * MB: 5, 10 * MB: 3},
+    load_reps=20,
+    large_load_reps=3,
+)
+QUICK = Config(
+    cells=200,
+    reps=3,
+    scale_reps=2,
+    big_sizes=(1 * MB,),
+    big_reps={1 * MB: 1},
+    load_reps=3,
+    large_load_reps=1,
+    scale_every=2,
+    big_budget_s=0.0,
+)
 
 
 # --- cell generator -----------------------------------------------------------------------
 
-_COLUMNS = ["age", "income", "region", "score", "label", "price", "quantity", "timestamp", "user_id",
-            "category", "duration", "temperature", "rating", "clicks", "revenue", "country", "device",
-            "session_length", "churned", "discount"]
-_DATASETS = ["sales_2023", "titanic", "housing", "customers", "sensor_readings", "reviews", "transactions",
-             "weather_daily", "churn", "web_logs", "energy_use", "taxi_trips", "loans", "survey_results"]
+_COLUMNS = [
+    "age",
+    "income",
+    "region",
+    "score",
+    "label",
+    "price",
+    "quantity",
+    "timestamp",
+    "user_id",
+    "category",
+    "duration",
+    "temperature",
+    "rating",
+    "clicks",
+    "revenue",
+    "country",
+    "device",
+    "session_length",
+    "churned",
+    "discount",
+]
+_DATASETS = [
+    "sales_2023",
+    "titanic",
+    "housing",
+    "customers",
+    "sensor_readings",
+    "reviews",
+    "transactions",
+    "weather_daily",
+    "churn",
+    "web_logs",
+    "energy_use",
+    "taxi_trips",
+    "loans",
+    "survey_results",
+]
 _MODELS = ["resnet18", "resnet50", "efficientnet_b0", "vit_b_16", "mobilenet_v3_small", "convnext_tiny"]
-_HF_MODELS = ["bert-base-uncased", "distilbert-base-uncased", "roberta-base", "gpt2", "t5-small",
-              "sentence-transformers/all-MiniLM-L6-v2", "google/flan-t5-base", "facebook/bart-large-cnn"]
-_PIP_PACKAGES = ["transformers", "datasets", "accelerate", "evaluate", "sentencepiece", "lightgbm", "xgboost",
-                 "catboost", "optuna", "wandb", "seaborn", "plotly", "polars", "pyarrow", "timm", "torchmetrics",
-                 "einops", "peft", "gradio", "opencv-python-headless", "albumentations", "scikit-image",
-                 "statsmodels", "shap", "umap-learn", "faiss-cpu", "rich", "tqdm", "kaggle", "openpyxl"]
+_HF_MODELS = [
+    "bert-base-uncased",
+    "distilbert-base-uncased",
+    "roberta-base",
+    "gpt2",
+    "t5-small",
+    "sentence-transformers/all-MiniLM-L6-v2",
+    "google/flan-t5-base",
+    "facebook/bart-large-cnn",
+]
+_PIP_PACKAGES = [
+    "transformers",
+    "datasets",
+    "accelerate",
+    "evaluate",
+    "sentencepiece",
+    "lightgbm",
+    "xgboost",
+    "catboost",
+    "optuna",
+    "wandb",
+    "seaborn",
+    "plotly",
+    "polars",
+    "pyarrow",
+    "timm",
+    "torchmetrics",
+    "einops",
+    "peft",
+    "gradio",
+    "opencv-python-headless",
+    "albumentations",
+    "scikit-image",
+    "statsmodels",
+    "shap",
+    "umap-learn",
+    "faiss-cpu",
+    "rich",
+    "tqdm",
+    "kaggle",
+    "openpyxl",
+]
 _APT_PACKAGES = ["ffmpeg", "libsm6", "libxext6", "graphviz", "poppler-utils", "tesseract-ocr", "unzip", "htop"]
-_BENIGN_REPOS = ["huggingface/transformers", "pytorch/examples", "ultralytics/yolov5", "openai/whisper",
-                 "facebookresearch/detectron2", "karpathy/nanoGPT", "tensorflow/models", "scikit-learn/scikit-learn"]
+_BENIGN_REPOS = [
+    "huggingface/transformers",
+    "pytorch/examples",
+    "ultralytics/yolov5",
+    "openai/whisper",
+    "facebookresearch/detectron2",
+    "karpathy/nanoGPT",
+    "tensorflow/models",
+    "scikit-learn/scikit-learn",
+]
 _PROSE = [
     "We use stratified sampling so every region keeps its share of the data.",
     "Data mining on the transaction log surfaces the seasonal pattern described in week 3.",
@@ -142,16 +235,32 @@ class CellGenerator:
         r = self.rng
         c1, c2, c3, c4 = r.sample(_COLUMNS, 4)
         return {
-            "c1": c1, "c2": c2, "c3": c3, "c4": c4, "ds": r.choice(_DATASETS), "ds2": r.choice(_DATASETS),
-            "n": r.randint(2, 500), "k": r.randint(3, 12), "f": round(r.uniform(0.01, 0.99), 3),
-            "lr": r.choice(["1e-3", "3e-4", "5e-5", "2e-5", "0.01"]), "epochs": r.randint(2, 50),
-            "bs": r.choice([16, 32, 64, 128, 256]), "model": r.choice(_MODELS), "hf": r.choice(_HF_MODELS),
-            "seed": r.randint(0, 9999), "hidden": r.choice([64, 128, 256, 512, 768]),
-            "drop": r.choice([0.1, 0.2, 0.3, 0.5]), "var": r.choice(["df", "data", "frame", "train_df", "raw"]),
+            "c1": c1,
+            "c2": c2,
+            "c3": c3,
+            "c4": c4,
+            "ds": r.choice(_DATASETS),
+            "ds2": r.choice(_DATASETS),
+            "n": r.randint(2, 500),
+            "k": r.randint(3, 12),
+            "f": round(r.uniform(0.01, 0.99), 3),
+            "lr": r.choice(["1e-3", "3e-4", "5e-5", "2e-5", "0.01"]),
+            "epochs": r.randint(2, 50),
+            "bs": r.choice([16, 32, 64, 128, 256]),
+            "model": r.choice(_MODELS),
+            "hf": r.choice(_HF_MODELS),
+            "seed": r.randint(0, 9999),
+            "hidden": r.choice([64, 128, 256, 512, 768]),
+            "drop": r.choice([0.1, 0.2, 0.3, 0.5]),
+            "var": r.choice(["df", "data", "frame", "train_df", "raw"]),
             "fn": r.choice(["prepare", "clean", "featurize", "summarize", "evaluate", "plot_metrics", "load"]),
-            "pkg": " ".join(r.sample(_PIP_PACKAGES, r.randint(1, 4))), "pkg1": r.choice(_PIP_PACKAGES),
-            "ver": f"{r.randint(0, 4)}.{r.randint(0, 40)}.{r.randint(0, 9)}", "apt": " ".join(r.sample(_APT_PACKAGES, 2)),
-            "repo": r.choice(_BENIGN_REPOS), "prose": r.choice(_PROSE), "prose2": r.choice(_PROSE),
+            "pkg": " ".join(r.sample(_PIP_PACKAGES, r.randint(1, 4))),
+            "pkg1": r.choice(_PIP_PACKAGES),
+            "ver": f"{r.randint(0, 4)}.{r.randint(0, 40)}.{r.randint(0, 9)}",
+            "apt": " ".join(r.sample(_APT_PACKAGES, 2)),
+            "repo": r.choice(_BENIGN_REPOS),
+            "prose": r.choice(_PROSE),
+            "prose2": r.choice(_PROSE),
             "color": r.choice(["tab:blue", "tab:orange", "steelblue", "crimson", "#336699"]),
             "cmap": r.choice(["viridis", "magma", "coolwarm", "Blues"]),
         }
@@ -167,7 +276,10 @@ class CellGenerator:
         special: list[str] = []
         filler_kind = kind
         if kind == "bash":
-            header = [r.choice(["%%bash", "%%bash", "%%sh", "%%bash -s"]) + ("\nset -euo pipefail" if r.random() < 0.5 else "")]
+            header = [
+                r.choice(["%%bash", "%%bash", "%%sh", "%%bash -s"])
+                + ("\nset -euo pipefail" if r.random() < 0.5 else "")
+            ]
         elif kind == "matplotlib" and r.random() < 0.5:
             header = ["%matplotlib inline"]
         if kind in ("pandas", "sklearn", "torch", "matplotlib", "subprocess") and r.random() < 0.5:
@@ -253,13 +365,13 @@ _PROHIBITED = [
     "!apt-get -qq install -y hashcat\n!hashcat -m 0 -a 0 hashes.txt rockyou.txt -o cracked.txt",
     "!git clone https://github.com/s0md3v/roop && pip install -q -r roop/requirements.txt",
     "!git clone https://github.com/facefusion/facefusion\n%cd facefusion\n!python install.py --onnxruntime cuda",
-    "import subprocess\nminer = subprocess.Popen([\"./t-rex\", \"-a\", \"kawpow\", \"-o\", "
-    "\"stratum+tcp://rvn.example.org:6060\", \"-u\", \"RWallet.<<seed>>\"])",
+    'import subprocess\nminer = subprocess.Popen(["./t-rex", "-a", "kawpow", "-o", '
+    '"stratum+tcp://rvn.example.org:6060", "-u", "RWallet.<<seed>>"])',
     "!sudo apt-get install -y qbittorrent-nox\n!qbittorrent-nox --webui-port=8080 &",
     "!git clone https://github.com/MatrixTM/MHDDoS.git && pip install -r MHDDoS/requirements.txt",
     "%cd /content\n!wget -q https://github.com/trexminer/T-Rex/releases/download/0.26.8/t-rex-0.26.8-linux.tar.gz",
     "!aria2c --seed-time=0 'magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567'",
-    "import os\nos.system(\"nohup ./xmrig --donate-level 1 -o gulf.moneroocean.stream:10128 -u WALLET &\")",
+    'import os\nos.system("nohup ./xmrig --donate-level 1 -o gulf.moneroocean.stream:10128 -u WALLET &")',
 ]
 _XMRIG_PAYLOAD = 'import os\nos.system("nohup ./xmrig -o pool.supportxmr.com:443 -u 4WalletPlaceholder -k &")\n'
 _SHELL_PAYLOAD = "wget -q https://github.com/xmrig/xmrig/releases/download/v6.21.0/xmrig-6.21.0-linux-static-x64.tar.gz"
@@ -313,17 +425,17 @@ _BLOCKS: dict[str, list[str]] = {
         'from sklearn.metrics import classification_report, confusion_matrix, roc_auc_score\n\npred = grid.predict(X_test)\nprint(classification_report(y_test, pred, digits=3))\nprint("AUC: %.3f" % roc_auc_score(y_test, grid.predict_proba(X_test)[:, 1]))',
         'models = {\n    "logreg": LogisticRegression(max_iter=<<n>>),\n    "forest": RandomForestClassifier(n_estimators=<<n>>),\n    "boosting": GradientBoostingClassifier(learning_rate=<<f>>),\n}\nfor name, model in models.items():\n    scores = cross_val_score(model, X_train, y_train, cv=<<k>>, scoring="accuracy")\n    print(f"{name:10s} {scores.mean():.3f} +/- {scores.std():.3f}")',
         'importances = pd.Series(grid.best_estimator_["model"].feature_importances_, index=grid.best_estimator_["pre"].get_feature_names_out())\nimportances.sort_values(ascending=False).head(<<k>>)',
-        '# <<prose>>\nfrom sklearn.decomposition import PCA\npca = PCA(n_components=<<k>>, random_state=<<seed>>)\nZ = pca.fit_transform(StandardScaler().fit_transform(X_train[numeric]))\nprint(pca.explained_variance_ratio_.cumsum())',
+        "# <<prose>>\nfrom sklearn.decomposition import PCA\npca = PCA(n_components=<<k>>, random_state=<<seed>>)\nZ = pca.fit_transform(StandardScaler().fit_transform(X_train[numeric]))\nprint(pca.explained_variance_ratio_.cumsum())",
         'import joblib\njoblib.dump(grid.best_estimator_, "outputs/<<ds>>_model.joblib")\nloaded = joblib.load("outputs/<<ds>>_model.joblib")\nassert (loaded.predict(X_test) == pred).all()',
     ],
     "torch": [
         "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\nfrom torch.utils.data import DataLoader, Dataset\n\n"
         'device = torch.device("cuda" if torch.cuda.is_available() else "cpu")\ntorch.manual_seed(<<seed>>)',
         'class <<ds>>Dataset(Dataset):\n    def __init__(self, frame, target="<<c1>>"):\n        self.x = torch.tensor(frame.drop(columns=[target]).values, dtype=torch.float32)\n        self.y = torch.tensor(frame[target].values, dtype=torch.long)\n\n    def __len__(self):\n        return len(self.y)\n\n    def __getitem__(self, i):\n        return self.x[i], self.y[i]',
-        'class MLP(nn.Module):\n    def __init__(self, d_in, d_hidden=<<hidden>>, n_classes=<<k>>, p=<<drop>>):\n        super().__init__()\n        self.net = nn.Sequential(\n            nn.Linear(d_in, d_hidden), nn.ReLU(), nn.Dropout(p),\n            nn.Linear(d_hidden, d_hidden), nn.ReLU(), nn.Dropout(p),\n            nn.Linear(d_hidden, n_classes),\n        )\n\n    def forward(self, x):\n        return self.net(x)',
-        'model = MLP(d_in=X_train.shape[1]).to(device)\noptimizer = torch.optim.AdamW(model.parameters(), lr=<<lr>>, weight_decay=0.01)\nscheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=<<epochs>>)\ntrain_loader = DataLoader(train_ds, batch_size=<<bs>>, shuffle=True, num_workers=2)',
-        'def train_one_epoch(model, loader):\n    model.train()\n    total = 0.0\n    for xb, yb in loader:\n        xb, yb = xb.to(device), yb.to(device)\n        optimizer.zero_grad()\n        loss = F.cross_entropy(model(xb), yb)\n        loss.backward()\n        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)\n        optimizer.step()\n        total += loss.item() * len(xb)\n    return total / len(loader.dataset)',
-        '@torch.no_grad()\ndef evaluate(model, loader):\n    model.eval()\n    correct = n = 0\n    for xb, yb in loader:\n        logits = model(xb.to(device))\n        correct += (logits.argmax(1).cpu() == yb).sum().item()\n        n += len(yb)\n    return correct / n',
+        "class MLP(nn.Module):\n    def __init__(self, d_in, d_hidden=<<hidden>>, n_classes=<<k>>, p=<<drop>>):\n        super().__init__()\n        self.net = nn.Sequential(\n            nn.Linear(d_in, d_hidden), nn.ReLU(), nn.Dropout(p),\n            nn.Linear(d_hidden, d_hidden), nn.ReLU(), nn.Dropout(p),\n            nn.Linear(d_hidden, n_classes),\n        )\n\n    def forward(self, x):\n        return self.net(x)",
+        "model = MLP(d_in=X_train.shape[1]).to(device)\noptimizer = torch.optim.AdamW(model.parameters(), lr=<<lr>>, weight_decay=0.01)\nscheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=<<epochs>>)\ntrain_loader = DataLoader(train_ds, batch_size=<<bs>>, shuffle=True, num_workers=2)",
+        "def train_one_epoch(model, loader):\n    model.train()\n    total = 0.0\n    for xb, yb in loader:\n        xb, yb = xb.to(device), yb.to(device)\n        optimizer.zero_grad()\n        loss = F.cross_entropy(model(xb), yb)\n        loss.backward()\n        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)\n        optimizer.step()\n        total += loss.item() * len(xb)\n    return total / len(loader.dataset)",
+        "@torch.no_grad()\ndef evaluate(model, loader):\n    model.eval()\n    correct = n = 0\n    for xb, yb in loader:\n        logits = model(xb.to(device))\n        correct += (logits.argmax(1).cpu() == yb).sum().item()\n        n += len(yb)\n    return correct / n",
         'history = []\nfor epoch in range(<<epochs>>):\n    loss = train_one_epoch(model, train_loader)\n    acc = evaluate(model, val_loader)\n    scheduler.step()\n    history.append({"epoch": epoch, "loss": loss, "acc": acc})\n    print(f"epoch {epoch:3d}  loss {loss:.4f}  val acc {acc:.3f}")',
         'import torchvision\nbackbone = torchvision.models.<<model>>(weights="DEFAULT")\nfor p in backbone.parameters():\n    p.requires_grad = False\nbackbone.fc = nn.Linear(backbone.fc.in_features, <<k>>)\nbackbone = backbone.to(device)',
         'torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": <<epochs>>}, "checkpoints/<<ds>>_mlp.pt")\nckpt = torch.load("checkpoints/<<ds>>_mlp.pt", map_location=device)\nmodel.load_state_dict(ckpt["model"])',
@@ -331,7 +443,7 @@ _BLOCKS: dict[str, list[str]] = {
         '# <<prose>>\nprint(torch.cuda.memory_allocated() / 2**20, "MiB allocated")\ntorch.cuda.empty_cache()',
     ],
     "matplotlib": [
-        "import matplotlib.pyplot as plt\nimport seaborn as sns\n\nsns.set_theme(style=\"whitegrid\")\nplt.rcParams[\"figure.dpi\"] = 110",
+        'import matplotlib.pyplot as plt\nimport seaborn as sns\n\nsns.set_theme(style="whitegrid")\nplt.rcParams["figure.dpi"] = 110',
         'fig, ax = plt.subplots(figsize=(<<k>>, 4))\nax.hist(<<var>>["<<c1>>"].dropna(), bins=<<n>>, color="<<color>>", alpha=0.8)\nax.set_xlabel("<<c1>>")\nax.set_ylabel("count")\nax.set_title("Distribution of <<c1>>")\nplt.show()',
         'fig, axes = plt.subplots(2, 2, figsize=(10, 8), sharex=True)\nfor ax, col in zip(axes.flat, ["<<c1>>", "<<c2>>", "<<c3>>", "<<c4>>"]):\n    <<var>>.groupby("month")[col].mean().plot(ax=ax, marker="o")\n    ax.set_title(col)\nfig.tight_layout()',
         'plt.figure(figsize=(8, 6))\nsns.heatmap(<<var>>.select_dtypes("number").corr(), cmap="<<cmap>>", annot=True, fmt=".2f", vmin=-1, vmax=1)\nplt.title("Correlation matrix")\nplt.savefig("figures/<<ds>>_corr.png", bbox_inches="tight")',
@@ -366,7 +478,7 @@ _BLOCKS: dict[str, list[str]] = {
         'find . -name "*.pyc" -delete\nfind outputs -name "*.log" -mtime +7 -print',
         "export CUDA_VISIBLE_DEVICES=0\nexport TOKENIZERS_PARALLELISM=false",
         "sed -i 's/batch_size: 32/batch_size: <<bs>>/' config.yaml\ngrep -n batch_size config.yaml",
-        "# <<prose>>\necho \"run finished at $(date)\" >> outputs/runs.log",
+        '# <<prose>>\necho "run finished at $(date)" >> outputs/runs.log',
         "cat outputs/metrics.json | python -m json.tool | head -n 20",
     ],
     "comments": [
@@ -375,7 +487,7 @@ _BLOCKS: dict[str, list[str]] = {
         "# ## Results\n#\n# <<prose>>\n# The table below lists macro F1 per fold; fold <<k>> is the outlier.\nresults",
         "# <<prose>>\nthreshold = <<f>>  # <<prose2>>",
         "# ---------------------------------------------------------------\n# <<prose>>\n# ---------------------------------------------------------------",
-        "def note():\n    \"\"\"<<prose>>\n\n    <<prose2>>\n    \"\"\"\n    return None",
+        'def note():\n    """<<prose>>\n\n    <<prose2>>\n    """\n    return None',
     ],
     "subprocess": [
         "import os\nimport subprocess",
@@ -392,8 +504,34 @@ _BLOCKS: dict[str, list[str]] = {
 
 # --- synthetic policies -------------------------------------------------------------------
 
-_SYLLABLES = ["kra", "vel", "zor", "nix", "tal", "mor", "qua", "dri", "fen", "lox", "bar", "tum", "zep",
-              "ork", "vin", "gal", "rho", "pex", "dun", "sil", "wex", "cy", "jor", "plu", "ska", "thu"]
+_SYLLABLES = [
+    "kra",
+    "vel",
+    "zor",
+    "nix",
+    "tal",
+    "mor",
+    "qua",
+    "dri",
+    "fen",
+    "lox",
+    "bar",
+    "tum",
+    "zep",
+    "ork",
+    "vin",
+    "gal",
+    "rho",
+    "pex",
+    "dun",
+    "sil",
+    "wex",
+    "cy",
+    "jor",
+    "plu",
+    "ska",
+    "thu",
+]
 _SUFFIXES = ["x", "z", "q", "rig", "miner", "crack", "swap", "ddos", "bt", "hash", "bot", "fuzz"]
 _TLDS = ["net", "io", "org", "com", "xyz", "pro"]
 
@@ -455,12 +593,14 @@ def _synthetic_rule(i: int) -> tuple[str, Counter[str]]:
             kinds["url"] += 1
     if i % 33 == 7:  # a few hundred regexes at 10,000 rules
         esc = re.escape(name)
-        pattern = r.choice([
-            rf"(?i)\b{esc}-v?[0-9][0-9.]*-(linux|x64|amd64)[a-z0-9_.-]*\.(tar\.gz|tgz|zip)\b",
-            rf"\b{esc}\s+--(pool|wallet|algo|target)\b",
-            rf"(?i)\b{esc}\.(Anonymous|User|Token)\s*\(",
-            rf"\b{esc}_(cuda|opencl|cpu)[0-9]*\b",
-        ])
+        pattern = r.choice(
+            [
+                rf"(?i)\b{esc}-v?[0-9][0-9.]*-(linux|x64|amd64)[a-z0-9_.-]*\.(tar\.gz|tgz|zip)\b",
+                rf"\b{esc}\s+--(pool|wallet|algo|target)\b",
+                rf"(?i)\b{esc}\.(Anonymous|User|Token)\s*\(",
+                rf"\b{esc}_(cuda|opencl|cpu)[0-9]*\b",
+            ]
+        )
         lines.append(f"      - regex: '{pattern}'")
         kinds["regex"] += 1
     body = "\n".join(lines)
@@ -529,8 +669,9 @@ def time_cells(engine: Engine, cells: Sequence[Cell], reps: int, seed: int = SEE
     return samples
 
 
-def time_call(fn: Callable[[], Any], reps: int, warmup: int = 1, gc_off: bool = True,
-              budget_s: float = math.inf) -> tuple[list[float], Any]:
+def time_call(
+    fn: Callable[[], Any], reps: int, warmup: int = 1, gc_off: bool = True, budget_s: float = math.inf
+) -> tuple[list[float], Any]:
     """Seconds per call (at least one call; no more once `budget_s` is spent). Loads pass
     gc_off=False: building a policy allocates millions of objects, and the collector's passes
     over them are part of what a server pays."""
@@ -597,7 +738,9 @@ def _latency_table(rows: list[tuple[str, list[float], str]]) -> None:
     for label, flat, extra in rows:
         if not flat:
             continue
-        print(f"  {label:24s} {len(flat):8d} {_ms(percentile(flat, 50))} {_ms(percentile(flat, 99))} {_ms(max(flat))}  {extra}")
+        print(
+            f"  {label:24s} {len(flat):8d} {_ms(percentile(flat, 50))} {_ms(percentile(flat, 99))} {_ms(max(flat))}  {extra}"
+        )
 
 
 def _deep(engine: Engine, code: str) -> bool | None:
@@ -620,9 +763,13 @@ def bench_default_load(cfg: Config, report: _Report) -> Engine:
     load_times, policy = time_call(lambda: _cold(load_policy), cfg.load_reps, gc_off=False)
     compile_times, engine = time_call(lambda: Engine(policy), cfg.load_reps, gc_off=False)
     kinds = Counter(m.kind for r in policy.rules for m in r.matchers)
-    print(f"  {len(policy.rules)} rules, {sum(kinds.values())} matchers ({', '.join(f'{k} {v}' for k, v in kinds.most_common())})")
-    print(f"  load (read + YAML + validate) {_ms(statistics.median(load_times))}   "
-          f"Engine compile {_ms(statistics.median(compile_times))}   (median of {cfg.load_reps}, gc enabled)")
+    print(
+        f"  {len(policy.rules)} rules, {sum(kinds.values())} matchers ({', '.join(f'{k} {v}' for k, v in kinds.most_common())})"
+    )
+    print(
+        f"  load (read + YAML + validate) {_ms(statistics.median(load_times))}   "
+        f"Engine compile {_ms(statistics.median(compile_times))}   (median of {cfg.load_reps}, gc enabled)"
+    )
     return engine
 
 
@@ -632,7 +779,9 @@ def describe_mix(engine: Engine, cells: Sequence[Cell]) -> None:
     for c in cells:
         by_kind.setdefault(c.kind, []).append(c)
     what = {k: d for k, _, d in CellGenerator.KINDS}
-    print(f"  {'kind':12s} {'cells':>5s} {'min B':>6s} {'mean B':>7s} {'max B':>6s} {'deep':>5s} {'flagged':>8s}  description")
+    print(
+        f"  {'kind':12s} {'cells':>5s} {'min B':>6s} {'mean B':>7s} {'max B':>6s} {'deep':>5s} {'flagged':>8s}  description"
+    )
     for kind, _, _ in CellGenerator.KINDS:
         cs = by_kind.get(kind, [])
         if not cs:
@@ -641,12 +790,16 @@ def describe_mix(engine: Engine, cells: Sequence[Cell]) -> None:
         flags = [_deep(engine, c.code) for c in cs]
         deep = "-" if None in flags else str(sum(bool(f) for f in flags))
         flagged = sum(engine.evaluate(c.code).action > Action.ALLOW for c in cs)
-        print(f"  {kind:12s} {len(cs):5d} {min(sizes):6d} {statistics.mean(sizes):7.0f} {max(sizes):6d} "
-              f"{deep:>5s} {flagged:4d}/{len(cs):<3d}  {what[kind]}")
+        print(
+            f"  {kind:12s} {len(cs):5d} {min(sizes):6d} {statistics.mean(sizes):7.0f} {max(sizes):6d} "
+            f"{deep:>5s} {flagged:4d}/{len(cs):<3d}  {what[kind]}"
+        )
     buckets = Counter(_bucket(c.size) for c in cells)
     sizes = [c.size for c in cells]
-    print(f"  sizes: {min(sizes)} B .. {max(sizes)} B, median {statistics.median(sizes):.0f} B; "
-          + ", ".join(f"{name} {buckets[name]}" for name, _, _ in SIZE_BUCKETS))
+    print(
+        f"  sizes: {min(sizes)} B .. {max(sizes)} B, median {statistics.median(sizes):.0f} B; "
+        + ", ".join(f"{name} {buckets[name]}" for name, _, _ in SIZE_BUCKETS)
+    )
     print("  deep = cells the prefilter sends to full analysis; flagged = verdict log/warn/block")
 
 
@@ -660,14 +813,23 @@ def bench_latency(engine: Engine, cells: Sequence[Cell], cfg: Config, report: _R
         b = [s for c, per in zip(cells, samples, strict=True) if lo <= c.size <= hi for s in per]
         if b:
             rows.append((f"size {name}", b, f"p99 {_mark(percentile(b, 99) * 1000 <= TARGET_P99_MS)}"))
-    rows.append(("benign kinds only", [s for c, per in zip(cells, samples, strict=True) if c.kind not in _BAD_KINDS for s in per],
-                 "(all but prohibited/obfuscated)"))
+    rows.append(
+        (
+            "benign kinds only",
+            [s for c, per in zip(cells, samples, strict=True) if c.kind not in _BAD_KINDS for s in per],
+            "(all but prohibited/obfuscated)",
+        )
+    )
     deep_flags = [_deep(engine, c.code) for c in cells]
     if None not in deep_flags:
-        rows.append(("prefilter fast path", [s for d, per in zip(deep_flags, samples, strict=True) if not d for s in per], ""))
+        rows.append(
+            ("prefilter fast path", [s for d, per in zip(deep_flags, samples, strict=True) if not d for s in per], "")
+        )
         rows.append(("deep path", [s for d, per in zip(deep_flags, samples, strict=True) if d for s in per], ""))
     for kind, _, _ in CellGenerator.KINDS:
-        rows.append((f"kind {kind}", [s for c, per in zip(cells, samples, strict=True) if c.kind == kind for s in per], ""))
+        rows.append(
+            (f"kind {kind}", [s for c, per in zip(cells, samples, strict=True) if c.kind == kind for s in per], "")
+        )
     _latency_table(rows)
     worst = sorted(range(len(cells)), key=lambda i: -statistics.median(samples[i]))[:5]
     print("  slowest cells (median of their samples):")
@@ -686,12 +848,20 @@ def bench_throughput(engine: Engine, cfg: Config, report: _Report) -> None:
     for size in cfg.big_sizes:
         gen = CellGenerator(SEED + size)
         benign = gen.python_bulk(size)
-        with_hit = benign[: len(benign) // 2].rsplit("\n\n", 1)[0] + "\n\n" + hit + "\n\n" + benign[len(benign) // 2 :].split("\n\n", 1)[-1]
+        with_hit = (
+            benign[: len(benign) // 2].rsplit("\n\n", 1)[0]
+            + "\n\n"
+            + hit
+            + "\n\n"
+            + benign[len(benign) // 2 :].split("\n\n", 1)[-1]
+        )
         for label, code in (("benign", benign), ("one prohibited line", with_hit)):
             reps = cfg.big_reps[size]
             # the cell mix already warmed every code path up; a warm-up call here would only
             # double the cost of the slowest measurement
-            times, verdict = time_call(functools.partial(engine.evaluate, code), reps, warmup=0, budget_s=cfg.big_budget_s)
+            times, verdict = time_call(
+                functools.partial(engine.evaluate, code), reps, warmup=0, budget_s=cfg.big_budget_s
+            )
             reps = len(times)
             t = statistics.median(times)
             mb = len(code.encode()) / MB
@@ -704,15 +874,19 @@ def bench_throughput(engine: Engine, cfg: Config, report: _Report) -> None:
     worst = math.inf
     for label, _size, mb, t, rate, path, action, reps in rows:
         worst = min(worst, rate)
-        print(f"  {label:22s} {mb:6.2f}MB {_ms(t)} {rate:8.1f} {t / mb * 1000:10.1f} {path:>5s} {action:>8s}"
-              f"  {_mark(rate >= TARGET_MB_S)} (median of {reps})")
+        print(
+            f"  {label:22s} {mb:6.2f}MB {_ms(t)} {rate:8.1f} {t / mb * 1000:10.1f} {path:>5s} {action:>8s}"
+            f"  {_mark(rate >= TARGET_MB_S)} (median of {reps})"
+        )
     print(f"  {report.target('>= 20 MB/s on large cells', worst >= TARGET_MB_S, f'slowest {worst:.1f} MB/s')}")
     if 10 * MB in cfg.big_sizes:
         for label in ("benign", "one prohibited line"):
             ratio = per_mb[(label, 10 * MB)] / per_mb[(label, MB)]
             ok = ratio <= TARGET_LINEAR
-            print(f"  linear growth, {label}: ms/MB at 10 MB / ms/MB at 1 MB = {ratio:.2f} "
-                  f"{report.target(f'linear ({label})', ok, f'{ratio:.2f}')}")
+            print(
+                f"  linear growth, {label}: ms/MB at 10 MB / ms/MB at 1 MB = {ratio:.2f} "
+                f"{report.target(f'linear ({label})', ok, f'{ratio:.2f}')}"
+            )
     else:
         print("  (10 MB cells skipped in --quick mode; linearity not checked)")
 
@@ -727,24 +901,34 @@ def bench_large_load(cfg: Config, report: _Report) -> None:
     t0 = time.perf_counter()
     text, kinds = synthetic_policy(10_000)
     gen_s = time.perf_counter() - t0
-    print(f"  {len(text) / KB:.0f} KB of YAML, {sum(kinds.values())} matchers: "
-          + ", ".join(f"{k} {v}" for k, v in kinds.most_common()) + f" (generated in {gen_s * 1000:.0f} ms)")
-    load_times, policy = time_call(lambda: _cold(load_texts, [("<synthetic-10000>", text)]), cfg.large_load_reps,
-                                   warmup=0, gc_off=False)
+    print(
+        f"  {len(text) / KB:.0f} KB of YAML, {sum(kinds.values())} matchers: "
+        + ", ".join(f"{k} {v}" for k, v in kinds.most_common())
+        + f" (generated in {gen_s * 1000:.0f} ms)"
+    )
+    load_times, policy = time_call(
+        lambda: _cold(load_texts, [("<synthetic-10000>", text)]), cfg.large_load_reps, warmup=0, gc_off=False
+    )
     compile_times, _ = time_call(lambda: Engine(policy), cfg.large_load_reps, warmup=0, gc_off=False)
     load_s, compile_s = statistics.median(load_times), statistics.median(compile_times)
     total = load_s + compile_s
-    print(f"  {len(policy.rules)} rules: load_texts {load_s:.3f} s + Engine compile {compile_s:.3f} s = {total:.3f} s"
-          f"  (median of {cfg.large_load_reps}; gc enabled, as in a server)")
+    print(
+        f"  {len(policy.rules)} rules: load_texts {load_s:.3f} s + Engine compile {compile_s:.3f} s = {total:.3f} s"
+        f"  (median of {cfg.large_load_reps}; gc enabled, as in a server)"
+    )
     print(f"  {report.target('10,000 rules load <= 2 s', total <= TARGET_LOAD_S, f'{total:.3f} s')}")
 
 
 def bench_rule_scaling(cells: Sequence[Cell], n_default: int, cfg: Config, report: _Report) -> None:
     cells = cells[:: cfg.scale_every]
-    _section(f"per-cell latency vs rule count (default {n_default} rules + synthetic; {cfg.scale_reps} passes x {len(cells)} cells)")
+    _section(
+        f"per-cell latency vs rule count (default {n_default} rules + synthetic; {cfg.scale_reps} passes x {len(cells)} cells)"
+    )
     base: tuple[float, float] | None = None
-    print(f"  {'rules':>7s} {'build':>9s} {'p50':>11s} {'p99':>11s} {'fast p50':>11s} {'deep p50':>11s} {'deep p99':>11s}"
-          f" {'p50 x':>6s} {'p99 x':>6s}")
+    print(
+        f"  {'rules':>7s} {'build':>9s} {'p50':>11s} {'p99':>11s} {'fast p50':>11s} {'deep p50':>11s} {'deep p99':>11s}"
+        f" {'p50 x':>6s} {'p99 x':>6s}"
+    )
     last = (1.0, 1.0)
     for n in (100, 1_000, 10_000):
         texts = _policy_texts(n, n_default)
@@ -761,14 +945,18 @@ def bench_rule_scaling(cells: Sequence[Cell], n_default: int, cfg: Config, repor
         if base is None:
             base = (p50, p99)
         last = (p50 / base[0], p99 / base[1])
-        print(f"  {len(engine.policy.rules):7d} {build:7.2f} s {_ms(p50)} {_ms(p99)} {_ms(percentile(fast, 50))} "
-              f"{_ms(percentile(deep, 50))} {_ms(percentile(deep, 99))} {last[0]:6.2f} {last[1]:6.2f}"
-              f"  ({sum(bool(d) for d in deep_flags) if known else '?'} deep cells)")
+        print(
+            f"  {len(engine.policy.rules):7d} {build:7.2f} s {_ms(p50)} {_ms(p99)} {_ms(percentile(fast, 50))} "
+            f"{_ms(percentile(deep, 50))} {_ms(percentile(deep, 99))} {last[0]:6.2f} {last[1]:6.2f}"
+            f"  ({sum(bool(d) for d in deep_flags) if known else '?'} deep cells)"
+        )
         del engine
         gc.collect()
     worst = max(last)
-    print(f"  100x the rules -> {last[0]:.2f}x p50, {last[1]:.2f}x p99 "
-          f"{report.target('cost grows far slower than rules (<= 2x at 100x)', worst <= TARGET_RULE_GROWTH, f'{worst:.2f}x')}")
+    print(
+        f"  100x the rules -> {last[0]:.2f}x p50, {last[1]:.2f}x p99 "
+        f"{report.target('cost grows far slower than rules (<= 2x at 100x)', worst <= TARGET_RULE_GROWTH, f'{worst:.2f}x')}"
+    )
 
 
 def bench_server(quick: bool) -> None:
@@ -787,8 +975,10 @@ def main(args: argparse.Namespace) -> int:
     report = _Report()
     started = time.perf_counter()
     print(f"jupyter-tos-guard engine benchmark ({'quick' if quick else 'full'} mode)")
-    print(f"  Python {platform.python_version()} ({platform.python_implementation()}) on {platform.machine()} "
-          f"{platform.system()}; times from time.perf_counter, gc disabled while timing")
+    print(
+        f"  Python {platform.python_version()} ({platform.python_implementation()}) on {platform.machine()} "
+        f"{platform.system()}; times from time.perf_counter, gc disabled while timing"
+    )
     print(f"  {_load()} (wall-clock figures inflate when other work shares the CPUs)")
 
     engine = bench_default_load(cfg, report)

@@ -19,8 +19,13 @@ def _load(files: Sequence[str], no_default: bool) -> Engine:
 
 
 def _policy_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--policy", action="append", default=[], metavar="FILE",
-                   help="a policy file layered over the default (repeatable, applied in order)")
+    p.add_argument(
+        "--policy",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a policy file layered over the default (repeatable, applied in order)",
+    )
     p.add_argument("--no-default", action="store_true", help="do not include the embedded default policy")
 
 
@@ -119,7 +124,9 @@ def format_verdict(code: str, verdict: Verdict) -> str:
             pattern = "(private)" if r.private else repr(m.pattern)
             how = f" via {'+'.join(m.via)}" if m.via else ""
             exact = "" if m.exact else " (derived from this source)"
-            out.append(f"  {m.matcher} {pattern} matched {m.evidence!r}{how} at line {m.span.line}, column {m.span.column}{exact}")
+            out.append(
+                f"  {m.matcher} {pattern} matched {m.evidence!r}{how} at line {m.span.line}, column {m.span.column}{exact}"
+            )
             if 0 < m.span.line <= len(lines):
                 src = lines[m.span.line - 1]
                 out.append(f"    {m.span.line:>4} | {src}")
@@ -160,7 +167,9 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="jupyter tos-guard", description="Terms-of-use guard for Jupyter: operator tools.")
+    parser = argparse.ArgumentParser(
+        prog="jupyter tos-guard", description="Terms-of-use guard for Jupyter: operator tools."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("scan", help="scan notebooks, scripts and folders")
     _policy_args(p)

@@ -366,8 +366,9 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
 
     # --- messages we make ---------------------------------------------------------------------
 
-    def _make_msg(self, msg_type: str, content: dict[str, t.Any], parent: dict[str, t.Any],
-                  metadata: dict[str, t.Any]) -> dict[str, t.Any]:
+    def _make_msg(
+        self, msg_type: str, content: dict[str, t.Any], parent: dict[str, t.Any], metadata: dict[str, t.Any]
+    ) -> dict[str, t.Any]:
         msg = self.session.msg(msg_type, content=content, parent=parent, metadata=metadata)
         kernel_session = self._kernel_sessions.get(self.kernel_id)
         if kernel_session:
@@ -405,8 +406,14 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
         meta = {METADATA_KEY: {"action": "aborted"}, "status": "aborted"}
         self._answer(channel, parent, meta, {"status": "aborted", "execution_count": None}, None)
 
-    def _answer(self, channel: str, parent: dict[str, t.Any], meta: dict[str, t.Any],
-                reply: dict[str, t.Any], error: dict[str, t.Any] | None) -> None:
+    def _answer(
+        self,
+        channel: str,
+        parent: dict[str, t.Any],
+        meta: dict[str, t.Any],
+        reply: dict[str, t.Any],
+        error: dict[str, t.Any] | None,
+    ) -> None:
         """busy, [error], execute_reply, idle: what a kernel sends for a cell that failed."""
         send, make = self._send_to_client, self._make_msg
         send(make("status", {"execution_state": "busy"}, parent, meta), "iopub")

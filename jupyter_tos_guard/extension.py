@@ -66,7 +66,9 @@ def load(serverapp: Any) -> None:
         serverapp.web_app.settings["tos_guard_reloader"] = reloader
     serverapp.log.info(
         "tos-guard: guarding kernel executions (mode %s, %d rules, audit log %s)",
-        config.mode, len(guard.engine.policy.rules), config.audit_log or "off",
+        config.mode,
+        len(guard.engine.policy.rules),
+        config.audit_log or "off",
     )
 
 

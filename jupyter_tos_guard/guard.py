@@ -153,10 +153,16 @@ class Guard:
             self._policy_failed(err)
             fallback = default_policy_texts() if self.config.use_default_policy else [("<empty>", "version: 1\n")]
             policy = load_texts(fallback)
-            self.log.error("tos-guard: starting with %s until the policy files are fixed",
-                           "the default policy" if self.config.use_default_policy else "no rules")
-        self.log.info("tos-guard: policy %r in force: %d rules (%s)", policy.name, len(policy.rules),
-                      ", ".join(policy.sources) or "none")
+            self.log.error(
+                "tos-guard: starting with %s until the policy files are fixed",
+                "the default policy" if self.config.use_default_policy else "no rules",
+            )
+        self.log.info(
+            "tos-guard: policy %r in force: %d rules (%s)",
+            policy.name,
+            len(policy.rules),
+            ", ".join(policy.sources) or "none",
+        )
         return self._engine_for(policy)
 
     def _policy_failed(self, err: PolicyError) -> None:
@@ -235,8 +241,14 @@ class Guard:
             return ALLOW
         action = apply_mode(verdict.action, self.config.mode)
         payload = verdict_payload(
-            verdict, code, action=action, info_url=self.info_url, appeal_url=self.appeal_url,
-            contact=engine.policy.contact, policy_name=engine.policy.name, mode=self.config.mode,
+            verdict,
+            code,
+            action=action,
+            info_url=self.info_url,
+            appeal_url=self.appeal_url,
+            contact=engine.policy.contact,
+            policy_name=engine.policy.name,
+            mode=self.config.mode,
         )
         record = self._base_record("decision", request)
         first = verdict.hits[0].matches[0] if verdict.hits and verdict.hits[0].matches else None
@@ -271,8 +283,16 @@ class Guard:
         if action >= Action.CONFIRM:
             metrics.BLOCKED.inc()
         if action >= Action.WARN:
-            self.recent.append({"time": record["time"], "kernel_id": request.kernel_id, "msg_id": request.msg_id,
-                                "notebook_path": request.notebook_path, "user": record["user"], "verdict": payload})
+            self.recent.append(
+                {
+                    "time": record["time"],
+                    "kernel_id": request.kernel_id,
+                    "msg_id": request.msg_id,
+                    "notebook_path": request.notebook_path,
+                    "user": record["user"],
+                    "verdict": payload,
+                }
+            )
         return Decision(action, verdict, payload, record, verdict.elapsed_ms)
 
     def _mark_acknowledged(self, token: object) -> None:
@@ -297,8 +317,7 @@ class Guard:
         exemptions = self.exemptions_for(request.user, request.groups)
         if not exemptions:
             return verdict
-        spared = [h for h in verdict.hits
-                  if any(e.applies(h.rule, request.user, request.groups) for e in exemptions)]
+        spared = [h for h in verdict.hits if any(e.applies(h.rule, request.user, request.groups) for e in exemptions)]
         if not spared:
             return verdict
         record = self._base_record("decision", request)
@@ -311,8 +330,9 @@ class Guard:
         )
         self._record(record, None)
         kept = tuple(h for h in verdict.hits if h not in spared)
-        return Verdict(max((h.rule.action for h in kept), default=Action.ALLOW), kept, verdict.elapsed_ms,
-                       verdict.truncated)
+        return Verdict(
+            max((h.rule.action for h in kept), default=Action.ALLOW), kept, verdict.elapsed_ms, verdict.truncated
+        )
 
     def _record(self, record: dict[str, Any], payload: dict[str, Any] | None) -> None:
         """Audit first (before the action takes effect), then events and other sinks."""
@@ -343,7 +363,8 @@ class Guard:
         payload = failure_payload(
             "the terms-of-use check could not be completed, so this cell was not run; "
             "try again, and tell the operators if it persists",
-            info_url=self.info_url, appeal_url=self.appeal_url,
+            info_url=self.info_url,
+            appeal_url=self.appeal_url,
         )
         return Decision(Action.BLOCK, None, payload, record)
 

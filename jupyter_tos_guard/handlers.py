@@ -69,9 +69,14 @@ class CheckHandler(_GuardHandler):
         guard = self.guard
         verdict = guard.engine.evaluate(code, EvaluationContext(language=language))
         payload = verdict_payload(
-            verdict, code, action=verdict.action,
-            info_url=guard.info_url, appeal_url=guard.appeal_url, contact=guard.engine.policy.contact,
-            policy_name=guard.engine.policy.name, mode=guard.config.mode,
+            verdict,
+            code,
+            action=verdict.action,
+            info_url=guard.info_url,
+            appeal_url=guard.appeal_url,
+            contact=guard.engine.policy.contact,
+            policy_name=guard.engine.policy.name,
+            mode=guard.config.mode,
         )
         payload["elapsed_ms"] = round(verdict.elapsed_ms, 3)
         self.finish(json.dumps(payload))

@@ -89,8 +89,10 @@ def _plain_lines(payload: dict[str, Any]) -> list[str]:
                 shown.add(m["line"])
                 lines.append(f"  Matched on line {m['line']}: {m['excerpt']}")
     if action == "confirm":
-        lines.append("To run it anyway, acknowledge the notice with \"I understand — run anyway\" in JupyterLab "
-                     "or Notebook 7; other frontends cannot acknowledge.")
+        lines.append(
+            'To run it anyway, acknowledge the notice with "I understand — run anyway" in JupyterLab '
+            "or Notebook 7; other frontends cannot acknowledge."
+        )
     if payload.get("info_url"):
         lines.append(f"Terms of use: {payload['info_url']}")
     if payload.get("appeal_url"):
@@ -115,8 +117,10 @@ def notice_html(payload: dict[str, Any]) -> str:
     ]
     head = "This cell was not run" if stopped else "Terms of use warning"
     for rule in payload["rules"]:
-        parts.append(f"<div><strong>{e(head)}: {e(rule['title'])}</strong> "
-                     f"<code>{e(rule['id'])}</code> <em>({e(rule['category'])})</em></div>")
+        parts.append(
+            f"<div><strong>{e(head)}: {e(rule['title'])}</strong> "
+            f"<code>{e(rule['id'])}</code> <em>({e(rule['category'])})</em></div>"
+        )
         parts.append(f"<div>{e(rule['message'])}</div>")
         seen: set[int] = set()
         for m in rule["matches"]:
@@ -127,7 +131,9 @@ def notice_html(payload: dict[str, Any]) -> str:
     if payload.get("info_url"):
         links.append(f'<a href="{e(payload["info_url"])}" target="_blank" rel="noopener">Terms of use</a>')
     if payload.get("appeal_url"):
-        links.append(f'<a href="{e(payload["appeal_url"])}" target="_blank" rel="noopener">Ask for an exemption or report a mistake</a>')
+        links.append(
+            f'<a href="{e(payload["appeal_url"])}" target="_blank" rel="noopener">Ask for an exemption or report a mistake</a>'
+        )
     if links:
         parts.append("<div>" + " · ".join(links) + "</div>")
     parts.append("</div>")

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-CHECKED = Counter(
-    "jupyter_tos_guard_checked_total", "Kernel execute requests checked against the terms-of-use policy."
-)
+CHECKED = Counter("jupyter_tos_guard_checked_total", "Kernel execute requests checked against the terms-of-use policy.")
 MATCHED = Counter(
     "jupyter_tos_guard_matched_total",
     "Checked requests that matched at least one rule, by category and by the action taken.",
     ["category", "action"],
 )
-BLOCKED = Counter("jupyter_tos_guard_blocked_total", "Execute requests the guard answered itself instead of the kernel.")
+BLOCKED = Counter(
+    "jupyter_tos_guard_blocked_total", "Execute requests the guard answered itself instead of the kernel."
+)
 ENGINE_FAILURES = Counter(
     "jupyter_tos_guard_engine_failures_total", "Checks that failed inside the policy engine (see on_engine_error)."
 )

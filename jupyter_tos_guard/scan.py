@@ -42,7 +42,11 @@ class ScanReport:
 
     def to_json(self) -> str:
         return json.dumps(
-            {"files_scanned": self.files_scanned, "findings": [asdict(f) for f in self.findings], "errors": self.errors},
+            {
+                "files_scanned": self.files_scanned,
+                "findings": [asdict(f) for f in self.findings],
+                "errors": self.errors,
+            },
             indent=2,
         )
 
@@ -85,8 +89,16 @@ def scan_text(engine: Engine, code: str, language: str, path: str, cell: int | N
     for hit in verdict.hits:
         m = hit.matches[0]
         found.append(
-            Finding(path, cell, m.span.line, m.span.column, hit.rule.id, hit.rule.category, hit.rule.action.label,
-                    _excerpt(code, m.span.line))
+            Finding(
+                path,
+                cell,
+                m.span.line,
+                m.span.column,
+                hit.rule.id,
+                hit.rule.category,
+                hit.rule.action.label,
+                _excerpt(code, m.span.line),
+            )
         )
     report.findings.extend(sorted(found, key=lambda f: (f.line, f.column, f.rule)))  # in reading order
 
@@ -107,10 +119,16 @@ def scan_file(engine: Engine, path: Path, report: ScanReport) -> None:
         try:
             nb = nbformat.reads(text, as_version=4)
         except Exception as exc:  # nbformat raises several unrelated types for corrupt files
-            report.errors.append({"path": str(path), "error": f"not a readable notebook: {str(exc).splitlines()[0][:300]}"})
+            report.errors.append(
+                {"path": str(path), "error": f"not a readable notebook: {str(exc).splitlines()[0][:300]}"}
+            )
             return
         meta = nb.get("metadata", {})
-        language = (meta.get("kernelspec", {}) or {}).get("language") or (meta.get("language_info", {}) or {}).get("name") or "python"
+        language = (
+            (meta.get("kernelspec", {}) or {}).get("language")
+            or (meta.get("language_info", {}) or {}).get("name")
+            or "python"
+        )
         report.files_scanned += 1
         for index, cell in enumerate(nb.get("cells", [])):
             if cell.get("cell_type") != "code":

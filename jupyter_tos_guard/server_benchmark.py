@@ -122,10 +122,31 @@ class Plan:
     min_batches: int = 2
 
 
-FULL = Plan(small_batches=1000, small_per_batch=2, small_budget=45.0, big_batches=10, big_per_batch=1,
-            big_budget=22.0, warmup_small=20, warmup_big=1, total=110.0, timeout=300.0)
-QUICK = Plan(small_batches=100, small_per_batch=2, small_budget=5.0, big_batches=1, big_per_batch=1,
-             big_budget=4.0, warmup_small=5, warmup_big=0, total=26.0, timeout=120.0, min_batches=1)
+FULL = Plan(
+    small_batches=1000,
+    small_per_batch=2,
+    small_budget=45.0,
+    big_batches=10,
+    big_per_batch=1,
+    big_budget=22.0,
+    warmup_small=20,
+    warmup_big=1,
+    total=110.0,
+    timeout=300.0,
+)
+QUICK = Plan(
+    small_batches=100,
+    small_per_batch=2,
+    small_budget=5.0,
+    big_batches=1,
+    big_per_batch=1,
+    big_budget=4.0,
+    warmup_small=5,
+    warmup_big=0,
+    total=26.0,
+    timeout=120.0,
+    min_batches=1,
+)
 SHUTDOWN_RESERVE = 4.0  # seconds kept at the end of `total` for stopping the servers
 
 
@@ -227,8 +248,13 @@ class Server:
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                self.argv(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=self.env(),
-                cwd=self.dir / "root", start_new_session=True,  # its own process group, to stop it whole
+                self.argv(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env(),
+                cwd=self.dir / "root",
+                start_new_session=True,  # its own process group, to stop it whole
             )
 
     def log_tail(self, lines: int = 30) -> str:
@@ -266,9 +292,13 @@ class Server:
 async def _http(server: Server, method: str, path: str, body: Any = None, timeout: float = 30) -> tuple[int, Any]:
     client = AsyncHTTPClient()
     request = HTTPRequest(
-        server.url + path, method=method, headers={"Authorization": f"token {server.token}"},
-        body=None if body is None else json.dumps(body), allow_nonstandard_methods=True,
-        connect_timeout=timeout, request_timeout=timeout,
+        server.url + path,
+        method=method,
+        headers={"Authorization": f"token {server.token}"},
+        body=None if body is None else json.dumps(body),
+        allow_nonstandard_methods=True,
+        connect_timeout=timeout,
+        request_timeout=timeout,
     )
     try:
         response = await client.fetch(request)
@@ -314,9 +344,18 @@ async def guard_state(server: Server) -> str:
 
 
 async def start_session(server: Server) -> None:
-    code, body = await _http(server, "POST", "/api/sessions", {
-        "path": "benchmark.ipynb", "name": "benchmark.ipynb", "type": "notebook", "kernel": {"name": "python3"},
-    }, timeout=60)
+    code, body = await _http(
+        server,
+        "POST",
+        "/api/sessions",
+        {
+            "path": "benchmark.ipynb",
+            "name": "benchmark.ipynb",
+            "type": "notebook",
+            "kernel": {"name": "python3"},
+        },
+        timeout=60,
+    )
     if code not in (200, 201) or not isinstance(body, dict):
         raise RuntimeError(f"{server.label}: could not start a kernel session (HTTP {code}):\n{server.log_tail()}")
     server.session_id = body["id"]
@@ -343,9 +382,9 @@ def _frame(channel: bytes, parts: Sequence[bytes]) -> bytes:
 
 def _parts(frame: bytes) -> tuple[str, list[bytes]]:
     count = int.from_bytes(frame[:8], "little")
-    offsets = [int.from_bytes(frame[8 * (i + 1): 8 * (i + 2)], "little") for i in range(count)]
-    channel = frame[offsets[0]: offsets[1]].decode()
-    return channel, [frame[offsets[i]: offsets[i + 1]] for i in range(1, count - 1)]
+    offsets = [int.from_bytes(frame[8 * (i + 1) : 8 * (i + 2)], "little") for i in range(count)]
+    channel = frame[offsets[0] : offsets[1]].decode()
+    return channel, [frame[offsets[i] : offsets[i + 1]] for i in range(1, count - 1)]
 
 
 class Kernel:
@@ -360,10 +399,10 @@ class Kernel:
 
     @classmethod
     async def connect(cls, server: Server) -> Kernel:
-        url = (f"ws://127.0.0.1:{server.port}/api/kernels/{server.kernel_id}/channels"
-               f"?session_id={uuid.uuid4().hex}")
-        request = HTTPRequest(url, headers={"Authorization": f"token {server.token}"}, connect_timeout=30,
-                              request_timeout=60)
+        url = f"ws://127.0.0.1:{server.port}/api/kernels/{server.kernel_id}/channels?session_id={uuid.uuid4().hex}"
+        request = HTTPRequest(
+            url, headers={"Authorization": f"token {server.token}"}, connect_timeout=30, request_timeout=60
+        )
         ws = await websocket_connect(request, subprotocols=[V1], max_message_size=64 * 1024 * 1024)
         if ws.selected_subprotocol != V1:
             ws.close()
@@ -388,8 +427,12 @@ class Kernel:
     def _header(self, msg_type: str) -> tuple[str, bytes]:
         msg_id = uuid.uuid4().hex
         header = {
-            "msg_id": msg_id, "msg_type": msg_type, "session": self.session, "username": "benchmark",
-            "date": datetime.datetime.now(datetime.UTC).isoformat(), "version": "5.3",
+            "msg_id": msg_id,
+            "msg_type": msg_type,
+            "session": self.session,
+            "username": "benchmark",
+            "date": datetime.datetime.now(datetime.UTC).isoformat(),
+            "version": "5.3",
         }
         return msg_id, json.dumps(header).encode()
 
@@ -423,8 +466,7 @@ class Kernel:
                 if kind == "execute_reply":
                     status = json.loads(parts[3]).get("status")
                     if status != "ok":
-                        raise RuntimeError(f"{self.server.label}: the cell did not run ({status}): "
-                                           f"{parts[3][:500]!r}")
+                        raise RuntimeError(f"{self.server.label}: the cell did not run ({status}): {parts[3][:500]!r}")
             elif kind == "status":
                 state = json.loads(parts[3]).get("execution_state")
                 if state == "idle":
@@ -451,8 +493,16 @@ class Kernel:
 
 def execute_content(code: str) -> bytes:
     """Pre-packed execute_request content, as JupyterLab sends it."""
-    return json.dumps({"code": code, "silent": False, "store_history": True, "user_expressions": {},
-                       "allow_stdin": False, "stop_on_error": True}).encode()
+    return json.dumps(
+        {
+            "code": code,
+            "silent": False,
+            "store_history": True,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": True,
+        }
+    ).encode()
 
 
 # --- measuring ------------------------------------------------------------------------------
@@ -469,8 +519,14 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-async def interleaved(kernels: Sequence[Kernel], contents: Sequence[bytes], batches: int, per_batch: int,
-                      budget: float, min_batches: int = 2) -> list[Samples]:
+async def interleaved(
+    kernels: Sequence[Kernel],
+    contents: Sequence[bytes],
+    batches: int,
+    per_batch: int,
+    budget: float,
+    min_batches: int = 2,
+) -> list[Samples]:
     """Up to `batches` batches per kernel of `per_batch` round trips, cycling through `contents`.
 
     Kernels alternate batch by batch, and the one that goes first alternates too (ABBA...),
@@ -539,8 +595,10 @@ class Comparison:
 
     def paired_median_added(self) -> float:
         """Median over batch pairs of (guard batch median - no-guard batch median): drift-free."""
-        diffs = [statistics.median(g) - statistics.median(n)
-                 for g, n in zip(self.guarded.batches, self.plain.batches, strict=True)]
+        diffs = [
+            statistics.median(g) - statistics.median(n)
+            for g, n in zip(self.guarded.batches, self.plain.batches, strict=True)
+        ]
         return statistics.median(diffs)
 
     def noise(self, p: float) -> float:
@@ -557,27 +615,39 @@ class Comparison:
     def print(self) -> None:
         n, g = self.plain, self.guarded
         per = len(n.flat) // max(1, len(n.batches))
-        print(f"  {self.name}: {len(n.batches)} batch{'es' if len(n.batches) != 1 else ''} x {per} per server, "
-              f"interleaved, {self.seconds:.1f} s")
+        print(
+            f"  {self.name}: {len(n.batches)} batch{'es' if len(n.batches) != 1 else ''} x {per} per server, "
+            f"interleaved, {self.seconds:.1f} s"
+        )
         print(f"    {'':22s} {'samples':>7s} {'median':>12s} {'p90':>12s} {'p99':>12s} {'max':>12s}")
         for label, s in (("no guard", n), ("guard", g)):
             f = s.flat
-            print(f"    {label:22s} {len(f):7d} {_ms(percentile(f, 50))}   {_ms(percentile(f, 90))}   "
-                  f"{_ms(percentile(f, 99))}   {_ms(max(f))}")
+            print(
+                f"    {label:22s} {len(f):7d} {_ms(percentile(f, 50))}   {_ms(percentile(f, 90))}   "
+                f"{_ms(percentile(f, 99))}   {_ms(max(f))}"
+            )
         ratio = {p: self.stat(g, p) / self.stat(n, p) for p in (50, 90, 99)}
         added = {p: self.stat(g, p) - self.stat(n, p) for p in (50, 90, 99)}
         print(f"    {'ratio guard/no guard':22s} {'':7s} {ratio[50]:11.3f}x   {ratio[90]:11.3f}x   {ratio[99]:11.3f}x")
-        print(f"    {'added by the guard':22s} {'':7s} {added[50] * 1000:+9.3f} ms   {added[90] * 1000:+9.3f} ms   "
-              f"{added[99] * 1000:+9.3f} ms")
-        print(f"    added, paired by batch (median of per-batch median differences): "
-              f"{self.paired_median_added() * 1000:+.3f} ms")
+        print(
+            f"    {'added by the guard':22s} {'':7s} {added[50] * 1000:+9.3f} ms   {added[90] * 1000:+9.3f} ms   "
+            f"{added[99] * 1000:+9.3f} ms"
+        )
+        print(
+            f"    added, paired by batch (median of per-batch median differences): "
+            f"{self.paired_median_added() * 1000:+.3f} ms"
+        )
         if len(n.batches) >= 4:
             med = self.stat(n, 50)
-            print(f"    noise floor (one server, even vs odd batches, the larger of the two): median "
-                  f"±{self.noise(50) * 1000:.3f} ms (±{self.noise(50) / med * 100:.1f} %), p99 ±{self.noise(99) * 1000:.3f} ms")
+            print(
+                f"    noise floor (one server, even vs odd batches, the larger of the two): median "
+                f"±{self.noise(50) * 1000:.3f} ms (±{self.noise(50) / med * 100:.1f} %), p99 ±{self.noise(99) * 1000:.3f} ms"
+            )
         nb, gb = (percentile(s.to_busy, 50) for s in (n, g))
-        print(f"    until iopub busy (way in: server, guard, kernel dispatch), median: no guard {nb * 1000:.3f} ms, "
-              f"guard {gb * 1000:.3f} ms, added {(gb - nb) * 1000:+.3f} ms")
+        print(
+            f"    until iopub busy (way in: server, guard, kernel dispatch), median: no guard {nb * 1000:.3f} ms, "
+            f"guard {gb * 1000:.3f} ms, added {(gb - nb) * 1000:+.3f} ms"
+        )
         if self.check_ms is not None:
             print(f"    Guard.check() in the guard server (its /metrics histogram): mean {self.check_ms:.3f} ms")
 
@@ -606,8 +676,16 @@ async def _check_totals(server: Server) -> tuple[float, float] | None:
     return found["count"], found["sum"]
 
 
-async def _compare(name: str, kernels: Sequence[Kernel], guarded: Server, contents: Sequence[bytes],
-                   batches: int, per_batch: int, budget: float, min_batches: int) -> Comparison:
+async def _compare(
+    name: str,
+    kernels: Sequence[Kernel],
+    guarded: Server,
+    contents: Sequence[bytes],
+    batches: int,
+    per_batch: int,
+    budget: float,
+    min_batches: int,
+) -> Comparison:
     before = await _check_totals(guarded)
     t0 = time.perf_counter()
     plain_s, guard_s = await interleaved(kernels, contents, batches, per_batch, budget, min_batches)
@@ -626,8 +704,9 @@ async def _bench(plain: Server, guarded: Server, plan: Plan, deadline: float) ->
     await asyncio.gather(*(wait_ready(s) for s in servers))
     states = await asyncio.gather(*(guard_state(s) for s in servers))
     if "active" not in states[1] or "active" in states[0]:
-        raise RuntimeError(f"the guard must be on the guard server only; got: no guard: {states[0]}; "
-                           f"guard: {states[1]}")
+        raise RuntimeError(
+            f"the guard must be on the guard server only; got: no guard: {states[0]}; guard: {states[1]}"
+        )
     for s, state in zip(servers, states, strict=True):
         print(f"  {s.label:9s} jupyter-server pid {s.proc.pid if s.proc else '?'} on {s.url}  ({state})")
     await asyncio.gather(*(start_session(s) for s in servers))
@@ -654,15 +733,28 @@ async def _bench(plain: Server, guarded: Server, plan: Plan, deadline: float) ->
 
         # half of what is left for the small cells (the targets), the rest shared by the 1 MB cells
         budget = min(plan.small_budget, (deadline - time.perf_counter()) / 2)
-        results = [await _compare("small cells", kernels, guarded, small, plan.small_batches, plan.small_per_batch,
-                                  budget, plan.min_batches)]
+        results = [
+            await _compare(
+                "small cells",
+                kernels,
+                guarded,
+                small,
+                plan.small_batches,
+                plan.small_per_batch,
+                budget,
+                plan.min_batches,
+            )
+        ]
         print()
         results[-1].print()
         sys.stdout.flush()
         for i, (label, content) in enumerate(big_contents):
             budget = min(plan.big_budget, (deadline - time.perf_counter()) / (len(big_contents) - i))
-            results.append(await _compare(label, kernels, guarded, [content], plan.big_batches, plan.big_per_batch,
-                                          budget, plan.min_batches))
+            results.append(
+                await _compare(
+                    label, kernels, guarded, [content], plan.big_batches, plan.big_per_batch, budget, plan.min_batches
+                )
+            )
             print()
             results[-1].print()
             sys.stdout.flush()
@@ -691,16 +783,23 @@ def run(quick: bool) -> None:
     title = f"server round trips: guard vs no guard ({'quick' if quick else 'full'} mode)"
     print()
     print(f"== {title} " + "=" * max(0, 86 - len(title)))
-    print(f"  Python {sys.version.split()[0]}, {_versions()}; {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.2f}")
-    print("  one jupyter-server + one ipykernel each, v1 websocket protocol; a round trip = execute_request sent "
-          "-> execute_reply and iopub idle received")
-    print("  the client ACKs at once (TCP_QUICKACK" + ("" if _TCP_QUICKACK else ": not available here") + "): "
-          "servers send without TCP_NODELAY, and a delayed ACK would add a ~40 ms Nagle stall to every round trip")
+    print(
+        f"  Python {sys.version.split()[0]}, {_versions()}; {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
+    print(
+        "  one jupyter-server + one ipykernel each, v1 websocket protocol; a round trip = execute_request sent "
+        "-> execute_reply and iopub idle received"
+    )
+    print(
+        "  the client ACKs at once (TCP_QUICKACK" + ("" if _TCP_QUICKACK else ": not available here") + "): "
+        "servers send without TCP_NODELAY, and a delayed ACK would add a ~40 ms Nagle stall to every round trip"
+    )
     sys.stdout.flush()
     started = time.perf_counter()
     previous_term = None
     with contextlib.suppress(ValueError):  # not in the main thread: leave SIGTERM alone
+
         def _terminate(signum: int, frame: Any) -> None:
             raise SystemExit(128 + signum)
 
@@ -739,18 +838,28 @@ def run(quick: bool) -> None:
     print()
     noise_median = small_cmp.noise(50) / small_cmp.stat(small_cmp.plain, 50) * 100
     noise_p99 = small_cmp.noise(99) * 1000
-    print(f"  [target small cells, median overhead <= {TARGET_MEDIAN_OVERHEAD:.0%}: {_mark(ok_median)}] "
-          f"{overhead * 100:+.1f} % (this run's noise floor ±{noise_median:.1f} %)")
-    print(f"  [target small cells, p99 added <= {TARGET_P99_ADDED_MS:g} ms: {_mark(ok_p99)}] {added:+.3f} ms "
-          f"(this run's noise floor ±{noise_p99:.3f} ms)")
-    print(f"  server round trips: {_mark(ok_median and ok_p99)} (servers stopped; {time.perf_counter() - started:.1f} s)")
-    print("  (shared or busy machines make round trips noisy, p99 most of all: compare runs, and see the "
-          "'until iopub busy' and Guard.check() lines for the guard's own cost)")
+    print(
+        f"  [target small cells, median overhead <= {TARGET_MEDIAN_OVERHEAD:.0%}: {_mark(ok_median)}] "
+        f"{overhead * 100:+.1f} % (this run's noise floor ±{noise_median:.1f} %)"
+    )
+    print(
+        f"  [target small cells, p99 added <= {TARGET_P99_ADDED_MS:g} ms: {_mark(ok_p99)}] {added:+.3f} ms "
+        f"(this run's noise floor ±{noise_p99:.3f} ms)"
+    )
+    print(
+        f"  server round trips: {_mark(ok_median and ok_p99)} (servers stopped; {time.perf_counter() - started:.1f} s)"
+    )
+    print(
+        "  (shared or busy machines make round trips noisy, p99 most of all: compare runs, and see the "
+        "'until iopub busy' and Guard.check() lines for the guard's own cost)"
+    )
     sys.stdout.flush()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jupyter_tos_guard.server_benchmark", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m jupyter_tos_guard.server_benchmark", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--quick", action="store_true", help="fewer round trips (under 30 s)")
     args = parser.parse_args(argv)
     run(args.quick)

@@ -33,8 +33,14 @@ def make_msg(msg_type: str, content: dict[str, Any], session: str) -> dict[str, 
 
 
 def execute_content(code: str, **extra: Any) -> dict[str, Any]:
-    content = {"code": code, "silent": False, "store_history": True, "user_expressions": {},
-               "allow_stdin": False, "stop_on_error": True}
+    content = {
+        "code": code,
+        "silent": False,
+        "store_history": True,
+        "user_expressions": {},
+        "allow_stdin": False,
+        "stop_on_error": True,
+    }
     content.update(extra)
     return content
 
@@ -64,8 +70,13 @@ class KernelWS:
         if isinstance(raw, bytes):
             channel, parts = deserialize_msg_from_ws_v1(raw)
             header, parent, metadata, content = (json.loads(p) for p in parts[:4])
-            msg = {"channel": channel, "header": header, "parent_header": parent, "metadata": metadata,
-                   "content": content}
+            msg = {
+                "channel": channel,
+                "header": header,
+                "parent_header": parent,
+                "metadata": metadata,
+                "content": content,
+            }
         else:
             msg = json.loads(raw)
         self.received.append(msg)

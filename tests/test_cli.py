@@ -21,7 +21,11 @@ SAMPLES = Path(__file__).parent / "samples"
 def run_cli(*args: str, cwd: Path | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "jupyter_tos_guard", *args],
-        capture_output=True, text=True, cwd=cwd, input=stdin, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        input=stdin,
+        timeout=120,
     )
 
 
@@ -216,8 +220,9 @@ def test_scan_with_a_broken_policy_exits_2(tmp_path, capsys):
 
 def test_validate_good_files_layered_in_order(tmp_path, capsys):
     first = tmp_path / "first.yaml"
-    first.write_text(textwrap.dedent(
-        """\
+    first.write_text(
+        textwrap.dedent(
+            """\
         version: 1
         rules:
           - id: site.tool
@@ -226,7 +231,9 @@ def test_validate_good_files_layered_in_order(tmp_path, capsys):
             action: warn
             message: Not here.
             match: [{command: sitetool}]
-        """))
+        """
+        )
+    )
     second = tmp_path / "second.yaml"
     second.write_text("version: 1\nrules:\n  - id: site.tool\n    action: block\n")
     code, out, _ = cli(capsys, "validate", str(first), str(second))
@@ -236,8 +243,9 @@ def test_validate_good_files_layered_in_order(tmp_path, capsys):
 
 def test_validate_lists_every_problem_exit_1(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text(textwrap.dedent(
-        """\
+    bad.write_text(
+        textwrap.dedent(
+            """\
         version: 1
         rules:
           - id: site.one
@@ -250,14 +258,18 @@ def test_validate_lists_every_problem_exit_1(tmp_path):
           - id: site.two
             titel: Two
         disable: [nothing.here]
-        """))
+        """
+        )
+    )
     missing = tmp_path / "missing.yaml"
     proc = run_cli("validate", str(bad), str(missing))
     assert proc.returncode == 1
     lines = proc.stdout.strip().splitlines()
     assert lines[0] == f"{missing}:1:1: no such file"
     assert any(line.startswith(f"{bad}:6:13: action 'warm' must be one of: log, warn, ") for line in lines)
-    assert any(line.startswith(f"{bad}:9:16: pattern '(?<=pool)\\.com' is refused") and "linear time" in line for line in lines)
+    assert any(
+        line.startswith(f"{bad}:9:16: pattern '(?<=pool)\\.com' is refused") and "linear time" in line for line in lines
+    )
     assert any(line.startswith(f"{bad}:11:5: unknown key 'titel'") and "'title'" in line for line in lines)
     assert f"{bad}:12:11: disable 'nothing.here' matches no rule defined so far" in lines
     assert len(lines) == 6, lines  # also: site.two misses its fields
@@ -302,8 +314,9 @@ def test_test_command_names_failures(tmp_path, capsys):
     assert code == 1
     assert "FAIL site.sitetool: flag example: the rule did not match" in out
     assert "    | print('sitetool')" in out
-    assert ("FAIL site.sitetool: allow example: the rule matched: command 'sitetool' on 'sitetool -v' "
-            "at line 2, column 11") in out
+    assert (
+        "FAIL site.sitetool: allow example: the rule matched: command 'sitetool' on 'sitetool -v' at line 2, column 11"
+    ) in out
     assert "    | os.system('sitetool -v')" in out
     assert "site.other" not in out.replace("2 rules", "")
     assert "2 rules, 6 examples" in out

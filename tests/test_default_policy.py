@@ -50,12 +50,18 @@ def test_categories_ids_and_default_actions(policy):
 
 WELL_KNOWN = [
     ("deepfake.deepfacelab", "%cd /content\n!git clone https://github.com/iperov/DeepFaceLab.git"),
-    ("deepfake.faceswap", "!git clone https://github.com/deepfakes/faceswap.git\n!python faceswap/setup.py --installer"),
+    (
+        "deepfake.faceswap",
+        "!git clone https://github.com/deepfakes/faceswap.git\n!python faceswap/setup.py --installer",
+    ),
     ("deepfake.roop", "!git clone https://github.com/s0md3v/roop\n%cd roop\n!python run.py --execution-provider cuda"),
     ("deepfake.simswap", "!git clone https://github.com/neuralchen/SimSwap"),
     ("deepfake.facefusion", "!pip install facefusion"),
     ("deepfake.deep-live-cam", "!git clone https://github.com/hacksider/Deep-Live-Cam.git"),
-    ("deepfake.inswapper", "import insightface\nswapper = insightface.model_zoo.get_model('inswapper_128.onnx', download=True)"),
+    (
+        "deepfake.inswapper",
+        "import insightface\nswapper = insightface.model_zoo.get_model('inswapper_128.onnx', download=True)",
+    ),
     ("mining.xmrig", "!sudo apt-get install -y xmrig"),
     ("mining.t-rex", "!./t-rex -a kawpow -o stratum+tcp://rvn.2miners.com:6060 -u WALLET.worker"),
     ("mining.nbminer", "!./nbminer -a ethash -o stratum+tcp://eth.f2pool.com:6688 -u WALLET"),

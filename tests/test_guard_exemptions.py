@@ -73,8 +73,9 @@ def test_exemption_spares_only_its_rule_when_several_match(tmp_path: Path) -> No
 def test_provided_exemptions_apply_and_a_failing_provider_is_ignored(tmp_path: Path) -> None:
     guard = make_guard(tmp_path)
     soon = datetime.now(UTC) + timedelta(hours=1)
-    guard.exemption_providers.append(lambda user, groups: [Exemption(category="p2p", users=("dave",), expires=soon,
-                                                                     source="hub")])
+    guard.exemption_providers.append(
+        lambda user, groups: [Exemption(category="p2p", users=("dave",), expires=soon, source="hub")]
+    )
 
     def broken(user: str | None, groups: tuple[str, ...]) -> list[Exemption]:
         raise RuntimeError("hub unreachable")

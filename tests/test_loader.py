@@ -120,13 +120,20 @@ def test_digest_follows_the_content():
 
 
 def test_matcher_shapes_are_parsed():
-    policy = load_texts([("p.yaml", rule_yaml("""
+    policy = load_texts(
+        [
+            (
+                "p.yaml",
+                rule_yaml("""
         match:
           - repo: "huggingface.co/DeepInsight/inswapper.git"
           - package: {name: Hydra, via: [apt]}
           - package: {name: x-tool, via: pip}
           - command: {name: ssh, args: '-R'}
-    """))])
+    """),
+            )
+        ]
+    )
     repo, pkg, pkg_one, cmd = policy.rules[0].matchers
     assert repo == RepoMatcher("deepinsight", "inswapper", "huggingface.co")
     assert pkg == PackageMatcher("hydra", ("apt",))
@@ -138,7 +145,7 @@ def test_matcher_shapes_are_parsed():
 
 ERRORS = [
     # (policy text, line, column, words the message must contain)
-    ("version: 1\nrules:\n  - id: x\n    title: \"unterminated\n", 5, 1, ["invalid YAML", "line 4, column 12"]),
+    ('version: 1\nrules:\n  - id: x\n    title: "unterminated\n', 5, 1, ["invalid YAML", "line 4, column 12"]),
     ("version: 1\nrules:\n\t- id: a\n", 3, 1, ["invalid YAML", "cannot start any token"]),
     ("version: 1\nrules:\n  - id: a\n    category: x\n   title: t\n", 5, 4, ["invalid YAML"]),
     ("", 1, 1, ["empty"]),
@@ -181,7 +188,12 @@ ERRORS = [
     (rule_yaml("match: [{url: '*'}]"), 8, 19, ["at least 3 characters"]),
     (rule_yaml("match: [{package: 'bad name!'}]"), 8, 23, ["package 'bad name!' must be a name"]),
     (rule_yaml("match: [{package: '*'}]"), 8, 23, ["must be a name"]),
-    (rule_yaml("match: [{package: {name: x, via: [pypi]}}]"), 8, 38, ["via must list some of: pip, conda, apt, npm, import"]),
+    (
+        rule_yaml("match: [{package: {name: x, via: [pypi]}}]"),
+        8,
+        38,
+        ["via must list some of: pip, conda, apt, npm, import"],
+    ),
     (rule_yaml("match: [{package: {via: [pip]}}]"), 8, 23, ["package matcher needs a name"]),
     (rule_yaml("match: [{command: 'two words'}]"), 8, 23, ["command 'two words' must be a name"]),
     (rule_yaml("match: [{command: {name: x, argz: y}}]"), 8, 33, ["unknown key 'argz'", "did you mean 'args'"]),
@@ -191,7 +203,12 @@ ERRORS = [
     (rule_yaml("match: [{}]"), 8, 13, ["a matcher needs one of"]),
     (rule_yaml("tests: {flag: ['x'], allw: []}"), 9, 26, ["unknown key 'allw'", "did you mean 'allow'"]),
     (rule_yaml("tests: {flag: 'x'}"), 9, 19, ["tests.flag must be a list"]),
-    ("version: 1\nrules:\n  - id: a.b\n    action: warn\n", 3, 5, ["'a.b' is missing category, title, message, match", "not an override"]),
+    (
+        "version: 1\nrules:\n  - id: a.b\n    action: warn\n",
+        3,
+        5,
+        ["'a.b' is missing category, title, message, match", "not an override"],
+    ),
     ("version: 1\nrules:\n  - id: a.b\n    enabled: false\n", 3, 5, ["cannot disable 'a.b'", "no earlier layer"]),
     ("version: 1\ndisable: [nothing.*]\n", 2, 11, ["disable 'nothing.*' matches no rule"]),
     ("version: 1\ndisable:\n  - category:nope\n", 3, 5, ["'category:nope' matches no rule"]),
@@ -209,8 +226,10 @@ def test_each_problem_is_positioned_and_explained(text, line, column, words):
 
 
 def test_duplicate_ids_in_one_file():
-    text = rule_yaml("") + "  - id: site.tool\n    category: mining\n    title: again\n    action: warn\n" \
+    text = (
+        rule_yaml("") + "  - id: site.tool\n    category: mining\n    title: again\n    action: warn\n"
         "    message: m\n    match: [{command: other}]\n"
+    )
     p = one_problem(text)
     assert (p.line, p.column) == (9, 5)
     assert "rule id 'site.tool' is already used at line 3 of this file" in p.message
@@ -300,7 +319,13 @@ def test_override_changes_only_the_action():
     after = policy.rule("mining.xmrig")
     assert after.action == Action.LOG
     assert (after.title, after.severity, after.message, after.matchers, after.tests, after.references) == (
-        before.title, before.severity, before.message, before.matchers, before.tests, before.references)
+        before.title,
+        before.severity,
+        before.message,
+        before.matchers,
+        before.tests,
+        before.references,
+    )
     assert [r.id for r in policy.rules] == [r.id for r in load_texts([("base.yaml", BASE)]).rules]
     assert Engine(policy).evaluate("!./xmrig -o pool").action == Action.LOG
 
@@ -363,7 +388,9 @@ def test_layering_over_the_embedded_default(tmp_path):
     op.write_text(
         "version: 1\ninfo_url: https://campus.example/tos\n"
         "rules:\n  - id: mining.xmrig\n    action: log\n"
-        "disable: ['category:p2p']\n", encoding="utf-8")
+        "disable: ['category:p2p']\n",
+        encoding="utf-8",
+    )
     default = load_policy()
     policy = load_policy([op])
     assert policy.info_url == "https://campus.example/tos"

@@ -239,7 +239,7 @@ def test_repo_globs_in_owner_and_name(engine, code, expected):
         ),
         ("from huggingface_hub import hf_hub_download\nhf_hub_download('deepinsight/inswapper', 'x.onnx')", True),
         ("from huggingface_hub import snapshot_download\nsnapshot_download('deepinsight/inswapper')", True),
-        ("m = AutoModel.from_pretrained(\"deepinsight/inswapper\")", True),
+        ('m = AutoModel.from_pretrained("deepinsight/inswapper")', True),
         ("REPO = 'deepinsight/' + 'inswapper'\nhf_hub_download(repo_id=REPO, filename='inswapper_128.onnx')", True),
         ("MODEL = 'deepinsight/inswapper'\nm = AutoModel.from_pretrained(MODEL)", True),
         # the same owner/name elsewhere is a different project: the host restriction holds
@@ -261,7 +261,10 @@ PACKAGE_FORMS = [
     ("!python -m pip install insightface-swap", "pip"),
     ("!python3.11 -m pip install insightface-swap", "pip"),
     ("import sys\n!{sys.executable} -m pip install insightface-swap", "pip"),
-    ("import sys, subprocess\nsubprocess.check_call([sys.executable, '-m', 'pip', 'install', 'insightface-swap'])", "pip"),
+    (
+        "import sys, subprocess\nsubprocess.check_call([sys.executable, '-m', 'pip', 'install', 'insightface-swap'])",
+        "pip",
+    ),
     ("!uv pip install insightface-swap", "pip"),
     ("!conda install -y -c conda-forge insightface-swap", "conda"),
     ("%conda install conda-forge::insightface-swap", "conda"),
@@ -500,7 +503,7 @@ def test_command_args_regex(engine, code, expected):
         ("!./miner -o stratum+ssl://pool.example.com:443", "t.url", False),
         ("# stratum+tcp://pool.example.com:3333", "t.url", False),
         ("!aria2c 'magnet:?xt=urn:btih:08ada5a7a6183aae1e09d831df6748d566095a10&dn=Sintel'", "t.magnet", True),
-        ("link = \"magnet:?xt=urn:btih:ABCDEF0123\"", "t.magnet", True),
+        ('link = "magnet:?xt=urn:btih:ABCDEF0123"', "t.magnet", True),
         ("link = 'magnet:?xt=urn:sha1:ABCDEF0123'", "t.magnet", False),
         ("text = 'a magnet is a piece of iron'", "t.magnet", False),
     ],
@@ -646,7 +649,9 @@ def test_language_context(engine):
 
 def test_regex_runs_in_linear_time():
     """A pattern that is exponential on a backtracking engine stays fast on RE2."""
-    policy = POLICY + r"""
+    policy = (
+        POLICY
+        + r"""
   - id: t.redos
     category: dos
     title: a pattern that backtracks badly elsewhere
@@ -655,6 +660,7 @@ def test_regex_runs_in_linear_time():
     match:
       - regex: '(a+)+$'
 """
+    )
     eng = Engine(load_texts([("m.yaml", policy)]))
     code = "x = '" + "a" * 200_000 + "!'"
     started = time.perf_counter()

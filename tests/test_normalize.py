@@ -103,9 +103,9 @@ def b64(text: str) -> str:
         ("%%capture out\n!./xmrig", (2, 1, 2, 8), "shell"),
         ("%%time\nimport os\nos.system('./xmrig')", (3, 11, 3, 18), "shell"),
         ("get_ipython().system('./xmrig')", (1, 22, 1, 29), "shell"),
-        ("get_ipython().system_raw(\"./xmrig &\")", (1, 26, 1, 33), "shell"),
+        ('get_ipython().system_raw("./xmrig &")', (1, 26, 1, 33), "shell"),
         ("import os\nos.system('cd /tmp; ./xmrig')", (2, 20, 2, 27), "shell"),
-        ("!bash -c \"cd /tmp && ./xmrig -o pool\"", (1, 21, 1, 36), "shell"),
+        ('!bash -c "cd /tmp && ./xmrig -o pool"', (1, 21, 1, 36), "shell"),
         ("!sudo nohup ./xmrig &", (1, 12, 1, 19), "shell"),
         ("!timeout 10 env A=1 ./xmrig", (1, 20, 1, 27), "shell"),
     ],
@@ -142,7 +142,9 @@ def test_crlf_and_non_ascii_columns_count_characters(engine):
 
 
 def test_import_span_is_the_module_name(engine):
-    policy = POLICY + """
+    policy = (
+        POLICY
+        + """
   - id: t.import
     category: deepfake
     title: t
@@ -151,6 +153,7 @@ def test_import_span_is_the_module_name(engine):
     match:
       - package: {name: faceswap_lib, via: [import]}
 """
+    )
     eng = Engine(load_texts([("p.yaml", policy)]))
     code = "import numpy as np, faceswap_lib as fs\nfrom faceswap_lib.models import X"
     hit = eng.evaluate(code).hit("t.import")
@@ -263,7 +266,10 @@ HIDDEN = "./xmrig -o pool"
         (f"import os, base64\nos.system(base64.b64decode('{b64(HIDDEN)}').decode())", "base64"),
         (f"import os, base64\nos.system(base64.b64decode(b'{b64(HIDDEN)}'))", "base64"),
         (f"import os, base64\nP = '{b64(HIDDEN)}'\nos.system(base64.b64decode(P).decode())", "base64"),
-        (f"import base64, subprocess\nsubprocess.Popen(base64.standard_b64decode('{b64(HIDDEN)}'), shell=True)", "base64"),
+        (
+            f"import base64, subprocess\nsubprocess.Popen(base64.standard_b64decode('{b64(HIDDEN)}'), shell=True)",
+            "base64",
+        ),
         (f"import os\nos.system(bytes.fromhex('{HIDDEN.encode().hex()}').decode())", "hex"),
         (f"import os, binascii\nos.system(binascii.unhexlify('{HIDDEN.encode().hex()}').decode())", "hex"),
         (f"import os, codecs\nos.system(codecs.decode('{codecs.encode(HIDDEN, 'rot13')}', 'rot13'))", "rot13"),
@@ -406,11 +412,11 @@ def test_operators_at_line_start_inside_brackets_are_python(engine, code):
 
 def test_magic_after_a_finished_statement_is_still_a_magic(engine):
     assert match(engine, 'd = {"a": "(",\n     "b": 1}\n!./xmrig').span.line == 3
-    assert match(engine, "s = \"\"\"\n!./not-this\n\"\"\"\n!./xmrig").span.line == 4
+    assert match(engine, 's = """\n!./not-this\n"""\n!./xmrig').span.line == 4
     assert engine.evaluate("x = 1 + \\\n!./xmrig").rule_ids == ()  # a Python continuation line
 
 
-@pytest.mark.parametrize("code", ["./xm''rig -o pool", './x\\mrig -o pool', 'cd /tmp && "./xm"rig'])
+@pytest.mark.parametrize("code", ["./xm''rig -o pool", "./x\\mrig -o pool", 'cd /tmp && "./xm"rig'])
 def test_shell_quoting_cannot_hide_a_program_in_a_bash_cell(engine, code):
     assert match(engine, code, language="bash").evidence.startswith("xmrig")
     assert match(engine, "!" + code).evidence.startswith("xmrig")
@@ -464,8 +470,9 @@ def test_simple_commands_and_assignments():
 
 def test_mapped_text_maps_spans_back():
     # "./" exact at cell 10..12, "xmrig" substituted for "$T" at 12..14, " -o" exact at 14..17
-    m = Mapped("./xmrig -o", [Piece(0, 2, 10, 12, True), Piece(2, 7, 12, 14, False, ("expanded",)),
-                              Piece(7, 10, 14, 17, True)])
+    m = Mapped(
+        "./xmrig -o", [Piece(0, 2, 10, 12, True), Piece(2, 7, 12, 14, False, ("expanded",)), Piece(7, 10, 14, 17, True)]
+    )
     assert m.map(8, 10) == (15, 17, True, ())
     assert m.map(0, 7) == (10, 14, False, ("expanded",))
     assert m.map(3, 4) == (12, 14, False, ("expanded",))

@@ -40,7 +40,9 @@ def _section(output: str, name: str) -> str:
 
 def test_both_servers_started_one_guarded(output: str) -> None:
     assert re.search(r"no guard\s+jupyter-server pid \d+ on http://127\.0\.0\.1:\d+\s+\(tos-guard not loaded", output)
-    assert re.search(r"guard\s+jupyter-server pid \d+ on http://127\.0\.0\.1:\d+\s+\(tos-guard active: \d+ rules", output)
+    assert re.search(
+        r"guard\s+jupyter-server pid \d+ on http://127\.0\.0\.1:\d+\s+\(tos-guard active: \d+ rules", output
+    )
 
 
 @pytest.mark.parametrize("name", SECTIONS)
@@ -60,8 +62,12 @@ def test_figures_printed(output: str, name: str) -> None:
 
 
 def test_targets_and_verdict(output: str) -> None:
-    assert re.search(r"\[target small cells, median overhead <= 5%: (PASS|MISS)\] [-+]\d+\.\d % \(this run's noise", output)
-    assert re.search(r"\[target small cells, p99 added <= 1 ms: (PASS|MISS)\] [-+]\d+\.\d+ ms \(this run's noise", output)
+    assert re.search(
+        r"\[target small cells, median overhead <= 5%: (PASS|MISS)\] [-+]\d+\.\d % \(this run's noise", output
+    )
+    assert re.search(
+        r"\[target small cells, p99 added <= 1 ms: (PASS|MISS)\] [-+]\d+\.\d+ ms \(this run's noise", output
+    )
     assert re.search(r"server round trips: (PASS|MISS) \(servers stopped; \d+\.\d s\)", output)
 
 

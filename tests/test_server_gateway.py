@@ -41,7 +41,9 @@ async def test_gateway_mode_is_reported_inactive(jp_serverapp: Any) -> None:
     from jupyter_tos_guard.extension import link
 
     assert jp_serverapp.web_app.settings.get("tos_guard") is None
-    assert jp_serverapp.web_app.settings["kernel_websocket_connection_class"] is not GuardedZMQChannelsWebsocketConnection
+    assert (
+        jp_serverapp.web_app.settings["kernel_websocket_connection_class"] is not GuardedZMQChannelsWebsocketConnection
+    )
     handler = _Collect()
     jp_serverapp.log.addHandler(handler)
     try:

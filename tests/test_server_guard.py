@@ -82,13 +82,16 @@ async def test_allow_is_untouched(jp_fetch: Any, jp_ws_fetch: Any, protocol: str
     assert stdout_of(msgs) == "hello\n"
     assert all("jupyter_tos_guard" not in m["metadata"] for m in msgs)
     assert [k for k in kinds(msgs) if k[1] not in ("status",)] == [
-        ("iopub", "execute_input"), ("iopub", "stream"), ("shell", "execute_reply")
+        ("iopub", "execute_input"),
+        ("iopub", "stream"),
+        ("shell", "execute_reply"),
     ] or ("iopub", "execute_input") in kinds(msgs)
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-async def test_warn_shows_notice_first_and_code_runs(jp_fetch: Any, jp_ws_fetch: Any, protocol: str, jp_root_dir: Path,
-                                                     audit_path: Path) -> None:
+async def test_warn_shows_notice_first_and_code_runs(
+    jp_fetch: Any, jp_ws_fetch: Any, protocol: str, jp_root_dir: Path, audit_path: Path
+) -> None:
     kernel = await start_kernel(jp_fetch)
     ws = await connect(jp_ws_fetch, kernel, protocol)
     marker = jp_root_dir / f"ran-{protocol}.txt"
@@ -111,8 +114,9 @@ async def test_warn_shows_notice_first_and_code_runs(jp_fetch: Any, jp_ws_fetch:
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-async def test_block_never_runs_and_kernel_stays_usable(jp_fetch: Any, jp_ws_fetch: Any, protocol: str,
-                                                        jp_root_dir: Path, audit_path: Path) -> None:
+async def test_block_never_runs_and_kernel_stays_usable(
+    jp_fetch: Any, jp_ws_fetch: Any, protocol: str, jp_root_dir: Path, audit_path: Path
+) -> None:
     kernel = await start_kernel(jp_fetch)
     ws = await connect(jp_ws_fetch, kernel, protocol)
     marker = jp_root_dir / f"blocked-{protocol}.txt"
@@ -159,9 +163,21 @@ async def test_stop_on_error_aborts_queued_cells(jp_fetch: Any, jp_ws_fetch: Any
     ws = await connect(jp_ws_fetch, kernel, "v1")
     marker = jp_root_dir / "after.txt"
     cells = ["import time; time.sleep(0.5); print('first')", "!blockme-tool", f"open({str(marker)!r}, 'w')"]
-    msgs = [make_msg("execute_request", {"code": c, "silent": False, "store_history": True,
-                                          "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
-                     ws.session) for c in cells]
+    msgs = [
+        make_msg(
+            "execute_request",
+            {
+                "code": c,
+                "silent": False,
+                "store_history": True,
+                "user_expressions": {},
+                "allow_stdin": False,
+                "stop_on_error": True,
+            },
+            ws.session,
+        )
+        for c in cells
+    ]
     for m in msgs:
         await ws.send(m)
     results = [await ws.collect(m["header"]["msg_id"]) for m in msgs]
@@ -175,12 +191,30 @@ async def test_stop_on_error_aborts_queued_cells(jp_fetch: Any, jp_ws_fetch: Any
 async def test_without_stop_on_error_next_cell_runs(jp_fetch: Any, jp_ws_fetch: Any) -> None:
     kernel = await start_kernel(jp_fetch)
     ws = await connect(jp_ws_fetch, kernel, "v1")
-    blocked = make_msg("execute_request", {"code": "!blockme-tool", "silent": False, "store_history": True,
-                                           "user_expressions": {}, "allow_stdin": False, "stop_on_error": False},
-                       ws.session)
-    nxt = make_msg("execute_request", {"code": "print('next')", "silent": False, "store_history": True,
-                                       "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
-                   ws.session)
+    blocked = make_msg(
+        "execute_request",
+        {
+            "code": "!blockme-tool",
+            "silent": False,
+            "store_history": True,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": False,
+        },
+        ws.session,
+    )
+    nxt = make_msg(
+        "execute_request",
+        {
+            "code": "print('next')",
+            "silent": False,
+            "store_history": True,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": True,
+        },
+        ws.session,
+    )
     await ws.send(blocked)
     await ws.send(nxt)
     assert reply_of(await ws.collect(blocked["header"]["msg_id"]))["content"]["status"] == "error"
@@ -194,9 +228,16 @@ async def test_without_stop_on_error_next_cell_runs(jp_fetch: Any, jp_ws_fetch: 
         (b"not json at all", True),
         ("{not json", False),
         (json.dumps({"channel": "shell", "header": "nope", "content": {}}), False),
-        (json.dumps({"channel": "nochannel", "header": {"msg_type": "execute_request"}, "content": {"code": "1"}}), False),
-        (json.dumps({"channel": "shell", "header": {"msg_type": "execute_request", "msg_id": "x"},
-                     "content": {"code": 12}}), False),
+        (
+            json.dumps({"channel": "nochannel", "header": {"msg_type": "execute_request"}, "content": {"code": "1"}}),
+            False,
+        ),
+        (
+            json.dumps(
+                {"channel": "shell", "header": {"msg_type": "execute_request", "msg_id": "x"}, "content": {"code": 12}}
+            ),
+            False,
+        ),
     ],
 )
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -268,8 +309,9 @@ async def test_rest_check_and_recent_verdicts(jp_fetch: Any, jp_ws_fetch: Any) -
     assert verdicts[-1]["verdict"]["rules"][0]["id"] == "test.warnme"
 
 
-async def test_broken_policy_edit_keeps_last_good(jp_fetch: Any, jp_ws_fetch: Any, policy_file: Path,
-                                                  audit_path: Path, jp_serverapp: Any) -> None:
+async def test_broken_policy_edit_keeps_last_good(
+    jp_fetch: Any, jp_ws_fetch: Any, policy_file: Path, audit_path: Path, jp_serverapp: Any
+) -> None:
     kernel = await start_kernel(jp_fetch)
     guard = jp_serverapp.web_app.settings["tos_guard"]
     policy_file.write_text(POLICY + "\n  - id: broken\n    action: explode\n")
@@ -291,15 +333,28 @@ async def test_broken_policy_edit_keeps_last_good(jp_fetch: Any, jp_ws_fetch: An
     assert reply_of(msgs)["content"]["status"] == "ok"
 
 
-async def test_run_all_burst_on_idle_kernel_stops_at_blocked_cell(jp_fetch: Any, jp_ws_fetch: Any,
-                                                                   jp_root_dir: Path) -> None:
+async def test_run_all_burst_on_idle_kernel_stops_at_blocked_cell(
+    jp_fetch: Any, jp_ws_fetch: Any, jp_root_dir: Path
+) -> None:
     kernel = await start_kernel(jp_fetch)
     ws = await connect(jp_ws_fetch, kernel, "v1")
     marker = jp_root_dir / "burst.txt"
     cells = ["!blockme-tool", f"open({str(marker)!r}, 'w')", "print('third')"]
-    msgs = [make_msg("execute_request", {"code": c, "silent": False, "store_history": True,
-                                          "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
-                     ws.session) for c in cells]
+    msgs = [
+        make_msg(
+            "execute_request",
+            {
+                "code": c,
+                "silent": False,
+                "store_history": True,
+                "user_expressions": {},
+                "allow_stdin": False,
+                "stop_on_error": True,
+            },
+            ws.session,
+        )
+        for c in cells
+    ]
     from jupyter_server.services.kernels.connection.base import serialize_msg_to_ws_v1
 
     frames = [serialize_msg_to_ws_v1(m, "shell", lambda o: json.dumps(o).encode()) for m in msgs]
@@ -309,7 +364,9 @@ async def test_run_all_burst_on_idle_kernel_stops_at_blocked_cell(jp_fetch: Any,
     assert not marker.exists()
 
 
-CONFIRM_POLICY = POLICY + """
+CONFIRM_POLICY = (
+    POLICY
+    + """
   - id: test.confirmme
     category: testing
     title: The confirm-me test tool
@@ -318,11 +375,12 @@ CONFIRM_POLICY = POLICY + """
     match:
       - command: confirmme-tool
 """
+)
 
 
-async def test_confirm_blocks_then_runs_once_with_token(jp_fetch: Any, jp_ws_fetch: Any, policy_file: Path,
-                                                        jp_serverapp: Any, jp_root_dir: Path,
-                                                        audit_path: Path) -> None:
+async def test_confirm_blocks_then_runs_once_with_token(
+    jp_fetch: Any, jp_ws_fetch: Any, policy_file: Path, jp_serverapp: Any, jp_root_dir: Path, audit_path: Path
+) -> None:
     policy_file.write_text(CONFIRM_POLICY)
     guard = jp_serverapp.web_app.settings["tos_guard"]
     for _ in range(50):
@@ -342,9 +400,18 @@ async def test_confirm_blocks_then_runs_once_with_token(jp_fetch: Any, jp_ws_fet
     assert reply_of(first)["content"]["status"] == "error" and not marker.exists()
 
     async def run(code: str, token: Any) -> list[dict[str, Any]]:
-        msg = make_msg("execute_request", {"code": code, "silent": False, "store_history": True,
-                                           "user_expressions": {}, "allow_stdin": False, "stop_on_error": False},
-                       ws.session)
+        msg = make_msg(
+            "execute_request",
+            {
+                "code": code,
+                "silent": False,
+                "store_history": True,
+                "user_expressions": {},
+                "allow_stdin": False,
+                "stop_on_error": False,
+            },
+            ws.session,
+        )
         msg["metadata"] = {"jupyter_tos_guard": {"acknowledge": token}}
         await ws.send(msg)
         return await ws.collect(msg["header"]["msg_id"])
@@ -360,8 +427,9 @@ async def test_confirm_blocks_then_runs_once_with_token(jp_fetch: Any, jp_ws_fet
     assert "acknowledged" in actions
 
 
-async def test_acknowledged_confirm_is_marked_in_recent_verdicts(jp_fetch: Any, jp_ws_fetch: Any, policy_file: Path,
-                                                                  jp_serverapp: Any) -> None:
+async def test_acknowledged_confirm_is_marked_in_recent_verdicts(
+    jp_fetch: Any, jp_ws_fetch: Any, policy_file: Path, jp_serverapp: Any
+) -> None:
     policy_file.write_text(CONFIRM_POLICY)
     guard = jp_serverapp.web_app.settings["tos_guard"]
     guard.reload_if_changed()
@@ -369,8 +437,18 @@ async def test_acknowledged_confirm_is_marked_in_recent_verdicts(jp_fetch: Any, 
     ws = await connect(jp_ws_fetch, kernel, "v1")
     first = await ws.execute("!confirmme-tool")
     token = first[0]["content"]["data"]["application/vnd.jupyter.tos-guard+json"]["confirm"]["token"]
-    msg = make_msg("execute_request", {"code": "!confirmme-tool", "silent": False, "store_history": True,
-                                       "user_expressions": {}, "allow_stdin": False, "stop_on_error": False}, ws.session)
+    msg = make_msg(
+        "execute_request",
+        {
+            "code": "!confirmme-tool",
+            "silent": False,
+            "store_history": True,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": False,
+        },
+        ws.session,
+    )
     msg["metadata"] = {"jupyter_tos_guard": {"acknowledge": token}}
     await ws.send(msg)
     await ws.collect(msg["header"]["msg_id"])

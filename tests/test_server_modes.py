@@ -23,22 +23,29 @@ def base_config(jp_server_config: Config, tmp_path: Path, **traits: Any) -> Conf
     policy.write_text(POLICY)
     jp_server_config["ServerApp"]["jpserver_extensions"]["jupyter_tos_guard"] = True
     jp_server_config["TosGuard"] = Config(
-        dict({"policy_files": [str(policy)], "audit_log": str(tmp_path / "audit.jsonl"),
-              "use_default_policy": False}, **traits)
+        dict(
+            {"policy_files": [str(policy)], "audit_log": str(tmp_path / "audit.jsonl"), "use_default_policy": False},
+            **traits,
+        )
     )
     return jp_server_config
 
 
 async def connect(jp_fetch: Any, jp_ws_fetch: Any, path: str = "") -> tuple[str, KernelWS]:
     if path:
-        r = await jp_fetch("api", "sessions", method="POST", body=json.dumps(
-            {"path": path, "type": "notebook", "name": path, "kernel": {"name": "python3"}}))
+        r = await jp_fetch(
+            "api",
+            "sessions",
+            method="POST",
+            body=json.dumps({"path": path, "type": "notebook", "name": path, "kernel": {"name": "python3"}}),
+        )
         kid = json.loads(r.body)["kernel"]["id"]
     else:
         r = await jp_fetch("api", "kernels", method="POST", body=json.dumps({"name": "python3", "path": ""}))
         kid = json.loads(r.body)["id"]
-    ws = await jp_ws_fetch("api", "kernels", kid, "channels", params={"session_id": uuid.uuid4().hex},
-                           subprotocols=[V1])
+    ws = await jp_ws_fetch(
+        "api", "kernels", kid, "channels", params={"session_id": uuid.uuid4().hex}, subprotocols=[V1]
+    )
     client = KernelWS(ws, "v1")
     await client.kernel_info()
     return kid, client
@@ -91,8 +98,9 @@ class TestFailOpen:
     def jp_server_config(self, jp_server_config: Config, tmp_path: Path) -> Config:
         return base_config(jp_server_config, tmp_path)
 
-    async def test_engine_failure_forwards_and_audits(self, jp_fetch: Any, jp_ws_fetch: Any, jp_serverapp: Any,
-                                                      tmp_path: Path) -> None:
+    async def test_engine_failure_forwards_and_audits(
+        self, jp_fetch: Any, jp_ws_fetch: Any, jp_serverapp: Any, tmp_path: Path
+    ) -> None:
         _, ws = await connect(jp_fetch, jp_ws_fetch)
         _break_engine(jp_serverapp)
         msgs = await ws.execute("print('forwarded')")
@@ -106,8 +114,9 @@ class TestFailClosed:
     def jp_server_config(self, jp_server_config: Config, tmp_path: Path) -> Config:
         return base_config(jp_server_config, tmp_path, on_engine_error="fail_closed")
 
-    async def test_engine_failure_blocks(self, jp_fetch: Any, jp_ws_fetch: Any, jp_serverapp: Any,
-                                         tmp_path: Path) -> None:
+    async def test_engine_failure_blocks(
+        self, jp_fetch: Any, jp_ws_fetch: Any, jp_serverapp: Any, tmp_path: Path
+    ) -> None:
         _, ws = await connect(jp_fetch, jp_ws_fetch)
         _break_engine(jp_serverapp)
         msgs = await ws.execute("print('forwarded')")
@@ -122,8 +131,7 @@ class TestSessionsMetricsAndSilent:
     def jp_server_config(self, jp_server_config: Config, tmp_path: Path) -> Config:
         return base_config(jp_server_config, tmp_path, max_scan_bytes=4096)
 
-    async def test_audit_names_notebook_user_and_kernel(self, jp_fetch: Any, jp_ws_fetch: Any,
-                                                         tmp_path: Path) -> None:
+    async def test_audit_names_notebook_user_and_kernel(self, jp_fetch: Any, jp_ws_fetch: Any, tmp_path: Path) -> None:
         kid, ws = await connect(jp_fetch, jp_ws_fetch, path="course/lab1.ipynb")
         await ws.execute("!warnme-tool")
         record = [r for r in audit(tmp_path) if r["event"] == "decision"][-1]
@@ -133,8 +141,11 @@ class TestSessionsMetricsAndSilent:
 
     async def test_metrics_count_checks_and_blocks(self, jp_fetch: Any, jp_ws_fetch: Any) -> None:
         def value(text: str, name: str) -> float:
-            return sum(float(line.split()[-1]) for line in text.splitlines()
-                       if line.startswith(name) and not line.startswith("#"))
+            return sum(
+                float(line.split()[-1])
+                for line in text.splitlines()
+                if line.startswith(name) and not line.startswith("#")
+            )
 
         before = (await jp_fetch("metrics")).body.decode()
         _, ws = await connect(jp_fetch, jp_ws_fetch)
@@ -146,8 +157,9 @@ class TestSessionsMetricsAndSilent:
         assert 'jupyter_tos_guard_matched_total{action="block",category="testing"}' in after
         assert "jupyter_tos_guard_check_seconds_bucket" in after
 
-    async def test_silent_request_is_screened_without_notice(self, jp_fetch: Any, jp_ws_fetch: Any,
-                                                             tmp_path: Path) -> None:
+    async def test_silent_request_is_screened_without_notice(
+        self, jp_fetch: Any, jp_ws_fetch: Any, tmp_path: Path
+    ) -> None:
         _, ws = await connect(jp_fetch, jp_ws_fetch)
         msgs = await ws.execute("!warnme-tool", silent=True)
         assert all(m["header"]["msg_type"] != "display_data" for m in msgs)
@@ -155,8 +167,7 @@ class TestSessionsMetricsAndSilent:
         blocked = await ws.execute("!blockme-tool", silent=True)
         assert reply_of(blocked)["content"]["status"] == "error"
 
-    async def test_huge_cell_is_truncated_and_audited(self, jp_fetch: Any, jp_ws_fetch: Any,
-                                                       tmp_path: Path) -> None:
+    async def test_huge_cell_is_truncated_and_audited(self, jp_fetch: Any, jp_ws_fetch: Any, tmp_path: Path) -> None:
         _, ws = await connect(jp_fetch, jp_ws_fetch)
         code = "!warnme-tool\n" + "x = 1\n" * 2000
         msgs = await ws.execute(code)
@@ -169,8 +180,9 @@ class TestAllowIsIdentical:
     def jp_server_config(self, jp_server_config: Config, tmp_path: Path) -> Config:
         return base_config(jp_server_config, tmp_path)
 
-    async def test_same_messages_as_talking_to_the_kernel_directly(self, jp_fetch: Any, jp_ws_fetch: Any,
-                                                                     jp_serverapp: Any) -> None:
+    async def test_same_messages_as_talking_to_the_kernel_directly(
+        self, jp_fetch: Any, jp_ws_fetch: Any, jp_serverapp: Any
+    ) -> None:
         kid, ws = await connect(jp_fetch, jp_ws_fetch)
         code = "print('a'); import sys; print('b', file=sys.stderr); 6 * 7"
         through_guard = await ws.execute(code)

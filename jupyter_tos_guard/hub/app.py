@@ -38,8 +38,14 @@ def _log_request(handler: Any) -> None:
         level = logging.ERROR
     elif status >= 400:
         level = logging.WARNING
-    log.log(level, "%d %s %s %.1fms", status, handler.request.method, handler.request.path,
-            1000.0 * handler.request.request_time())
+    log.log(
+        level,
+        "%d %s %s %.1fms",
+        status,
+        handler.request.method,
+        handler.request.path,
+        1000.0 * handler.request.request_time(),
+    )
 
 
 class _Common(Application):
@@ -87,8 +93,12 @@ class _Common(Application):
         engine = make_engine(service.db_url, **service.db_kwargs)
         before, head = ensure_schema(engine, allow_upgrade or service.upgrade_db)
         if before != head:
-            self.log.info("tos-guard-hub: database schema %s -> %s (%s)", before or "new", head,
-                          engine.url.render_as_string(hide_password=True))
+            self.log.info(
+                "tos-guard-hub: database schema %s -> %s (%s)",
+                before or "new",
+                head,
+                engine.url.render_as_string(hide_password=True),
+            )
         return service, Store(engine, service.strike_ladder)
 
 
@@ -121,7 +131,9 @@ class TosGuardHubApp(_Common):
         from jupyterhub.services.auth import HubAuth, HubOAuth
 
         kwargs: dict[str, Any] = {"parent": self}
-        if "cache_max_age" not in self.config.get("HubOAuth", {}) and "cache_max_age" not in self.config.get("HubAuth", {}):
+        if "cache_max_age" not in self.config.get("HubOAuth", {}) and "cache_max_age" not in self.config.get(
+            "HubAuth", {}
+        ):
             kwargs["cache_max_age"] = 60  # group changes reach exemptions within a minute
         if os.environ.get("JUPYTERHUB_CLIENT_ID") or self.config.get("HubOAuth", {}).get("oauth_client_id"):
             kwargs.setdefault("base_url", service.base_url)
@@ -141,8 +153,9 @@ class TosGuardHubApp(_Common):
         hub_auth = self._hub_auth(service)
         hub_api = HubAPI(hub_auth.api_url, hub_auth.api_token, self.log) if hub_auth.api_token else None
         if hub_api is None:
-            self.log.warning("tos-guard-hub: no hub API token: guards cannot be identified, flags and strikes "
-                             "responses are off")
+            self.log.warning(
+                "tos-guard-hub: no hub API token: guards cannot be identified, flags and strikes responses are off"
+            )
         name = os.environ.get("JUPYTERHUB_SERVICE_NAME", DEFAULT_SERVICE_NAME)
         ctx = ServiceContext(service, store, self.log, hub_auth, hub_api, name)
         templates = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True)
@@ -156,8 +169,14 @@ class TosGuardHubApp(_Common):
         )
         server = HTTPServer(app, max_body_size=32 * 1024 * 1024)
         await self._bind(server, service)
-        self.log.info("tos-guard-hub %s: listening on http://%s:%d%s (database %s)", __version__, service.ip,
-                      service.port, service.base_url, store.engine.url.render_as_string(hide_password=True))
+        self.log.info(
+            "tos-guard-hub %s: listening on http://%s:%d%s (database %s)",
+            __version__,
+            service.ip,
+            service.port,
+            service.base_url,
+            store.engine.url.render_as_string(hide_password=True),
+        )
 
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

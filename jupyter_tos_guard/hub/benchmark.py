@@ -41,8 +41,13 @@ CATEGORIES = {
     "password_cracking": ["password-cracking.hashcat", "password-cracking.john", "password-cracking.hydra"],
     "dos": ["dos.hping3", "dos.loic", "dos.slowloris"],
     "p2p": ["p2p.libtorrent", "p2p.qbittorrent", "p2p.aria2-magnet", "p2p.transmission"],
-    "remote_access": ["remote-access.ngrok", "remote-access.cloudflared", "remote-access.sshd", "remote-access.vnc",
-                      "remote-access.localtunnel"],
+    "remote_access": [
+        "remote-access.ngrok",
+        "remote-access.cloudflared",
+        "remote-access.sshd",
+        "remote-access.vnc",
+        "remote-access.localtunnel",
+    ],
     "testing": ["test.warnme", "test.blockme"],
 }
 ACTIONS = [("warn", 55), ("block", 25), ("log", 10), ("exempted", 5), ("confirm", 3), ("acknowledged", 2)]
@@ -68,8 +73,17 @@ def start_identity_stub(port: int) -> threading.Thread:
                 self.finish("{}")
                 return
             n = int(token.split("-")[1])
-            self.finish(json.dumps({"kind": "user", "name": f"user{n}", "groups": [f"course{n % 40}"],
-                                    "scopes": ["access:servers!server=user{n}/"], "admin": False}))
+            self.finish(
+                json.dumps(
+                    {
+                        "kind": "user",
+                        "name": f"user{n}",
+                        "groups": [f"course{n % 40}"],
+                        "scopes": ["access:servers!server=user{n}/"],
+                        "admin": False,
+                    }
+                )
+            )
 
     def run() -> None:
         async def main() -> None:
@@ -90,12 +104,26 @@ def _record(n: int, seq: int) -> dict[str, Any]:
     category = random.choice(list(CATEGORIES))
     rule = random.choice(CATEGORIES[category])
     action = random.choices([a for a, _ in ACTIONS], [w for _, w in ACTIONS])[0]
-    return {"event": "decision", "time": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()), "user": f"user{n}",
-            "kernel_id": str(uuid.uuid4()), "kernel_name": "python3", "notebook_path": "work/nb.ipynb",
-            "msg_id": uuid.uuid4().hex, "channel": "shell", "action": action, "policy_action": action,
-            "mode": "enforce", "rules": [rule], "categories": [category],
-            "excerpt": f"!{rule.split('.')[-1]} --bench {seq}", "code_sha256": uuid.uuid4().hex * 2,
-            "truncated": False, "policy_name": "default", "policy_digest": "0" * 64}
+    return {
+        "event": "decision",
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+        "user": f"user{n}",
+        "kernel_id": str(uuid.uuid4()),
+        "kernel_name": "python3",
+        "notebook_path": "work/nb.ipynb",
+        "msg_id": uuid.uuid4().hex,
+        "channel": "shell",
+        "action": action,
+        "policy_action": action,
+        "mode": "enforce",
+        "rules": [rule],
+        "categories": [category],
+        "excerpt": f"!{rule.split('.')[-1]} --bench {seq}",
+        "code_sha256": uuid.uuid4().hex * 2,
+        "truncated": False,
+        "policy_name": "default",
+        "policy_digest": "0" * 64,
+    }
 
 
 def _load_worker(url: str, first: int, clients: int, per_client: int, batch: int, out: Any) -> None:
@@ -143,15 +171,27 @@ def run_ingest(args: argparse.Namespace, workdir: Path) -> list[str]:
     start_identity_stub(hub_port)
     db = workdir / "ingest.sqlite"
     config = workdir / "bench_hub_config.py"
-    config.write_text(f"c = get_config()  # noqa\nc.TosGuardHubService.db_url = 'sqlite:///{db}'\n"
-                      "c.TosGuardHubService.flag_check_interval = 0\nc.Application.log_level = 'WARN'\n")
-    env = dict(os.environ, JUPYTERHUB_API_URL=f"http://127.0.0.1:{hub_port}/hub/api", JUPYTERHUB_API_TOKEN="svc",
-               JUPYTERHUB_SERVICE_PREFIX="/services/tos-guard/", JUPYTERHUB_SERVICE_URL=f"http://127.0.0.1:{port}")
+    config.write_text(
+        f"c = get_config()  # noqa\nc.TosGuardHubService.db_url = 'sqlite:///{db}'\n"
+        "c.TosGuardHubService.flag_check_interval = 0\nc.Application.log_level = 'WARN'\n"
+    )
+    env = dict(
+        os.environ,
+        JUPYTERHUB_API_URL=f"http://127.0.0.1:{hub_port}/hub/api",
+        JUPYTERHUB_API_TOKEN="svc",
+        JUPYTERHUB_SERVICE_PREFIX="/services/tos-guard/",
+        JUPYTERHUB_SERVICE_URL=f"http://127.0.0.1:{port}",
+    )
     for key in ("JUPYTERHUB_CLIENT_ID", "JUPYTERHUB_OAUTH_ACCESS_SCOPES"):
         env.pop(key, None)
     service_log = open(workdir / "service.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "jupyter_tos_guard.hub", "--config", str(config)], env=env,
-                            cwd=workdir, stdout=service_log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_tos_guard.hub", "--config", str(config)],
+        env=env,
+        cwd=workdir,
+        stdout=service_log,
+        stderr=subprocess.STDOUT,
+    )
     lines = []
     try:
         _wait_http(f"http://127.0.0.1:{port}/services/tos-guard/api/health", proc)
@@ -163,9 +203,13 @@ def run_ingest(args: argparse.Namespace, workdir: Path) -> list[str]:
             per_client = max(batch, total_reports // (per_process * args.processes))
             ctx = multiprocessing.get_context("spawn")
             out = ctx.Queue()
-            procs = [ctx.Process(target=_load_worker, args=(url, 100_000 * batch + p * per_process, per_process,
-                                                            per_client, batch, out))
-                     for p in range(args.processes)]
+            procs = [
+                ctx.Process(
+                    target=_load_worker,
+                    args=(url, 100_000 * batch + p * per_process, per_process, per_client, batch, out),
+                )
+                for p in range(args.processes)
+            ]
             t0 = time.perf_counter()
             for p in procs:
                 p.start()
@@ -180,9 +224,11 @@ def run_ingest(args: argparse.Namespace, workdir: Path) -> list[str]:
             latencies = sorted(x for r in results for x in r[1])
             p50 = latencies[len(latencies) // 2] * 1000
             p99 = latencies[int(len(latencies) * 0.99)] * 1000
-            lines.append(f"ingest, {args.processes * per_process} concurrent guards, {batch} report(s) per request: "
-                         f"{sent} reports in {elapsed:.1f} s = {sent / elapsed:,.0f} reports/s "
-                         f"({len(latencies) / elapsed:,.0f} requests/s; latency p50 {p50:.1f} ms, p99 {p99:.1f} ms)")
+            lines.append(
+                f"ingest, {args.processes * per_process} concurrent guards, {batch} report(s) per request: "
+                f"{sent} reports in {elapsed:.1f} s = {sent / elapsed:,.0f} reports/s "
+                f"({len(latencies) / elapsed:,.0f} requests/s; latency p50 {p50:.1f} ms, p99 {p99:.1f} ms)"
+            )
             print(lines[-1], flush=True)
         from .db import Store, make_engine
 
@@ -249,19 +295,39 @@ def fill(store: Any, n: int, chunk: int = 50_000) -> float:
             action = rng.choices(actions, weights)[0]
             groups = user_groups[user]
             t = times[i]
-            rows.append({
-                "received": t + rng.uniform(0, 2), "time": t, "user": user, "acting_user": None, "server_name": "",
-                "client_id": f"c{hash(user) & 0xffffff:06x}", "seq": done + i + 1, "event": "decision",
-                "action": action, "policy_action": action, "mode": "enforce", "rules": " ".join(rule_ids),
-                "categories": " ".join(categories), "groups": " ".join(groups),
-                "excerpt": f"!{rule_ids[0].split('.')[-1]} --threads 8 # cell {done + i}",
-                "code_sha256": f"{rng.getrandbits(256):064x}", "notebook_path": f"course/week{rng.randrange(12)}.ipynb",
-                "kernel_id": None, "kernel_name": "python3", "msg_id": None, "channel": "shell",
-                "policy_name": "default", "policy_digest": "0" * 64, "truncated": False, "error": None,
-                "raw": "{}",
-            })
-            tags.append([("rule", r) for r in rule_ids] + [("category", c) for c in categories]
-                        + [("group", g) for g in groups])
+            rows.append(
+                {
+                    "received": t + rng.uniform(0, 2),
+                    "time": t,
+                    "user": user,
+                    "acting_user": None,
+                    "server_name": "",
+                    "client_id": f"c{hash(user) & 0xFFFFFF:06x}",
+                    "seq": done + i + 1,
+                    "event": "decision",
+                    "action": action,
+                    "policy_action": action,
+                    "mode": "enforce",
+                    "rules": " ".join(rule_ids),
+                    "categories": " ".join(categories),
+                    "groups": " ".join(groups),
+                    "excerpt": f"!{rule_ids[0].split('.')[-1]} --threads 8 # cell {done + i}",
+                    "code_sha256": f"{rng.getrandbits(256):064x}",
+                    "notebook_path": f"course/week{rng.randrange(12)}.ipynb",
+                    "kernel_id": None,
+                    "kernel_name": "python3",
+                    "msg_id": None,
+                    "channel": "shell",
+                    "policy_name": "default",
+                    "policy_digest": "0" * 64,
+                    "truncated": False,
+                    "error": None,
+                    "raw": "{}",
+                }
+            )
+            tags.append(
+                [("rule", r) for r in rule_ids] + [("category", c) for c in categories] + [("group", g) for g in groups]
+            )
         store.bulk_load(rows, tags)
         done += size
         print(f"  loaded {done:,} verdicts ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
@@ -299,9 +365,11 @@ def run_dashboard(args: argparse.Namespace, workdir: Path) -> list[str]:
         "category+action+7 d": Filters(category="mining", action="block", since=now - 7 * 86400),
         "group+rule": Filters(group="course3", rule="remote-access.ngrok"),
     }
-    lines.append(f"dashboard over {total:,} stored verdicts (SQLite); one page view = page of "
-                 f"{args.page} + counts by action and category (of at most the newest 50,000 matches) + "
-                 "filter suggestions; first run, then median of 3:")
+    lines.append(
+        f"dashboard over {total:,} stored verdicts (SQLite); one page view = page of "
+        f"{args.page} + counts by action and category (of at most the newest 50,000 matches) + "
+        "filter suggestions; first run, then median of 3:"
+    )
     worst = 0.0
     for name, filters in cases.items():
         timings = []
@@ -314,8 +382,9 @@ def run_dashboard(args: argparse.Namespace, workdir: Path) -> list[str]:
         cold, warm = timings[0], statistics.median(timings[1:])
         worst = max(worst, cold, warm)
         matched = f"newest {summary.total:,} counted" if summary.capped else f"{summary.total:,} match"
-        lines.append(f"  {name:<22} {cold * 1000:8.1f} ms cold {warm * 1000:8.1f} ms warm   "
-                     f"({matched}, {len(rows)} shown)")
+        lines.append(
+            f"  {name:<22} {cold * 1000:8.1f} ms cold {warm * 1000:8.1f} ms warm   ({matched}, {len(rows)} shown)"
+        )
     t0 = time.perf_counter()
     store.verdicts(Filters(user=some_user), args.page)
     store.strike_status(some_user, ("course1",), store.ladder())
@@ -330,8 +399,11 @@ def run_dashboard(args: argparse.Namespace, workdir: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="jupyter-tos-guard-hub benchmark", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="jupyter-tos-guard-hub benchmark",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--clients", type=int, default=64, help="concurrent guards (default 64)")
     parser.add_argument("--processes", type=int, default=2, help="load-generating processes (default 2)")
     parser.add_argument("--reports", type=int, default=20_000, help="reports sent one per request (default 20000)")

@@ -134,8 +134,12 @@ class DiskQueue:
     def append(self, record: dict[str, Any]) -> int:
         with self._lock:
             seq = self.last_seq + 1
-            line = json.dumps({"seq": seq, "record": record}, ensure_ascii=False, separators=(",", ":"),
-                              default=str).encode("utf-8") + b"\n"
+            line = (
+                json.dumps(
+                    {"seq": seq, "record": record}, ensure_ascii=False, separators=(",", ":"), default=str
+                ).encode("utf-8")
+                + b"\n"
+            )
             self._file.write(line)
             self._file.flush()
             if self.fsync:
@@ -246,13 +250,19 @@ class Reporter:
         if self.queue.pending_count:
             self._wake.set()
         self._tasks = [asyncio.ensure_future(self._sender())]
-        for interval, job in ((self.config.heartbeat_interval, self.heartbeat),
-                              (self.config.exemption_interval, self.fetch_exemptions),
-                              (self.config.policy_interval, self.pull_policy)):
+        for interval, job in (
+            (self.config.heartbeat_interval, self.heartbeat),
+            (self.config.exemption_interval, self.fetch_exemptions),
+            (self.config.policy_interval, self.pull_policy),
+        ):
             if interval > 0:
                 self._tasks.append(asyncio.ensure_future(self._every(interval, job)))
-        self.log.info("tos-guard: reporting to the hub service at %s (queue %s, %d pending)",
-                      self.url, self.queue.directory, self.queue.pending_count)
+        self.log.info(
+            "tos-guard: reporting to the hub service at %s (queue %s, %d pending)",
+            self.url,
+            self.queue.directory,
+            self.queue.pending_count,
+        )
 
     def stop(self) -> None:
         self._stopped = True
@@ -263,16 +273,21 @@ class Reporter:
 
     # --- HTTP ------------------------------------------------------------------------------------
 
-    async def _request(self, method: str, path: str, body: Any = None,
-                       headers: dict[str, str] | None = None) -> Any:
+    async def _request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
         hdrs = {"Authorization": f"token {self.config.api_token}"}
         hdrs.update(headers or {})
         data = None
         if body is not None:
             data = json.dumps(body, default=str)
             hdrs["Content-Type"] = "application/json"
-        req = HTTPRequest(self.url + path, method=method, headers=hdrs, body=data,
-                          request_timeout=self.config.request_timeout, connect_timeout=self.config.request_timeout)
+        req = HTTPRequest(
+            self.url + path,
+            method=method,
+            headers=hdrs,
+            body=data,
+            request_timeout=self.config.request_timeout,
+            connect_timeout=self.config.request_timeout,
+        )
         return await AsyncHTTPClient().fetch(req, raise_error=False)
 
     @staticmethod
@@ -299,8 +314,11 @@ class Reporter:
                     # the service will see the hole in the numbering and flag it
                     await asyncio.sleep(0.5)
                     if not await asyncio.to_thread(self.queue.pending, 1):
-                        self.log.error("tos-guard: records %d..%d of the hub queue are unreadable; skipped",
-                                       self.queue.acked + 1, last)
+                        self.log.error(
+                            "tos-guard: records %d..%d of the hub queue are unreadable; skipped",
+                            self.queue.acked + 1,
+                            last,
+                        )
                         await asyncio.to_thread(self.queue.ack, last)
                     continue
                 try:
@@ -325,8 +343,11 @@ class Reporter:
             self.sent += len(batch)
 
     async def send(self, batch: list[tuple[int, dict[str, Any]]]) -> int:
-        body = {"client_id": self.queue.client_id, "server_name": self.server_name,
-                "records": [{"seq": seq, "record": record} for seq, record in batch]}
+        body = {
+            "client_id": self.queue.client_id,
+            "server_name": self.server_name,
+            "records": [{"seq": seq, "record": record} for seq, record in batch],
+        }
         answer = self._check(await self._request("POST", "api/guard/reports", body))
         return int(answer["acked"])
 
@@ -334,8 +355,12 @@ class Reporter:
         self.failures += 1
         self.last_error = f"{type(exc).__name__}: {exc}"
         if self.failures == 1 or self.failures % 20 == 0:
-            self.log.warning("tos-guard: %s to the hub service failed (%d pending, kept on disk): %s",
-                             what, self.queue.pending_count, self.last_error)
+            self.log.warning(
+                "tos-guard: %s to the hub service failed (%d pending, kept on disk): %s",
+                what,
+                self.queue.pending_count,
+                self.last_error,
+            )
 
     async def _every(self, interval: float, job: Any) -> None:
         while not self._stopped:
@@ -439,8 +464,10 @@ def attach(serverapp: Any, guard: Any) -> Reporter | None:
     if not config.api_token or not os.environ.get("JUPYTERHUB_API_URL"):
         return None  # not under JupyterHub
     if not config.service_url:
-        log.warning("tos-guard: running under JupyterHub but no hub service URL is configured "
-                    "(c.TosGuardHub.service_url or $JUPYTER_TOS_GUARD_HUB_URL): verdicts stay local")
+        log.warning(
+            "tos-guard: running under JupyterHub but no hub service URL is configured "
+            "(c.TosGuardHub.service_url or $JUPYTER_TOS_GUARD_HUB_URL): verdicts stay local"
+        )
         return None
     user = os.environ.get("JUPYTERHUB_USER", "") or (guard.identity or "")
     try:

@@ -162,8 +162,13 @@ class TosGuardHub(Configurable):
 
 
 DEFAULT_LADDER = [
-    {"name": "warnings: notify admins", "actions": ["warn", "confirm", "acknowledged"], "count": 5,
-     "window": 86400, "response": "notify"},
+    {
+        "name": "warnings: notify admins",
+        "actions": ["warn", "confirm", "acknowledged"],
+        "count": 5,
+        "window": 86400,
+        "response": "notify",
+    },
     {"name": "blocks: notify admins", "actions": ["block"], "count": 3, "window": 86400, "response": "notify"},
 ]
 

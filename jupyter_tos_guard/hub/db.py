@@ -49,9 +49,32 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "tos_guard_alembic_version"
 TAG_KINDS = ("rule", "category", "group")
 VERDICT_COLUMNS = (
-    "id", "received", "time", "user", "acting_user", "server_name", "event", "action", "policy_action", "mode",
-    "rules", "categories", "groups", "excerpt", "code_sha256", "notebook_path", "kernel_id", "kernel_name",
-    "msg_id", "channel", "policy_name", "policy_digest", "truncated", "error", "client_id", "seq",
+    "id",
+    "received",
+    "time",
+    "user",
+    "acting_user",
+    "server_name",
+    "event",
+    "action",
+    "policy_action",
+    "mode",
+    "rules",
+    "categories",
+    "groups",
+    "excerpt",
+    "code_sha256",
+    "notebook_path",
+    "kernel_id",
+    "kernel_name",
+    "msg_id",
+    "channel",
+    "policy_name",
+    "policy_digest",
+    "truncated",
+    "error",
+    "client_id",
+    "seq",
 )
 
 
@@ -120,8 +143,10 @@ def ensure_schema(engine: Engine, allow_upgrade: bool) -> tuple[str | None, str]
     before, head = current_revision(engine), head_revision(engine)
     if before != head:
         if not allow_upgrade and before is not None:
-            raise RuntimeError(f"the database schema is at {before}, this version needs {head}: "
-                               "run `jupyter-tos-guard-hub upgrade-db` (back up the database first)")
+            raise RuntimeError(
+                f"the database schema is at {before}, this version needs {head}: "
+                "run `jupyter-tos-guard-hub upgrade-db` (back up the database first)"
+            )
         upgrade(engine)
     return before, head
 
@@ -243,8 +268,13 @@ class LadderStep:
         return cls(name, actions, count, window, response, tuple(str(g) for g in raw.get("groups") or ()))
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "actions": list(self.actions), "count": self.count,
-                               "window": self.window, "response": self.response}
+        out: dict[str, Any] = {
+            "name": self.name,
+            "actions": list(self.actions),
+            "count": self.count,
+            "window": self.window,
+            "response": self.response,
+        }
         if self.groups:
             out["groups"] = list(self.groups)
         return out
@@ -310,13 +340,19 @@ class Store:
             wanted = {item.client_id for item in items}
             state: dict[str, dict[str, Any]] = {
                 r.client_id: {"user": r.user, "max_seq": r.max_seq, "server_name": r.server_name, "new": False}
-                for r in conn.execute(select(ct.c.client_id, ct.c.user, ct.c.max_seq, ct.c.server_name)
-                                      .where(ct.c.client_id.in_(wanted)))}
+                for r in conn.execute(
+                    select(ct.c.client_id, ct.c.user, ct.c.max_seq, ct.c.server_name).where(ct.c.client_id.in_(wanted))
+                )
+            }
             for item in items:
                 client = state.get(item.client_id)
                 if client is None:
-                    client = state[item.client_id] = {"user": item.user, "max_seq": 0, "server_name": item.server_name,
-                                                      "new": True}
+                    client = state[item.client_id] = {
+                        "user": item.user,
+                        "max_seq": 0,
+                        "server_name": item.server_name,
+                        "new": True,
+                    }
                 elif client["user"] != item.user:
                     raise PermissionError(f"client {item.client_id} belongs to another user")
                 inserted = duplicates = 0
@@ -336,32 +372,58 @@ class Store:
                 if item.server_name:
                     client["server_name"] = item.server_name
                 results.append(IngestResult(acked, inserted, duplicates, gap))
-            new = [{"client_id": cid, "user": c["user"], "server_name": c["server_name"] or "", "first_seen": received,
-                    "last_report": received, "max_seq": c["max_seq"]} for cid, c in state.items() if c["new"]]
+            new = [
+                {
+                    "client_id": cid,
+                    "user": c["user"],
+                    "server_name": c["server_name"] or "",
+                    "first_seen": received,
+                    "last_report": received,
+                    "max_seq": c["max_seq"],
+                }
+                for cid, c in state.items()
+                if c["new"]
+            ]
             if new:
                 conn.execute(insert(ct), new)
-            old = [{"cid": cid, "ms": c["max_seq"], "sn": c["server_name"] or ""} for cid, c in state.items()
-                   if not c["new"]]
+            old = [
+                {"cid": cid, "ms": c["max_seq"], "sn": c["server_name"] or ""}
+                for cid, c in state.items()
+                if not c["new"]
+            ]
             if old:
-                conn.execute(update(ct).where(ct.c.client_id == bindparam("cid"))
-                             .values(max_seq=bindparam("ms"), server_name=bindparam("sn"), last_report=received), old)
+                conn.execute(
+                    update(ct)
+                    .where(ct.c.client_id == bindparam("cid"))
+                    .values(max_seq=bindparam("ms"), server_name=bindparam("sn"), last_report=received),
+                    old,
+                )
             if rows:
                 vt = cast(Table, Verdict.__table__)
                 ids = conn.execute(insert(vt).returning(vt.c.id, sort_by_parameter_order=True), rows).scalars().all()
-                tag_rows = [{"verdict_id": vid, "kind": k, "value": v}
-                            for vid, tags in zip(ids, row_tags, strict=True) for k, v in tags]
+                tag_rows = [
+                    {"verdict_id": vid, "kind": k, "value": v}
+                    for vid, tags in zip(ids, row_tags, strict=True)
+                    for k, v in tags
+                ]
                 if tag_rows:
                     conn.execute(insert(cast(Table, VerdictTag.__table__)), tag_rows)
             for item, result in zip(items, results, strict=True):
                 if result.gap:
-                    self._raise_flag(s, item.user, item.server_name, "report-gap",
-                                     f"reports {result.gap[0]}..{result.gap[1]} of guard {item.client_id} never arrived",
-                                     received)
+                    self._raise_flag(
+                        s,
+                        item.user,
+                        item.server_name,
+                        "report-gap",
+                        f"reports {result.gap[0]}..{result.gap[1]} of guard {item.client_id} never arrived",
+                        received,
+                    )
         return results
 
     @staticmethod
-    def _verdict_row(item: IngestItem, seq: int, record: dict[str, Any], received: float
-                     ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    def _verdict_row(
+        item: IngestItem, seq: int, record: dict[str, Any], received: float
+    ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         rules = _str_list(record.get("rules"))
         categories = _str_list(record.get("categories"))
         claimed = record.get("user")
@@ -431,8 +493,12 @@ class Store:
         tags = filters.tags
         if tags:
             t0 = aliased(VerdictTag, name="t0")
-            q = select(*columns).select_from(t0).join(Verdict, Verdict.id == t0.verdict_id).where(
-                t0.kind == tags[0][0], t0.value == tags[0][1])
+            q = (
+                select(*columns)
+                .select_from(t0)
+                .join(Verdict, Verdict.id == t0.verdict_id)
+                .where(t0.kind == tags[0][0], t0.value == tags[0][1])
+            )
             for i, (kind, value) in enumerate(tags[1:], start=1):
                 tag = aliased(VerdictTag, name=f"t{i}")
                 q = q.join(tag, and_(tag.verdict_id == t0.verdict_id, tag.kind == kind, tag.value == value))
@@ -454,8 +520,9 @@ class Store:
             q = q.where(Verdict.time < filters.until)
         return q, order
 
-    def verdicts(self, filters: Filters, limit: int = 100, before: int | None = None,
-                 oldest_first: bool = False) -> list[dict[str, Any]]:
+    def verdicts(
+        self, filters: Filters, limit: int = 100, before: int | None = None, oldest_first: bool = False
+    ) -> list[dict[str, Any]]:
         """The main dashboard query: a page of matching verdicts, newest first (keyset paging)."""
         q, order = self._query(filters, [getattr(Verdict, c) for c in VERDICT_COLUMNS])
         if before is not None:
@@ -481,7 +548,8 @@ class Store:
         there are at most `cap`, else of the newest `cap` (`capped`), so that any filter
         answers in bounded time whatever the size of the table."""
         only_time = (filters.since is not None or filters.until is not None) and not (
-            filters.tags or filters.user or filters.action or filters.event or filters.server_name)
+            filters.tags or filters.user or filters.action or filters.event or filters.server_name
+        )
         q, order = self._query(filters, [Verdict.action, Verdict.categories])
         # a time window alone: walk the time index, not the whole table by id
         q = q.order_by(Verdict.time.desc() if only_time else order.desc()).limit(cap + 1)
@@ -499,8 +567,12 @@ class Store:
                 by_action[key] = by_action.get(key, 0) + 1
                 for c in (categories or "").split():
                     by_category[c] = by_category.get(c, 0) + 1
-        return Summary(n, dict(sorted(by_action.items(), key=lambda kv: -kv[1])),
-                       dict(sorted(by_category.items(), key=lambda kv: -kv[1])), capped=capped)
+        return Summary(
+            n,
+            dict(sorted(by_action.items(), key=lambda kv: -kv[1])),
+            dict(sorted(by_category.items(), key=lambda kv: -kv[1])),
+            capped=capped,
+        )
 
     @staticmethod
     def _row_dict(row: Any) -> dict[str, Any]:
@@ -521,9 +593,17 @@ class Store:
         out: dict[str, list[str]] = {}
         with self.sessions() as s:
             for kind in TAG_KINDS:
-                q = select(VerdictTag.value).where(VerdictTag.kind == kind).distinct().order_by(VerdictTag.value).limit(500)
+                q = (
+                    select(VerdictTag.value)
+                    .where(VerdictTag.kind == kind)
+                    .distinct()
+                    .order_by(VerdictTag.value)
+                    .limit(500)
+                )
                 out[kind] = list(s.execute(q).scalars())
-            out["user"] = list(s.execute(select(GuardClient.user).distinct().order_by(GuardClient.user).limit(2000)).scalars())
+            out["user"] = list(
+                s.execute(select(GuardClient.user).distinct().order_by(GuardClient.user).limit(2000)).scalars()
+            )
         out["action"] = ["log", "warn", "confirm", "acknowledged", "block", "exempted", "allow"]
         return out
 
@@ -531,22 +611,36 @@ class Store:
 
     def clients(self) -> list[dict[str, Any]]:
         with self.sessions() as s:
-            rows = s.execute(select(GuardClient).order_by(GuardClient.user, GuardClient.server_name,
-                                                          GuardClient.last_heartbeat.desc())).scalars().all()
+            rows = (
+                s.execute(
+                    select(GuardClient).order_by(
+                        GuardClient.user, GuardClient.server_name, GuardClient.last_heartbeat.desc()
+                    )
+                )
+                .scalars()
+                .all()
+            )
             return [{c.name: getattr(r, c.name) for c in GuardClient.__table__.columns} for r in rows]
 
     def latest_heartbeats(self) -> dict[tuple[str, str], float]:
         with self.sessions() as s:
             q = select(GuardClient.user, GuardClient.server_name, func.max(GuardClient.last_heartbeat)).group_by(
-                GuardClient.user, GuardClient.server_name)
+                GuardClient.user, GuardClient.server_name
+            )
             return {(u, n or ""): t for u, n, t in s.execute(q) if t is not None}
 
     def central_digests(self) -> dict[tuple[str, str], tuple[float, str | None]]:
         """(user, server) -> (last heartbeat, central policy sha256 reported) of the latest guard."""
         out: dict[tuple[str, str], tuple[float, str | None]] = {}
         with self.sessions() as s:
-            for u, n, t, sha in s.execute(select(GuardClient.user, GuardClient.server_name, GuardClient.last_heartbeat,
-                                                 GuardClient.central_policy_sha256)):
+            for u, n, t, sha in s.execute(
+                select(
+                    GuardClient.user,
+                    GuardClient.server_name,
+                    GuardClient.last_heartbeat,
+                    GuardClient.central_policy_sha256,
+                )
+            ):
                 if t is None:
                     continue
                 key = (u, n or "")
@@ -555,8 +649,15 @@ class Store:
         return out
 
     def _raise_flag(self, s: Session, user: str, server_name: str, reason: str, detail: str, t: float) -> bool:
-        existing = s.execute(select(Flag).where(Flag.resolved.is_(None), Flag.user == user,
-                                                Flag.server_name == server_name, Flag.reason == reason)).scalars().first()
+        existing = (
+            s.execute(
+                select(Flag).where(
+                    Flag.resolved.is_(None), Flag.user == user, Flag.server_name == server_name, Flag.reason == reason
+                )
+            )
+            .scalars()
+            .first()
+        )
         if existing is not None:
             existing.last_seen = t
             if reason != "report-gap":
@@ -565,11 +666,20 @@ class Store:
                 existing.detail = (existing.detail + "; " + detail)[-4000:]
             return False
         s.add(Flag(user=user, server_name=server_name, reason=reason, detail=detail, raised=t, last_seen=t))
-        s.add(AuditEvent(time=t, actor="service", action="flag_raised", subject=_server_label(user, server_name),
-                         detail=json.dumps({"reason": reason, "detail": detail})))
+        s.add(
+            AuditEvent(
+                time=t,
+                actor="service",
+                action="flag_raised",
+                subject=_server_label(user, server_name),
+                detail=json.dumps({"reason": reason, "detail": detail}),
+            )
+        )
         return True
 
-    def sync_flags(self, reason: str, current: dict[tuple[str, str], str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    def sync_flags(
+        self, reason: str, current: dict[tuple[str, str], str]
+    ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
         """Make the open flags of `reason` exactly `current` ((user, server) -> detail).
 
         Returns (raised, resolved) servers.
@@ -585,9 +695,15 @@ class Store:
                 if (flag.user, flag.server_name) not in current:
                     flag.resolved = t
                     resolved.append((flag.user, flag.server_name))
-                    s.add(AuditEvent(time=t, actor="service", action="flag_resolved",
-                                     subject=_server_label(flag.user, flag.server_name),
-                                     detail=json.dumps({"reason": reason})))
+                    s.add(
+                        AuditEvent(
+                            time=t,
+                            actor="service",
+                            action="flag_resolved",
+                            subject=_server_label(flag.user, flag.server_name),
+                            detail=json.dumps({"reason": reason}),
+                        )
+                    )
         return raised, resolved
 
     def resolve_flag(self, flag_id: int, by: str) -> bool:
@@ -597,8 +713,15 @@ class Store:
             if flag is None or flag.resolved is not None:
                 return False
             flag.resolved = t
-            s.add(AuditEvent(time=t, actor=by, action="flag_resolved", subject=_server_label(flag.user, flag.server_name),
-                             detail=json.dumps({"reason": flag.reason, "id": flag_id})))
+            s.add(
+                AuditEvent(
+                    time=t,
+                    actor=by,
+                    action="flag_resolved",
+                    subject=_server_label(flag.user, flag.server_name),
+                    detail=json.dumps({"reason": flag.reason, "id": flag_id}),
+                )
+            )
             return True
 
     def flags(self, open_only: bool = True, limit: int = 500) -> list[dict[str, Any]]:
@@ -611,8 +734,16 @@ class Store:
 
     # --- exemptions -------------------------------------------------------------------------
 
-    def add_exemption(self, subject_kind: str, subject: str, rule: str | None, category: str | None, reason: str,
-                      expires: float | None, by: str) -> dict[str, Any]:
+    def add_exemption(
+        self,
+        subject_kind: str,
+        subject: str,
+        rule: str | None,
+        category: str | None,
+        reason: str,
+        expires: float | None,
+        by: str,
+    ) -> dict[str, Any]:
         if subject_kind not in ("user", "group"):
             raise ValueError("an exemption is for a user or a group")
         subject = subject.strip()
@@ -628,13 +759,28 @@ class Store:
         if expires is not None and expires <= t:
             raise ValueError("the expiry is in the past")
         with self.session() as s:
-            grant = ExemptionGrant(subject_kind=subject_kind, subject=subject, rule=rule, category=category,
-                                   reason=reason.strip(), expires=expires, created=t, created_by=by)
+            grant = ExemptionGrant(
+                subject_kind=subject_kind,
+                subject=subject,
+                rule=rule,
+                category=category,
+                reason=reason.strip(),
+                expires=expires,
+                created=t,
+                created_by=by,
+            )
             s.add(grant)
             s.flush()
             d = _exemption_dict(grant)
-            s.add(AuditEvent(time=t, actor=by, action="exemption_granted", subject=f"{subject_kind}:{subject}",
-                             detail=json.dumps(d)))
+            s.add(
+                AuditEvent(
+                    time=t,
+                    actor=by,
+                    action="exemption_granted",
+                    subject=f"{subject_kind}:{subject}",
+                    detail=json.dumps(d),
+                )
+            )
         return d
 
     def revoke_exemption(self, grant_id: int, by: str) -> bool:
@@ -644,17 +790,27 @@ class Store:
             if grant is None or grant.revoked is not None:
                 return False
             grant.revoked, grant.revoked_by = t, by
-            s.add(AuditEvent(time=t, actor=by, action="exemption_revoked",
-                             subject=f"{grant.subject_kind}:{grant.subject}", detail=json.dumps(_exemption_dict(grant))))
+            s.add(
+                AuditEvent(
+                    time=t,
+                    actor=by,
+                    action="exemption_revoked",
+                    subject=f"{grant.subject_kind}:{grant.subject}",
+                    detail=json.dumps(_exemption_dict(grant)),
+                )
+            )
             return True
 
-    def exemptions(self, include_inactive: bool = False, subject: tuple[str, str] | None = None) -> list[dict[str, Any]]:
+    def exemptions(
+        self, include_inactive: bool = False, subject: tuple[str, str] | None = None
+    ) -> list[dict[str, Any]]:
         t = now()
         with self.sessions() as s:
             q = select(ExemptionGrant)
             if not include_inactive:
-                q = q.where(ExemptionGrant.revoked.is_(None),
-                            or_(ExemptionGrant.expires.is_(None), ExemptionGrant.expires > t))
+                q = q.where(
+                    ExemptionGrant.revoked.is_(None), or_(ExemptionGrant.expires.is_(None), ExemptionGrant.expires > t)
+                )
             if subject:
                 q = q.where(ExemptionGrant.subject_kind == subject[0], ExemptionGrant.subject == subject[1])
             return [_exemption_dict(g) for g in s.execute(q.order_by(ExemptionGrant.id.desc())).scalars()]
@@ -667,8 +823,11 @@ class Store:
             cond = and_(ExemptionGrant.subject_kind == "user", ExemptionGrant.subject == user)
             if groups:
                 cond = or_(cond, and_(ExemptionGrant.subject_kind == "group", ExemptionGrant.subject.in_(groups)))
-            q = select(ExemptionGrant).where(cond, ExemptionGrant.revoked.is_(None),
-                                             or_(ExemptionGrant.expires.is_(None), ExemptionGrant.expires > t))
+            q = select(ExemptionGrant).where(
+                cond,
+                ExemptionGrant.revoked.is_(None),
+                or_(ExemptionGrant.expires.is_(None), ExemptionGrant.expires > t),
+            )
             return [_exemption_dict(g) for g in s.execute(q.order_by(ExemptionGrant.id)).scalars()]
 
     # --- settings, strikes ------------------------------------------------------------------
@@ -706,10 +865,13 @@ class Store:
         t = now()
         with self.session() as s:
             s.add(StrikeClear(user=user, time=t, by=by, note=note))
-            s.add(AuditEvent(time=t, actor=by, action="strikes_cleared", subject=user, detail=json.dumps({"note": note})))
+            s.add(
+                AuditEvent(time=t, actor=by, action="strikes_cleared", subject=user, detail=json.dumps({"note": note}))
+            )
 
-    def strike_status(self, user: str, groups: Iterable[str], ladder: Sequence[LadderStep] | None = None
-                      ) -> list[StrikeStatus]:
+    def strike_status(
+        self, user: str, groups: Iterable[str], ladder: Sequence[LadderStep] | None = None
+    ) -> list[StrikeStatus]:
         """For each ladder step that applies to the user: matches counted since the window
         start, the last clear and the step's last firing (whichever is latest)."""
         t = now()
@@ -722,24 +884,46 @@ class Store:
         se, sc, vt = StrikeEvent.__table__.c, StrikeClear.__table__.c, Verdict.__table__.c
         with self.engine.connect() as conn:
             cleared = conn.execute(select(func.max(sc.time)).where(sc.user == user)).scalar() or 0.0
-            fired = dict(conn.execute(select(se.step, func.max(se.time)).where(se.user == user).group_by(se.step)).all())
+            fired = dict(
+                conn.execute(select(se.step, func.max(se.time)).where(se.user == user).group_by(se.step)).all()
+            )
             for step in steps:
                 since = max(t - step.window, cleared, fired.get(step.name) or 0.0)
                 # `time` is clamped to the arrival time, so late replays of old records count in
                 # their own window, and nothing from before a clear or a firing counts again
-                count = int(conn.execute(select(func.count()).select_from(Verdict.__table__).where(
-                    vt.user == user, vt.action.in_(step.actions), vt.time > since)).scalar_one())
+                count = int(
+                    conn.execute(
+                        select(func.count())
+                        .select_from(Verdict.__table__)
+                        .where(vt.user == user, vt.action.in_(step.actions), vt.time > since)
+                    ).scalar_one()
+                )
                 out.append(StrikeStatus(step, count, since, count >= step.count))
         return out
 
     def record_strike(self, user: str, step: LadderStep, count: int, outcome: str, detail: str) -> None:
         t = now()
         with self.session() as s:
-            s.add(StrikeEvent(time=t, user=user, step=step.name, response=step.response, count=count,
-                              outcome=outcome, detail=detail))
-            s.add(AuditEvent(time=t, actor="service", action=f"strike_{step.response}", subject=user,
-                             detail=json.dumps({"step": step.name, "count": count, "outcome": outcome,
-                                                "detail": detail})))
+            s.add(
+                StrikeEvent(
+                    time=t,
+                    user=user,
+                    step=step.name,
+                    response=step.response,
+                    count=count,
+                    outcome=outcome,
+                    detail=detail,
+                )
+            )
+            s.add(
+                AuditEvent(
+                    time=t,
+                    actor="service",
+                    action=f"strike_{step.response}",
+                    subject=user,
+                    detail=json.dumps({"step": step.name, "count": count, "outcome": outcome, "detail": detail}),
+                )
+            )
 
     def strike_events(self, user: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
         with self.sessions() as s:
@@ -753,8 +937,15 @@ class Store:
 
     def audit(self, actor: str, action: str, subject: str = "", detail: dict[str, Any] | None = None) -> None:
         with self.session() as s:
-            s.add(AuditEvent(time=now(), actor=actor, action=action, subject=subject,
-                             detail=json.dumps(detail or {}, default=str)))
+            s.add(
+                AuditEvent(
+                    time=now(),
+                    actor=actor,
+                    action=action,
+                    subject=subject,
+                    detail=json.dumps(detail or {}, default=str),
+                )
+            )
 
     def audit_events(self, limit: int = 200, subject: str | None = None) -> list[dict[str, Any]]:
         with self.sessions() as s:
@@ -769,8 +960,10 @@ class Store:
     def bulk_load(self, rows: list[dict[str, Any]], tags: list[list[tuple[str, str]]]) -> None:
         with self.session() as s:
             ids = s.execute(insert(Verdict).returning(Verdict.id, sort_by_parameter_order=True), rows).scalars().all()
-            s.execute(insert(VerdictTag), [{"verdict_id": i, "kind": k, "value": v}
-                                           for i, ts in zip(ids, tags, strict=True) for k, v in ts])
+            s.execute(
+                insert(VerdictTag),
+                [{"verdict_id": i, "kind": k, "value": v} for i, ts in zip(ids, tags, strict=True) for k, v in ts],
+            )
 
     def purge_before(self, t: float) -> int:
         """Delete verdicts (and their tags) older than `t`. Returns how many."""
@@ -788,7 +981,16 @@ def _server_label(user: str, server_name: str) -> str:
 
 def _exemption_dict(g: ExemptionGrant) -> dict[str, Any]:
     return {
-        "id": g.id, "subject_kind": g.subject_kind, "subject": g.subject, "rule": g.rule, "category": g.category,
-        "reason": g.reason, "expires": g.expires, "expires_iso": iso(g.expires), "created": g.created,
-        "created_by": g.created_by, "revoked": g.revoked, "revoked_by": g.revoked_by,
+        "id": g.id,
+        "subject_kind": g.subject_kind,
+        "subject": g.subject,
+        "rule": g.rule,
+        "category": g.category,
+        "reason": g.reason,
+        "expires": g.expires,
+        "expires_iso": iso(g.expires),
+        "created": g.created,
+        "created_by": g.created_by,
+        "revoked": g.revoked,
+        "revoked_by": g.revoked_by,
     }

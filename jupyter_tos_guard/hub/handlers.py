@@ -92,13 +92,18 @@ class CentralPolicy:
             policy = load_texts(default_policy_texts() + [(self.path, text)])
         except PolicyError as err:
             self.error = str(err)
-            self.log.error("tos-guard-hub: the central policy %s has problems; still serving %s:\n%s",
-                           self.path, (self.sha256 or "nothing")[:12], err)
+            self.log.error(
+                "tos-guard-hub: the central policy %s has problems; still serving %s:\n%s",
+                self.path,
+                (self.sha256 or "nothing")[:12],
+                err,
+            )
             self.audit("service", "central_policy_refused", self.path, {"sha256": sha, "error": str(err)})
             return
         self.text, self.sha256, self.changed, self.error = text, sha, now(), None
-        self.log.info("tos-guard-hub: serving central policy %s (%d rules with the default)", sha[:12],
-                      len(policy.rules))
+        self.log.info(
+            "tos-guard-hub: serving central policy %s (%d rules with the default)", sha[:12], len(policy.rules)
+        )
         self.audit("service", "central_policy_loaded", self.path, {"sha256": sha})
 
     def state(self) -> tuple[str | None, float]:
@@ -145,8 +150,15 @@ class GroupCommit:
 
 
 class ServiceContext:
-    def __init__(self, config: TosGuardHubService, store: Store, log: Any, hub_auth: HubAuth,
-                 hub_api: HubAPI | None, service_name: str):
+    def __init__(
+        self,
+        config: TosGuardHubService,
+        store: Store,
+        log: Any,
+        hub_auth: HubAuth,
+        hub_api: HubAPI | None,
+        service_name: str,
+    ):
         self.config = config
         self.store = store
         self.log = log
@@ -160,8 +172,9 @@ class ServiceContext:
         self.strikes = Strikes(store, self.write, self.read, hub_api, config.restricted_group, self.notify, log)
         self.flags: FlagChecker | None = None
         if hub_api is not None:
-            self.flags = FlagChecker(store, hub_api, config.heartbeat_grace, self.read, self.write,
-                                     self.policy.state, self.notify, log)
+            self.flags = FlagChecker(
+                store, hub_api, config.heartbeat_grace, self.read, self.write, self.policy.state, self.notify, log
+            )
 
     async def write(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.write_pool, partial(fn, *args, **kwargs))
@@ -180,8 +193,14 @@ class ServiceContext:
         if not url:
             return
         body = json.dumps(dict(payload, service=self.service_name, time=iso(now())))
-        req = HTTPRequest(url, method="POST", body=body, headers={"Content-Type": "application/json"},
-                          request_timeout=10, connect_timeout=10)
+        req = HTTPRequest(
+            url,
+            method="POST",
+            body=body,
+            headers={"Content-Type": "application/json"},
+            request_timeout=10,
+            connect_timeout=10,
+        )
         resp = await AsyncHTTPClient().fetch(req, raise_error=False)
         if resp.code >= 400 or resp.code == 599:
             self.log.error("tos-guard-hub: webhook %s answered %s", url, resp.code)
@@ -228,8 +247,11 @@ class BaseHandler(web.RequestHandler):
             self.finish(json.dumps({"status": status_code, "message": message}))
             return
         self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.finish(self.settings["tos_templates"].get_template("error.html").render(
-            status=status_code, message=message, base=self.settings["tos_base_url"], user=None))
+        self.finish(
+            self.settings["tos_templates"]
+            .get_template("error.html")
+            .render(status=status_code, message=message, base=self.settings["tos_base_url"], user=None)
+        )
 
 
 class GuardHandler(BaseHandler):
@@ -378,8 +400,11 @@ class AdminHandler(HubOAuthenticated, BaseHandler):
         model.setdefault("kind", "user")
         if not check_scopes(self.hub_scopes, set(model.get("scopes") or ())):
             self._hub_auth_user_cache = None
-            raise web.HTTPError(403, f"{model['kind']} {model['name']} may not use the terms-of-use service "
-                                     f"(needs one of {sorted(self.hub_scopes)})")
+            raise web.HTTPError(
+                403,
+                f"{model['kind']} {model['name']} may not use the terms-of-use service "
+                f"(needs one of {sorted(self.hub_scopes)})",
+            )
         self._hub_auth_user_cache = model
         self.current_user = model
 
@@ -390,17 +415,31 @@ class AdminHandler(HubOAuthenticated, BaseHandler):
 
     def filters(self) -> Filters:
         arg = lambda name: (self.get_argument(name, "") or "").strip() or None  # noqa: E731
-        return Filters(user=arg("user"), group=arg("group"), category=arg("category"), rule=arg("rule"),
-                       action=arg("action"), event=arg("event"), server_name=arg("server"),
-                       since=_parse_when(arg("since")), until=_parse_when(arg("until")))
+        return Filters(
+            user=arg("user"),
+            group=arg("group"),
+            category=arg("category"),
+            rule=arg("rule"),
+            action=arg("action"),
+            event=arg("event"),
+            server_name=arg("server"),
+            since=_parse_when(arg("since")),
+            until=_parse_when(arg("until")),
+        )
 
     def render_page(self, template: str, **ns: Any) -> None:
         env = self.settings["tos_templates"]
         base = self.settings["tos_base_url"]
         html = env.get_template(template).render(
-            base=base, user=self.current_user, xsrf=self.xsrf_token.decode() if isinstance(self.xsrf_token, bytes)
-            else self.xsrf_token, iso=iso, args={k: self.get_argument(k) for k in self.request.arguments},
-            urlencode=urlencode, version=__version__, **ns)
+            base=base,
+            user=self.current_user,
+            xsrf=self.xsrf_token.decode() if isinstance(self.xsrf_token, bytes) else self.xsrf_token,
+            iso=iso,
+            args={k: self.get_argument(k) for k in self.request.arguments},
+            urlencode=urlencode,
+            version=__version__,
+            **ns,
+        )
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.finish(html)
 
@@ -417,11 +456,20 @@ class DashboardHandler(AdminHandler):
             self.ctx.read(self.ctx.store.verdicts, filters, limit, int(before) if before else None),
             self.ctx.read(self.ctx.store.summary, filters, self.ctx.config.summary_cap),
             self.ctx.read(self.ctx.store.known_values),
-            self.ctx.read(self.ctx.store.flags))
+            self.ctx.read(self.ctx.store.flags),
+        )
         query = {k: self.get_argument(k) for k in self.request.arguments if k != "before"}
-        self.render_page("dashboard.html", rows=rows, summary=summary, known=known, flags=flags,
-                         filters=filters, query=query, page_size=limit,
-                         next_before=rows[-1]["id"] if len(rows) == limit else None)
+        self.render_page(
+            "dashboard.html",
+            rows=rows,
+            summary=summary,
+            known=known,
+            flags=flags,
+            filters=filters,
+            query=query,
+            page_size=limit,
+            next_before=rows[-1]["id"] if len(rows) == limit else None,
+        )
 
 
 class TimelineHandler(AdminHandler):
@@ -441,10 +489,19 @@ class TimelineHandler(AdminHandler):
         status, events, exemptions = await asyncio.gather(
             self.ctx.read(self.ctx.store.strike_status, name, groups),
             self.ctx.read(self.ctx.store.strike_events, name),
-            self.ctx.read(self.ctx.store.exemptions_for, name, groups))
-        self.render_page("timeline.html", name=name, rows=rows, groups=groups, status=status, events=events,
-                         exemptions=exemptions, hub_error=hub_error,
-                         next_before=rows[-1]["id"] if len(rows) == limit else None)
+            self.ctx.read(self.ctx.store.exemptions_for, name, groups),
+        )
+        self.render_page(
+            "timeline.html",
+            name=name,
+            rows=rows,
+            groups=groups,
+            status=status,
+            events=events,
+            exemptions=exemptions,
+            hub_error=hub_error,
+            next_before=rows[-1]["id"] if len(rows) == limit else None,
+        )
 
 
 class ExemptionsPage(AdminHandler):
@@ -457,10 +514,16 @@ class ExemptionsPage(AdminHandler):
     async def post(self) -> None:
         expires_raw = self.get_argument("expires", "").strip()
         try:
-            await self.ctx.write(self.ctx.store.add_exemption, self.get_argument("subject_kind", "user"),
-                                 self.get_argument("subject", ""), self.get_argument("rule", ""),
-                                 self.get_argument("category", ""), self.get_argument("reason", ""),
-                                 _parse_expiry(expires_raw), self.admin_name)
+            await self.ctx.write(
+                self.ctx.store.add_exemption,
+                self.get_argument("subject_kind", "user"),
+                self.get_argument("subject", ""),
+                self.get_argument("rule", ""),
+                self.get_argument("category", ""),
+                self.get_argument("reason", ""),
+                _parse_expiry(expires_raw),
+                self.admin_name,
+            )
         except ValueError as exc:
             raise web.HTTPError(400, str(exc)) from None
         self.back("exemptions")
@@ -476,8 +539,9 @@ class StrikesPage(AdminHandler):
     async def get(self) -> None:
         ladder = await self.ctx.read(self.ctx.store.ladder)
         events = await self.ctx.read(self.ctx.store.strike_events)
-        self.render_page("strikes.html", ladder=ladder_json(ladder), events=events,
-                         restricted_group=self.ctx.config.restricted_group)
+        self.render_page(
+            "strikes.html", ladder=ladder_json(ladder), events=events, restricted_group=self.ctx.config.restricted_group
+        )
 
     async def post(self) -> None:
         try:
@@ -499,17 +563,29 @@ async def _clear_strikes(handler: AdminHandler, name: str, note: str, lift: bool
     if not lift:
         return None
     outcome = await handler.ctx.strikes.lift_restriction(name)
-    await handler.ctx.write(handler.ctx.store.audit, handler.admin_name, "restriction_lifted", name, {"outcome": outcome})
+    await handler.ctx.write(
+        handler.ctx.store.audit, handler.admin_name, "restriction_lifted", name, {"outcome": outcome}
+    )
     return outcome
 
 
 class ServersPage(AdminHandler):
     async def get(self) -> None:
-        clients, flags = await asyncio.gather(self.ctx.read(self.ctx.store.clients),
-                                              self.ctx.read(self.ctx.store.flags, self.get_argument("all", "") != "1"))
+        clients, flags = await asyncio.gather(
+            self.ctx.read(self.ctx.store.clients),
+            self.ctx.read(self.ctx.store.flags, self.get_argument("all", "") != "1"),
+        )
         served, _ = self.ctx.policy.state()
-        self.render_page("servers.html", clients=clients, flags=flags, served=served, policy_error=self.ctx.policy.error,
-                         checker=self.ctx.flags, grace=self.ctx.config.heartbeat_grace, now=now())
+        self.render_page(
+            "servers.html",
+            clients=clients,
+            flags=flags,
+            served=served,
+            policy_error=self.ctx.policy.error,
+            checker=self.ctx.flags,
+            grace=self.ctx.config.heartbeat_grace,
+            now=now(),
+        )
 
 
 class ResolveFlagPage(AdminHandler):
@@ -549,8 +625,9 @@ class VerdictsAPI(AdminAPI):
         limit = max(1, min(int(self.get_argument("limit", "100")), 5000))
         before = self.get_argument("before", None)
         order = self.get_argument("order", "desc")
-        rows = await self.ctx.read(self.ctx.store.verdicts, self.filters(), limit, int(before) if before else None,
-                                   order == "asc")
+        rows = await self.ctx.read(
+            self.ctx.store.verdicts, self.filters(), limit, int(before) if before else None, order == "asc"
+        )
         self.write_json({"verdicts": rows, "next": rows[-1]["id"] if len(rows) == limit else None})
 
 
@@ -605,10 +682,16 @@ class ExportAPI(AdminAPI):
             while (chunk := await queue.get()) is not None:
                 for row in chunk:
                     if fmt == "csv":
-                        writer.writerow([" ".join(v) if isinstance(v := row.get(c), list) else ("" if v is None else v)
-                                         for c in columns])
+                        writer.writerow(
+                            [
+                                " ".join(v) if isinstance(v := row.get(c), list) else ("" if v is None else v)
+                                for c in columns
+                            ]
+                        )
                     else:
-                        buf.write(("\n" if first else ",\n") + json.dumps({c: row.get(c) for c in columns}, default=str))
+                        buf.write(
+                            ("\n" if first else ",\n") + json.dumps({c: row.get(c) for c in columns}, default=str)
+                        )
                         first = False
                 self.write(buf.getvalue())
                 buf.seek(0)
@@ -637,10 +720,16 @@ class ExemptionsAPI(AdminAPI):
         if not isinstance(body, dict):
             raise web.HTTPError(400, "expected an object")
         try:
-            item = await self.ctx.write(self.ctx.store.add_exemption, str(body.get("subject_kind", "user")),
-                                        str(body.get("subject", "")), body.get("rule"), body.get("category"),
-                                        str(body.get("reason", "")), _parse_expiry(body.get("expires")),
-                                        self.admin_name)
+            item = await self.ctx.write(
+                self.ctx.store.add_exemption,
+                str(body.get("subject_kind", "user")),
+                str(body.get("subject", "")),
+                body.get("rule"),
+                body.get("category"),
+                str(body.get("reason", "")),
+                _parse_expiry(body.get("expires")),
+                self.admin_name,
+            )
         except ValueError as exc:
             raise web.HTTPError(400, str(exc)) from None
         self.write_json(item, 201)
@@ -684,8 +773,10 @@ class ClearStrikesAPI(AdminAPI):
 
 class ServersAPI(AdminAPI):
     async def get(self) -> None:
-        clients, flags = await asyncio.gather(self.ctx.read(self.ctx.store.clients),
-                                              self.ctx.read(self.ctx.store.flags, self.get_argument("all", "") != "1"))
+        clients, flags = await asyncio.gather(
+            self.ctx.read(self.ctx.store.clients),
+            self.ctx.read(self.ctx.store.flags, self.get_argument("all", "") != "1"),
+        )
         self.write_json({"clients": clients, "flags": flags})
 
 
@@ -699,8 +790,11 @@ class FlagCheckAPI(AdminAPI):
 
 class AuditAPI(AdminAPI):
     async def get(self) -> None:
-        events = await self.ctx.read(self.ctx.store.audit_events, int(self.get_argument("limit", "200")),
-                                     self.get_argument("subject", None) or None)
+        events = await self.ctx.read(
+            self.ctx.store.audit_events,
+            int(self.get_argument("limit", "200")),
+            self.get_argument("subject", None) or None,
+        )
         self.write_json({"events": events})
 
 

@@ -18,9 +18,17 @@ from .hubapi import HubAPI, HubAPIError
 
 
 class FlagChecker:
-    def __init__(self, store: Store, hub: HubAPI, grace: float, run_read: Callable[..., Awaitable[Any]],
-                 run_write: Callable[..., Awaitable[Any]], central_policy: Callable[[], tuple[str | None, float]],
-                 notify: Callable[[dict[str, Any]], Awaitable[None]], log: logging.Logger):
+    def __init__(
+        self,
+        store: Store,
+        hub: HubAPI,
+        grace: float,
+        run_read: Callable[..., Awaitable[Any]],
+        run_write: Callable[..., Awaitable[Any]],
+        central_policy: Callable[[], tuple[str | None, float]],
+        notify: Callable[[dict[str, Any]], Awaitable[None]],
+        log: logging.Logger,
+    ):
         self.store = store
         self.hub = hub
         self.grace = grace
@@ -52,24 +60,41 @@ class FlagChecker:
                 continue
             last = beats.get(key)
             if last is None or last < server.started - 1 or t - last > self.grace:
-                seen = "never since it started" if last is None or last < server.started - 1 else \
-                    f"last {int(t - last)} s ago"
+                seen = (
+                    "never since it started"
+                    if last is None or last < server.started - 1
+                    else f"last {int(t - last)} s ago"
+                )
                 missing[key] = f"running for {int(t - server.started)} s, no guard heartbeat ({seen})"
                 continue
             if served is not None and t - changed > self.grace:
                 reported = digests.get(key, (0.0, None))[1]
                 if reported != served:
-                    stale[key] = f"guard reports central policy {(reported or 'none')[:12]}, service serves {served[:12]}"
+                    stale[key] = (
+                        f"guard reports central policy {(reported or 'none')[:12]}, service serves {served[:12]}"
+                    )
         result: dict[str, list[tuple[str, str]]] = {}
         for reason, current in (("no-heartbeat", missing), ("stale-policy", stale)):
             raised, resolved = await self.run_write(self.store.sync_flags, reason, current)
             result[f"{reason}:raised"], result[f"{reason}:resolved"] = raised, resolved
             for user, server_name in raised:
-                self.log.warning("tos-guard-hub: flagged %s%s: %s: %s", user, f"/{server_name}" if server_name else "",
-                                 reason, current[(user, server_name)])
+                self.log.warning(
+                    "tos-guard-hub: flagged %s%s: %s: %s",
+                    user,
+                    f"/{server_name}" if server_name else "",
+                    reason,
+                    current[(user, server_name)],
+                )
                 try:
-                    await self.notify({"event": "flag", "reason": reason, "user": user, "server_name": server_name,
-                                       "detail": current[(user, server_name)]})
+                    await self.notify(
+                        {
+                            "event": "flag",
+                            "reason": reason,
+                            "user": user,
+                            "server_name": server_name,
+                            "detail": current[(user, server_name)],
+                        }
+                    )
                 except Exception:
                     self.log.warning("tos-guard-hub: flag notification failed", exc_info=True)
         self.last_run = t

@@ -50,9 +50,15 @@ class HubAPI:
         if body is not None:
             data = json.dumps(body)
             headers["Content-Type"] = "application/json"
-        req = HTTPRequest(self.api_url + path, method=method, headers=headers, body=data,
-                          request_timeout=self.timeout, connect_timeout=self.timeout,
-                          allow_nonstandard_methods=True)
+        req = HTTPRequest(
+            self.api_url + path,
+            method=method,
+            headers=headers,
+            body=data,
+            request_timeout=self.timeout,
+            connect_timeout=self.timeout,
+            allow_nonstandard_methods=True,
+        )
         try:
             resp = await AsyncHTTPClient().fetch(req)
         except HTTPClientError as exc:

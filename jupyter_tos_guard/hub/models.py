@@ -63,8 +63,10 @@ class VerdictTag(Base):
     __tablename__ = "tos_verdict_tags"
 
     verdict_id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), ForeignKey("tos_verdicts.id", ondelete="CASCADE"),
-        primary_key=True)
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("tos_verdicts.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
     kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # rule | category | group
     value: Mapped[str] = mapped_column(String(255), primary_key=True)
 

@@ -20,8 +20,16 @@ Notify = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class Strikes:
-    def __init__(self, store: Store, run_write: Callable[..., Awaitable[Any]], run_read: Callable[..., Awaitable[Any]],
-                 hub: HubAPI | None, restricted_group: str, notify: Notify, log: logging.Logger):
+    def __init__(
+        self,
+        store: Store,
+        run_write: Callable[..., Awaitable[Any]],
+        run_read: Callable[..., Awaitable[Any]],
+        hub: HubAPI | None,
+        restricted_group: str,
+        notify: Notify,
+        log: logging.Logger,
+    ):
         self.store = store
         self.run_write = run_write
         self.run_read = run_read
@@ -97,8 +105,17 @@ class Strikes:
         level = logging.WARNING if outcome == "done" else logging.ERROR
         self.log.log(level, "tos-guard-hub: strike %r for %s: %s", step.name, user, detail)
         try:
-            await self.notify({"event": "strike", "user": user, "step": step.name, "response": step.response,
-                               "count": count, "outcome": outcome, "detail": detail})
+            await self.notify(
+                {
+                    "event": "strike",
+                    "user": user,
+                    "step": step.name,
+                    "response": step.response,
+                    "count": count,
+                    "outcome": outcome,
+                    "detail": detail,
+                }
+            )
         except Exception:
             self.log.warning("tos-guard-hub: strike notification failed", exc_info=True)
         return outcome, detail

@@ -104,17 +104,17 @@ def _split_ipython(code: str, begin: int, finish: int) -> SplitCell:
             body = line.rstrip("\r\n")
             seg = Segment("shell", line_start + assigned.end(), line_start + len(body), ("shell",))
             head = assigned.group(1) + "0"
-            python.append(head + " " * (len(body) - len(head)) + line[len(body):])
+            python.append(head + " " * (len(body) - len(head)) + line[len(body) :])
         position = line_end
         if seg is None:
             continue
         # a shell line ending in a backslash goes on over the next lines
-        while seg.kind == "shell" and code[seg.start:seg.end].endswith("\\") and position < finish:
+        while seg.kind == "shell" and code[seg.start : seg.end].endswith("\\") and position < finish:
             nxt = code.find("\n", position, finish)
             nxt = finish if nxt < 0 else nxt + 1
             following = code[position:nxt]
             body = following.rstrip("\r\n")
-            python.append(" " * len(body) + following[len(body):])
+            python.append(" " * len(body) + following[len(body) :])
             seg = Segment(seg.kind, seg.start, position + len(body), seg.via)
             position = nxt
         segments.append(seg)
@@ -166,7 +166,7 @@ class _PythonState:
             end = _STRING_END[self.quote].search(text) if len(self.quote) == 3 else None
             if len(self.quote) == 3 and end is None:
                 return  # still inside it
-            text = text[end.end():] if end is not None else text[text.find("\n") + 1 :]
+            text = text[end.end() :] if end is not None else text[text.find("\n") + 1 :]
             self.quote = None
         parts = _STRING_OR_COMMENT_SPLIT.split(text)
         code = "".join(parts[0::2])

@@ -195,8 +195,9 @@ _ASSEMBLY_PATTERNS = (
 )
 
 
-_TRIGGER_KINDS = [kind for kind, group in enumerate((_HIDING_PATTERNS, _SINK_PATTERNS, _ASSEMBLY_PATTERNS))
-                  for _ in group]
+_TRIGGER_KINDS = [
+    kind for kind, group in enumerate((_HIDING_PATTERNS, _SINK_PATTERNS, _ASSEMBLY_PATTERNS)) for _ in group
+]
 _HIDING, _SINK, _ASSEMBLY = 0, 1, 2
 _WHOLE = -1  # in `places`: do not focus, read the whole cell
 _TRIGGER_PATTERNS = _HIDING_PATTERNS + _SINK_PATTERNS + _ASSEMBLY_PATTERNS
@@ -207,18 +208,24 @@ _TRIGGER_COUNT = len(_TRIGGER_PATTERNS)
 _FOCUS_HIDING = re2.compile("|".join(f"(?:{p})" for p in _HIDING_PATTERNS if not p.startswith("(?s:")))
 # where a sink is called: narrower than the sink words above (which may also stand in an
 # import), so that a cell full of `import subprocess` costs nothing here
-_FOCUS_SINKS = re2.compile("|".join(f"(?:{p})" for p in (
-    r"(?i:\bsubprocess\s*\.\s*\w+|\b(?:system|system_raw|popen|getoutput|getstatusoutput|run_line_magic"
-    r"|run_cell_magic|spawn\w*|exec[lv]\w*|create_subprocess_\w+)\s*\(|\bpty\s*\.|\bsh\s*\.)",
-    *_SINK_PATTERNS[1:],
-)))
+_FOCUS_SINKS = re2.compile(
+    "|".join(
+        f"(?:{p})"
+        for p in (
+            r"(?i:\bsubprocess\s*\.\s*\w+|\b(?:system|system_raw|popen|getoutput|getstatusoutput|run_line_magic"
+            r"|run_cell_magic|spawn\w*|exec[lv]\w*|create_subprocess_\w+)\s*\(|\bpty\s*\.|\bsh\s*\.)",
+            *_SINK_PATTERNS[1:],
+        )
+    )
+)
 # What follows a sink's name when it runs nothing but fixed text: `.run(["nvidia-smi", "-L"], ...)`,
 # `("unzip -q data.zip")`, `([sys.executable, "-m", "pip", "install", "polars"])`. A tool named
 # there is a prefilter hit of its own; such a call needs no reading unless something else points
 # at it.
 _LITERAL = r"""(?:[rRbBuU]?(?:"[^"\\\n{}$`]*"|'[^'\\\n{}$`]*')|sys\.executable)"""  # the kernel's python
 _LITERAL_CALL = re.compile(
-    rf"""[\w.]*\(\s*(?:{_LITERAL}|[\[(]\s*{_LITERAL}(?:\s*,\s*{_LITERAL})*\s*,?\s*[\])])\s*[,)]""")
+    rf"""[\w.]*\(\s*(?:{_LITERAL}|[\[(]\s*{_LITERAL}(?:\s*,\s*{_LITERAL})*\s*,?\s*[\])])\s*[,)]"""
+)
 _IMPORT_LINE = re.compile(r"[ \t]*(?:from|import)\b")
 _FIND_HIDING = spans.finder(_FOCUS_HIDING)
 _FIND_SINKS = spans.finder(_FOCUS_SINKS)
@@ -252,8 +259,10 @@ def _live_sinks(code: str, raw: str | bytes) -> Iterable[int]:
         elif "!" in matched or "%" in matched:  # a shell line (`!cmd`, `x = !cmd`, `%system`)
             if any(c in code[end:line_end] for c in "${`"):
                 yield start  # ... that expands something
-        elif not (_IMPORT_LINE.match(code, line_start, line_end)
-                  or _LITERAL_CALL.match(code, end - 1 if matched.endswith("(") else end, line_end)):
+        elif not (
+            _IMPORT_LINE.match(code, line_start, line_end)
+            or _LITERAL_CALL.match(code, end - 1 if matched.endswith("(") else end, line_end)
+        ):
             yield start
 
 
@@ -398,7 +407,9 @@ class CompiledPolicy:
                 self.regex_set.Add(m.regex)
             self.regex_set.Compile()
         self.regex_finders = [spans.finder(rx) for _, _, rx in self.regexes]
-        self.scan, self.needle_slot, self.regex_base = _scan_set(self.needle_regex, [m.regex for _, m, _ in self.regexes])
+        self.scan, self.needle_slot, self.regex_base = _scan_set(
+            self.needle_regex, [m.regex for _, m, _ in self.regexes]
+        )
 
     # --- stage 1 ------------------------------------------------------------------------
 
@@ -584,8 +595,11 @@ class CompiledPolicy:
             data: str | bytes = text.encode() if text.isascii() else text  # encoded once, not per call
             for i in self.regex_set.Match(data) or ():
                 idx, m, rx = self.regexes[i]
-                where = (spans.spans(self.regex_finders[i], data) if isinstance(data, bytes)
-                         else (mo.span() for mo in rx.finditer(text)))
+                where = (
+                    spans.spans(self.regex_finders[i], data)
+                    if isinstance(data, bytes)
+                    else (mo.span() for mo in rx.finditer(text))
+                )
                 for start, end in where:  # the first non-empty match
                     if end > start:
                         found[idx].append(Found.inside(m, ev, start, end))
@@ -690,7 +704,9 @@ class Engine:
                     continue
                 key = (f.start, f.end, f.matcher.kind)
                 if key not in matches:
-                    matches[key] = Match(f.matcher.kind, f.matcher.pattern, f.text[:300], span(f.start, f.end), f.via, f.exact)
+                    matches[key] = Match(
+                        f.matcher.kind, f.matcher.pattern, f.text[:300], span(f.start, f.end), f.via, f.exact
+                    )
             if matches:
                 ordered = sorted(matches.values(), key=lambda mt: (not mt.exact, mt.span.start))
                 # a cell repeating a name thousands of times must not make a huge verdict

@@ -49,8 +49,7 @@ class Mapped:
         merged: list[Piece] = []
         for p in pieces:
             last = merged[-1] if merged else None
-            if (last is not None and last.exact and p.exact and last.end == p.start
-                    and last.cell_end == p.cell_start):
+            if last is not None and last.exact and p.exact and last.end == p.start and last.cell_end == p.cell_start:
                 merged[-1] = Piece(last.start, p.end, last.cell_start, p.cell_end, True)
             else:
                 merged.append(p)
@@ -181,18 +180,31 @@ class Collector:
     # Positions. With no origin, offsets are the cell's. With a `Mapped` origin, offsets are
     # positions in its rebuilt text and map back piece by piece. With a `Derived` origin
     # (decoded or computed code), everything points at the source it was computed from.
-    def add(self, kind: EvidenceKind, value: str, detail: str, start: int, end: int, context: str,
-            origin: Origin, via: tuple[str, ...] = ()) -> None:
+    def add(
+        self,
+        kind: EvidenceKind,
+        value: str,
+        detail: str,
+        start: int,
+        end: int,
+        context: str,
+        origin: Origin,
+        via: tuple[str, ...] = (),
+    ) -> None:
         if origin is None:
             self.items.append(Evidence(kind, value, detail, start, end, True, via, context))
         elif isinstance(origin, Mapped):
             cell_start, cell_end, exact, extra = origin.map(start, end)
             if kind == "text":  # sub-spans are mapped when they match (see Evidence.locate)
-                self.items.append(Evidence(kind, value, detail, cell_start, cell_end, exact,
-                                           _vias(origin.via, via), context, origin, start))
+                self.items.append(
+                    Evidence(
+                        kind, value, detail, cell_start, cell_end, exact, _vias(origin.via, via), context, origin, start
+                    )
+                )
             else:
-                self.items.append(Evidence(kind, value, detail, cell_start, cell_end, exact,
-                                           _vias(origin.via, extra, via), context))
+                self.items.append(
+                    Evidence(kind, value, detail, cell_start, cell_end, exact, _vias(origin.via, extra, via), context)
+                )
         else:
             self.items.append(Evidence(kind, value, detail, origin.start, origin.end, False, origin.via + via, context))
 
@@ -222,8 +234,15 @@ class Collector:
             clean = join_continuations(strip_comments(python_view))
             self.text(clean, 0, len(clean), origin, ("python",))
             for m in _HF_REPO_ID.finditer(clean):
-                self.add("repo", m.group(2).lower(), "huggingface.co", m.start(2), m.end(2),
-                         line_around(code, m.start(), m.end()), origin)
+                self.add(
+                    "repo",
+                    m.group(2).lower(),
+                    "huggingface.co",
+                    m.start(2),
+                    m.end(2),
+                    line_around(code, m.start(), m.end()),
+                    origin,
+                )
         for seg in split.segments:
             text = code[seg.start : seg.end]
             if seg.kind == "shell":
@@ -290,11 +309,25 @@ class Collector:
         for name, start, end in facts.imports:
             self.add("package", name, "import", start, end, line_around(code, start, end), origin)
         for d in facts.computed_imports:
-            self.add("package", d.value, "import", d.start, d.end, line_around(code, d.start, d.end),
-                     origin if origin is not None or d.exact else d)
+            self.add(
+                "package",
+                d.value,
+                "import",
+                d.start,
+                d.end,
+                line_around(code, d.start, d.end),
+                origin if origin is not None or d.exact else d,
+            )
         for d in facts.hub_repos:
-            self.add("repo", d.value.lower(), "huggingface.co", d.start, d.end, line_around(code, d.start, d.end),
-                     origin if origin is not None or d.exact else d)
+            self.add(
+                "repo",
+                d.value.lower(),
+                "huggingface.co",
+                d.start,
+                d.end,
+                line_around(code, d.start, d.end),
+                origin if origin is not None or d.exact else d,
+            )
         for d in facts.shell:
             self.shell_derived(d, origin, depth)
         for words, start, end in facts.argv:
@@ -361,8 +394,16 @@ class Collector:
             context = text[cmd.start : cmd.end]
             self.add("command", cmd.name, cmd.arg_text, offset + cmd.start, offset + cmd.end, context, origin, via)
             for inst in shell.installs(cmd):
-                self.add("package", inst.name, inst.source, offset + inst.word.start, offset + inst.word.end,
-                         context, origin, via)
+                self.add(
+                    "package",
+                    inst.name,
+                    inst.source,
+                    offset + inst.word.start,
+                    offset + inst.word.end,
+                    context,
+                    origin,
+                    via,
+                )
             if depth >= MAX_DEPTH or cmd.name not in _RUNS_CODE:
                 continue
             values = [w.value for w in cmd.args]
@@ -383,15 +424,21 @@ class Collector:
                     self.shell(w.value, 0, src, depth + 1, via)
             if cmd.name in ("python", "python3") and "-c" in values and values.index("-c") + 1 < len(values):
                 w = cmd.args[values.index("-c") + 1]
-                self.collect(w.value, "python",
-                             self.narrow(origin, offset + w.start, offset + w.end, w.value, ("python -c",)), depth + 1)
+                self.collect(
+                    w.value,
+                    "python",
+                    self.narrow(origin, offset + w.start, offset + w.end, w.value, ("python -c",)),
+                    depth + 1,
+                )
             if cmd.name in ("echo", "printf") and cmd.piped and i + 1 < len(commands):
                 decoded = _decode_pipeline(cmd, commands[i + 1])
                 if decoded:
                     last = i + 1
                     while commands[last].piped and last + 1 < len(commands):
                         last += 1  # the span runs to the end of the pipeline (`| sh`)
-                    src = self.narrow(origin, offset + cmd.start, offset + commands[last].end, decoded[0], (decoded[1],))
+                    src = self.narrow(
+                        origin, offset + cmd.start, offset + commands[last].end, decoded[0], (decoded[1],)
+                    )
                     # read as what the pipeline hands it to: a shell, python, or (no consumer:
                     # a file, a variable) either
                     consumer = commands[last].name if last > i + 1 else ""
@@ -407,8 +454,16 @@ class Collector:
         if "://" in text or ":?" in text:  # cheap tests that spare the regex scans most texts
             for m in _URL.finditer(text):
                 url = m.group(0).rstrip(".,;:)]")
-                self.add("url", url, "", start + m.start(), start + m.start() + len(url),
-                         line_around(text, m.start(), m.end()), origin, via)
+                self.add(
+                    "url",
+                    url,
+                    "",
+                    start + m.start(),
+                    start + m.start() + len(url),
+                    line_around(text, m.start(), m.end()),
+                    origin,
+                    via,
+                )
         lower = text.lower()
         if not any(host in lower for host in _REPO_HOST_HINTS):
             return
@@ -417,8 +472,16 @@ class Collector:
             name = m.group(3)
             if name.lower().endswith(".git"):
                 name = name[:-4]
-            self.add("repo", f"{m.group(2)}/{name}".lower(), _HOST_ALIASES.get(host, host),
-                     start + m.start(), start + m.end(), line_around(text, m.start(), m.end()), origin, via)
+            self.add(
+                "repo",
+                f"{m.group(2)}/{name}".lower(),
+                _HOST_ALIASES.get(host, host),
+                start + m.start(),
+                start + m.end(),
+                line_around(text, m.start(), m.end()),
+                origin,
+                via,
+            )
 
 
 def _vias(*groups: tuple[str, ...]) -> tuple[str, ...]:
@@ -482,8 +545,9 @@ def _is_rot13(tr: shell.SimpleCommand) -> bool:
 WHOLE_RETRY_CHARS = 64 * 1024
 
 
-def collect(code: str, language: str = "python", need_python: bool = True,
-            focus: list[int] | None = None) -> list[Evidence]:
+def collect(
+    code: str, language: str = "python", need_python: bool = True, focus: list[int] | None = None
+) -> list[Evidence]:
     """Evidence of a cell. With `focus` (offsets of its interesting places), only the
     statements around them and the variables they use are read (see `windows`)."""
     window = None
@@ -527,6 +591,7 @@ def _remap(items: list[Evidence], window: Window) -> list[Evidence]:
             mapping = Mapped(mapping.text, pieces, mapping.via)
         elif ev.kind == "text" and ev.exact:  # its sub-spans map through the window's runs
             mapping, base, exact = table, ev.start, True
-        out.append(Evidence(ev.kind, ev.value, ev.detail, start, end, ev.exact and exact, ev.via, ev.context,
-                            mapping, base))
+        out.append(
+            Evidence(ev.kind, ev.value, ev.detail, start, end, ev.exact and exact, ev.via, ev.context, mapping, base)
+        )
     return out

@@ -74,6 +74,7 @@ def without_gc() -> Iterator[None]:
         if enabled:
             gc.enable()
 
+
 SUPPORTED_VERSIONS = (1,)
 DOCUMENT_KEYS = ("version", "name", "info_url", "appeal_url", "contact", "rules", "disable", "exemptions")
 EXEMPTION_KEYS = ("id", "users", "groups", "rules", "categories", "reason", "expires")
@@ -261,7 +262,9 @@ def _parse_matcher(reader: _Reader, node: yaml.Node) -> Matcher | None:
             reader.problem(value, f"url {text!r} needs a scheme (https://, stratum+tcp://, magnet:?...) or a leading *")
             return None
         if max((len(run) for run in re.split(r"\*|\?|\[[^\]]*\]", text)), default=0) < 3:
-            reader.problem(value, f"url {text!r} needs at least 3 characters written out (not wildcards) to identify a tool")
+            reader.problem(
+                value, f"url {text!r} needs at least 3 characters written out (not wildcards) to identify a tool"
+            )
             return None
         return UrlMatcher(text.lower())
     if kind == "domain":
@@ -326,8 +329,10 @@ def _parse_package(reader: _Reader, node: yaml.Node) -> PackageMatcher | None:
     via: tuple[str, ...] = PACKAGE_SOURCES
     if "via" in entries:
         via_node = entries["via"][1]
-        via = reader.strings(via_node, "via") if isinstance(via_node, yaml.SequenceNode) else (
-            (reader.string(via_node, "via") or ""),
+        via = (
+            reader.strings(via_node, "via")
+            if isinstance(via_node, yaml.SequenceNode)
+            else ((reader.string(via_node, "via") or ""),)
         )
         bad = [v for v in via if v not in PACKAGE_SOURCES]
         if bad or not via:
@@ -533,8 +538,14 @@ def _parse_exemption(reader: _Reader, node: yaml.Node) -> list[Exemption]:
     if not got.get("rules") and not got.get("categories"):
         reader.problem(node, "an exemption must name rules (ids or globs) or categories")
         return []
-    common = dict(users=tuple(got.get("users", ())), groups=tuple(got.get("groups", ())),
-                  reason=got.get("reason") or "", expires=expires, source=reader.source, id=got.get("id"))
+    common = dict(
+        users=tuple(got.get("users", ())),
+        groups=tuple(got.get("groups", ())),
+        reason=got.get("reason") or "",
+        expires=expires,
+        source=reader.source,
+        id=got.get("id"),
+    )
     return [Exemption(rule=r, **common) for r in got.get("rules", ())] + [
         Exemption(category=c, **common) for c in got.get("categories", ())
     ]
@@ -611,7 +622,9 @@ def merge_layers(layers: Sequence[_Layer]) -> tuple[Policy, list[Problem]]:
                 continue
             if not enabled and set(entry.fields) <= {"id", "enabled"}:
                 p = entry.position
-                problems.append(Problem(layer.source, p.line, p.column, f"cannot disable {rid!r}: no earlier layer defines it"))
+                problems.append(
+                    Problem(layer.source, p.line, p.column, f"cannot disable {rid!r}: no earlier layer defines it")
+                )
                 continue
             rule, errs = _build_rule(entry, layer.source)
             problems.extend(errs)
@@ -624,7 +637,9 @@ def merge_layers(layers: Sequence[_Layer]) -> tuple[Policy, list[Problem]]:
             else:
                 victims = [rid for rid in rules if fnmatch.fnmatchcase(rid, target)]
             if not victims:
-                problems.append(Problem(layer.source, p.line, p.column, f"disable {target!r} matches no rule defined so far"))
+                problems.append(
+                    Problem(layer.source, p.line, p.column, f"disable {target!r} matches no rule defined so far")
+                )
             for rid in victims:
                 del rules[rid]
     policy = Policy(
@@ -662,7 +677,11 @@ def read_sources(paths: Iterable[str | Path]) -> tuple[list[tuple[str, str]], li
             before = exc.object[: exc.start]
             line = before.count(b"\n") + 1
             column = len(before) - (before.rfind(b"\n") + 1) + 1
-            problems.append(Problem(str(p), line, column, f"not UTF-8 text ({exc.reason} at byte {exc.start}); save the file as UTF-8"))
+            problems.append(
+                Problem(
+                    str(p), line, column, f"not UTF-8 text ({exc.reason} at byte {exc.start}); save the file as UTF-8"
+                )
+            )
         except OSError as exc:
             problems.append(Problem(str(p), 1, 1, f"cannot read: {exc.strerror or exc}"))
     return texts, problems

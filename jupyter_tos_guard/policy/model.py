@@ -152,9 +152,7 @@ class LiteralMatcher:
         return self.text
 
 
-Matcher = (
-    RepoMatcher | PackageMatcher | CommandMatcher | UrlMatcher | DomainMatcher | RegexMatcher | LiteralMatcher
-)
+Matcher = RepoMatcher | PackageMatcher | CommandMatcher | UrlMatcher | DomainMatcher | RegexMatcher | LiteralMatcher
 
 
 @dataclass(frozen=True)

@@ -119,15 +119,34 @@ class _Positions:
 
 
 _SHELL_FUNCS = {
-    "system", "popen", "getoutput", "getstatusoutput", "system_raw", "check_output", "check_call",
-    "call", "run", "Popen", "spawn", "run_command", "create_subprocess_exec", "create_subprocess_shell",
+    "system",
+    "popen",
+    "getoutput",
+    "getstatusoutput",
+    "system_raw",
+    "check_output",
+    "check_call",
+    "call",
+    "run",
+    "Popen",
+    "spawn",
+    "run_command",
+    "create_subprocess_exec",
+    "create_subprocess_shell",
 }
 _EXEC_FUNCS = {"exec", "eval", "compile", "execfile"}
 _SINKS = _SHELL_FUNCS | _EXEC_FUNCS | {"__import__", "import_module", "run_line_magic", "run_cell_magic"}
-_B64 = {"b64decode": base64.b64decode, "standard_b64decode": base64.b64decode,
-        "urlsafe_b64decode": base64.urlsafe_b64decode, "decodebytes": base64.decodebytes,
-        "decodestring": base64.decodebytes, "b32decode": base64.b32decode, "b16decode": base64.b16decode,
-        "b85decode": base64.b85decode, "a85decode": base64.a85decode}
+_B64 = {
+    "b64decode": base64.b64decode,
+    "standard_b64decode": base64.b64decode,
+    "urlsafe_b64decode": base64.urlsafe_b64decode,
+    "decodebytes": base64.decodebytes,
+    "decodestring": base64.decodebytes,
+    "b32decode": base64.b32decode,
+    "b16decode": base64.b16decode,
+    "b85decode": base64.b85decode,
+    "a85decode": base64.a85decode,
+}
 
 
 def _call_name(func: ast.expr) -> tuple[str, str]:
@@ -156,9 +175,23 @@ _POSITION = operator.attrgetter("lineno", "col_offset")
 
 
 # Nodes that hold nothing the analyzer reads below them: leaves, and contexts and operators.
-_LEAF_TYPES = frozenset({ast.Constant, ast.Name, ast.alias, ast.Load, ast.Store, ast.Del, ast.Pass, ast.Break,
-                         ast.Continue, *ast.operator.__subclasses__(), *ast.cmpop.__subclasses__(),
-                         *ast.unaryop.__subclasses__(), *ast.boolop.__subclasses__()})
+_LEAF_TYPES = frozenset(
+    {
+        ast.Constant,
+        ast.Name,
+        ast.alias,
+        ast.Load,
+        ast.Store,
+        ast.Del,
+        ast.Pass,
+        ast.Break,
+        ast.Continue,
+        *ast.operator.__subclasses__(),
+        *ast.cmpop.__subclasses__(),
+        *ast.unaryop.__subclasses__(),
+        *ast.boolop.__subclasses__(),
+    }
+)
 
 
 def _nodes(tree: ast.AST) -> list[ast.AST]:
@@ -225,8 +258,12 @@ class _Analyzer:
             if isinstance(node.value, bytes):
                 return node.value.decode("latin-1"), frozenset()
             return None
-        if isinstance(node, ast.Attribute) and node.attr == "executable" and isinstance(node.value, ast.Name) \
-                and node.value.id == "sys":
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr == "executable"
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "sys"
+        ):
             return "python", frozenset({"variable"})  # sys.executable: the kernel's interpreter
         if isinstance(node, ast.Name):
             start, _ = self.pos.span(node)
@@ -262,8 +299,14 @@ class _Analyzer:
         if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice):
             s = node.slice
             step = s.step
-            if s.lower is None and s.upper is None and isinstance(step, ast.UnaryOp) and isinstance(step.op, ast.USub) \
-                    and isinstance(step.operand, ast.Constant) and step.operand.value == 1:
+            if (
+                s.lower is None
+                and s.upper is None
+                and isinstance(step, ast.UnaryOp)
+                and isinstance(step.op, ast.USub)
+                and isinstance(step.operand, ast.Constant)
+                and step.operand.value == 1
+            ):
                 inner = self.fold(node.value, depth + 1)
                 if inner:
                     return inner[0][::-1], inner[1] | {"reversed"}
@@ -308,7 +351,11 @@ class _Analyzer:
             codec = self.fold(args[0], depth + 1)[0].lower() if args and self.fold(args[0], depth + 1) else "utf-8"
             if receiver.endswith("codecs") and args:  # codecs.decode(x, "rot13")
                 inner = self.fold(args[0], depth + 1)
-                codec = self.fold(args[1], depth + 1)[0].lower() if len(args) > 1 and self.fold(args[1], depth + 1) else "utf-8"
+                codec = (
+                    self.fold(args[1], depth + 1)[0].lower()
+                    if len(args) > 1 and self.fold(args[1], depth + 1)
+                    else "utf-8"
+                )
             if inner is None:
                 return None
             codec = codec.replace("-", "_")
@@ -329,8 +376,12 @@ class _Analyzer:
                 if all(i is not None and 0 <= i < 256 for i in ints):
                     return bytes(ints).decode("latin-1"), frozenset({"bytes"})  # type: ignore[arg-type]
             return None
-        if name in ("str", "strip", "lower", "upper", "lstrip", "rstrip") and isinstance(node.func, ast.Attribute | ast.Name):
-            target = args[0] if name == "str" and args else node.func.value if isinstance(node.func, ast.Attribute) else None
+        if name in ("str", "strip", "lower", "upper", "lstrip", "rstrip") and isinstance(
+            node.func, ast.Attribute | ast.Name
+        ):
+            target = (
+                args[0] if name == "str" and args else node.func.value if isinstance(node.func, ast.Attribute) else None
+            )
             inner = self.fold(target, depth + 1) if target is not None else None
             if inner is None:
                 return None
@@ -358,7 +409,11 @@ class _Analyzer:
             if isinstance(gen.target, ast.Name) and isinstance(gen.iter, (ast.List, ast.Tuple)) and not gen.ifs:
                 elt = node.elt
                 values = [_int(e) for e in gen.iter.elts]
-                if isinstance(elt, ast.Call) and _call_name(elt.func) == ("", "chr") and all(v is not None for v in values):
+                if (
+                    isinstance(elt, ast.Call)
+                    and _call_name(elt.func) == ("", "chr")
+                    and all(v is not None for v in values)
+                ):
                     return [(chr(v), frozenset({"chr"})) for v in values if v is not None and 0 <= v < 0x110000]
                 folded = [self.fold(e, depth + 1) for e in gen.iter.elts]
                 if isinstance(elt, ast.Name) and elt.id == gen.target.id and all(folded):
@@ -367,12 +422,16 @@ class _Analyzer:
         folded = self.fold(node, depth + 1)
         return [(c, folded[1]) for c in folded[0]] if folded else None
 
-    def decode(self, arg: ast.AST, depth: int, fn: Callable[[str], bytes], how: str) -> tuple[str, frozenset[str]] | None:
+    def decode(
+        self, arg: ast.AST, depth: int, fn: Callable[[str], bytes], how: str
+    ) -> tuple[str, frozenset[str]] | None:
         inner = self.fold(arg, depth + 1)
         return self.decode_text(inner, fn, how) if inner else None
 
     @staticmethod
-    def decode_text(inner: tuple[str, frozenset[str]], fn: Callable[[str], bytes], how: str) -> tuple[str, frozenset[str]] | None:
+    def decode_text(
+        inner: tuple[str, frozenset[str]], fn: Callable[[str], bytes], how: str
+    ) -> tuple[str, frozenset[str]] | None:
         try:
             return fn(inner[0]).decode("utf-8", errors="replace"), inner[1] | {how}
         except (binascii.Error, ValueError):
@@ -428,8 +487,11 @@ class _Analyzer:
         self.assign([t for t in node.targets if isinstance(t, ast.Name)], node.value, node)
         for t in node.targets:  # a, b = "./xm", "rig"
             value = node.value
-            if isinstance(t, (ast.Tuple, ast.List)) and isinstance(value, (ast.Tuple, ast.List)) \
-                    and len(t.elts) == len(value.elts):
+            if (
+                isinstance(t, (ast.Tuple, ast.List))
+                and isinstance(value, (ast.Tuple, ast.List))
+                and len(t.elts) == len(value.elts)
+            ):
                 for target, item in zip(t.elts, value.elts, strict=True):
                     if isinstance(target, ast.Name):
                         self.assign([target], item, node)
@@ -475,8 +537,10 @@ class _Analyzer:
         if items[0] is None:
             return None
         # an unknown argument keeps its place, so `-m pip install x` still reads as such
-        return [self.derived(e, f if f is not None else ("{…}", frozenset({"unknown"})))
-                for e, f in zip(node.elts, items, strict=True)]
+        return [
+            self.derived(e, f if f is not None else ("{…}", frozenset({"unknown"})))
+            for e, f in zip(node.elts, items, strict=True)
+        ]
 
     def shell_source(self, node: ast.expr) -> Derived | None:
         """`"a b c".split()` and `shlex.split("a b c")` given to subprocess: the command line."""
@@ -609,8 +673,15 @@ _STRING_TOKEN = re.compile(
 
 
 _HUB_LOADERS = {
-    "hf_hub_download", "snapshot_download", "hf_hub_url", "cached_download", "from_pretrained",
-    "load_dataset", "list_repo_files", "create_repo_ref", "HfFileSystem",
+    "hf_hub_download",
+    "snapshot_download",
+    "hf_hub_url",
+    "cached_download",
+    "from_pretrained",
+    "load_dataset",
+    "list_repo_files",
+    "create_repo_ref",
+    "HfFileSystem",
 }
 _HUB_REPO_ID = re.compile(r"[\w.-]+/[\w.-]+")
 _CHAR_ESCAPE = re.compile(r"\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|N\{|[0-7]{1,3})")

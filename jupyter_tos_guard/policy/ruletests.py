@@ -30,7 +30,9 @@ class ExampleResult:
         )
 
 
-def run_rule_tests(policy: Policy, engine: Engine | None = None, rules: list[Rule] | None = None) -> list[ExampleResult]:
+def run_rule_tests(
+    policy: Policy, engine: Engine | None = None, rules: list[Rule] | None = None
+) -> list[ExampleResult]:
     engine = engine or Engine(policy)
     results = []
     for rule in rules if rules is not None else policy.rules:

@@ -246,11 +246,38 @@ def simple_commands(text: str, scanned: Tokens | None = None) -> list[SimpleComm
 # --- package installs -------------------------------------------------------------------
 
 _PIP_VALUE_OPTIONS = {
-    "-r", "--requirement", "-c", "--constraint", "-i", "--index-url", "--extra-index-url",
-    "-f", "--find-links", "-t", "--target", "--prefix", "--root", "--src", "--upgrade-strategy",
-    "--platform", "--python-version", "--implementation", "--abi", "--no-binary", "--only-binary",
-    "--progress-bar", "-C", "--config-settings", "--trusted-host", "--cache-dir", "--log",
-    "--proxy", "--retries", "--timeout", "--python", "-p",
+    "-r",
+    "--requirement",
+    "-c",
+    "--constraint",
+    "-i",
+    "--index-url",
+    "--extra-index-url",
+    "-f",
+    "--find-links",
+    "-t",
+    "--target",
+    "--prefix",
+    "--root",
+    "--src",
+    "--upgrade-strategy",
+    "--platform",
+    "--python-version",
+    "--implementation",
+    "--abi",
+    "--no-binary",
+    "--only-binary",
+    "--progress-bar",
+    "-C",
+    "--config-settings",
+    "--trusted-host",
+    "--cache-dir",
+    "--log",
+    "--proxy",
+    "--retries",
+    "--timeout",
+    "--python",
+    "-p",
 }
 _CONDA_VALUE_OPTIONS = {"-c", "--channel", "-n", "--name", "-p", "--prefix", "--file", "--override-channels-x"}
 _APT_VALUE_OPTIONS = {"-o", "-t", "--target-release", "-c"}
@@ -290,10 +317,32 @@ def _pip_names(words: list[Word]) -> list[tuple[str, Word]]:
     return out
 
 
-_INSTALLERS = frozenset({
-    "uv", "pipx", "conda", "mamba", "micromamba", "apt", "apt-get", "aptitude", "yum", "dnf", "apk", "brew", "snap",
-    "zypper", "pacman", "npm", "yarn", "pnpm", "bun", "npx", "bunx", "pnpx",
-})
+_INSTALLERS = frozenset(
+    {
+        "uv",
+        "pipx",
+        "conda",
+        "mamba",
+        "micromamba",
+        "apt",
+        "apt-get",
+        "aptitude",
+        "yum",
+        "dnf",
+        "apk",
+        "brew",
+        "snap",
+        "zypper",
+        "pacman",
+        "npm",
+        "yarn",
+        "pnpm",
+        "bun",
+        "npx",
+        "bunx",
+        "pnpx",
+    }
+)
 
 
 def installs(cmd: SimpleCommand) -> list[Install]:

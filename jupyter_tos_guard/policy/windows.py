@@ -33,7 +33,9 @@ _CONTINUATION_START = re.compile(r"[\s)\]}#]|(?:else|elif|except|finally)\b")
 _ASSIGNMENT = re.compile(r"(?m)^([ \t]*)([A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?\+?=[^=\n]")
 _IMPORT = re.compile(r"(?m)^([ \t]*)(?:from[ \t]+[\w.]+[ \t]+)?import[ \t]+\(?([^\n#;]*)")
 _TUPLE_TARGET_HEAD = re.compile(r"[ \t]*[(\[]?[ \t]*(?:[A-Za-z_]\w*[ \t]*,[ \t]*)+")  # `(a, ` before `b) = ...`
-_TUPLE_ASSIGNMENT = re.compile(r"(?m)^[ \t]*[(\[]?[ \t]*((?:[A-Za-z_]\w*[ \t]*,[ \t]*)+[A-Za-z_]\w*)[ \t]*[)\]]?[ \t]*=(?!=)")
+_TUPLE_ASSIGNMENT = re.compile(
+    r"(?m)^[ \t]*[(\[]?[ \t]*((?:[A-Za-z_]\w*[ \t]*,[ \t]*)+[A-Za-z_]\w*)[ \t]*[)\]]?[ \t]*=(?!=)"
+)
 _PLAIN_TARGET = re.compile(r"(?m)^[ \t]*[A-Za-z_]\w*[ \t]*(?::[^=\n]*)?=(?!=)")
 _SHELL_ESCAPE_LINE = re.compile(r"(?m)^([ \t]*(?:[A-Za-z_][\w., \t]*=[ \t]*)?)([!%][^\n]*)")
 _EXPANDED = re.compile(r"\{([A-Za-z_]\w*)[^{}\n]*\}|\$\{?([A-Za-z_]\w*)")
@@ -42,7 +44,8 @@ _PLAIN_STRING = re.compile(r"""(?<!\w)[rRbBuU]{0,2}(?:"[^"\\\n{$]*"|'[^'\\\n{$]*
 _IMPORTED_NAME = re.compile(r"([\w.]+)(?:[ \t]+as[ \t]+(\w+))?")
 _NAME = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
 _SHELL_ASSIGNMENT = re.compile(
-    r"(?m)^([ \t]*)(?:(?:export|local|declare|readonly|typeset)[ \t]+(?:-\w+[ \t]+)*)?([A-Za-z_]\w*)=")
+    r"(?m)^([ \t]*)(?:(?:export|local|declare|readonly|typeset)[ \t]+(?:-\w+[ \t]+)*)?([A-Za-z_]\w*)="
+)
 _SHELL_USE = re.compile(r"\$\{?([A-Za-z_]\w*)")
 _BUILTINS = frozenset(dir(builtins))  # called bare, these are (nearly) never imported
 _KEYWORDS = frozenset(keyword.kwlist) | {"self", "print", "len", "range", "str", "int", "True", "False", "None"}
@@ -85,9 +88,7 @@ class _Focus:
         of either before a line: the line is inside such a string)."""
         if self._triple is None:
             code = self.code
-            self._triple = tuple(
-                [m.start() for m in re.finditer(q, code)] if q in code else [] for q in ('"""', "\'\'\'")
-            )  # type: ignore[assignment]
+            self._triple = tuple([m.start() for m in re.finditer(q, code)] if q in code else [] for q in ('"""', "'''"))  # type: ignore[assignment]
         return self._triple  # type: ignore[return-value]
 
     def line(self, start: int) -> str:
@@ -114,8 +115,10 @@ class _Focus:
         while first > self.begin and self.line(_line_start(code, first - 1)).startswith("@"):
             first = _line_start(code, first - 1)  # a decorated statement keeps its decorators
         last, end, steps = start, _line_end(code, start), 0
-        while end < len(code) and steps < _MAX_BLOCK_LINES and (
-            not _statement_start(self.line(end)) or self.line(last).startswith("@") or _continued(code[last:end])
+        while (
+            end < len(code)
+            and steps < _MAX_BLOCK_LINES
+            and (not _statement_start(self.line(end)) or self.line(last).startswith("@") or _continued(code[last:end]))
         ):
             last, end = end, _line_end(code, end)  # ... and a decorator keeps what it decorates
             steps += 1
@@ -324,8 +327,11 @@ class _Focus:
             else:
                 merged.append([a, b])
         items = [(a, b, 0) for a, b in merged]
-        items += [(s, _line_end(code, s), indent) for s, indent in self.lifted.items()
-                  if not any(a <= s < b for a, b in merged)]
+        items += [
+            (s, _line_end(code, s), indent)
+            for s, indent in self.lifted.items()
+            if not any(a <= s < b for a, b in merged)
+        ]
         if self.begin:
             items.append((0, self.begin, 0))
         parts: list[str] = []
@@ -362,8 +368,10 @@ def _word(name: str) -> re.Pattern[str]:
 @functools.lru_cache(maxsize=512)
 def _environ_assignment(name: str) -> re.Pattern[str]:
     quoted = rf"""\s*[rbuRBU]?["']{re.escape(name)}["']"""
-    return re.compile(rf"%(?:set_)?env[ \t]+{re.escape(name)}\b|environ\[{quoted}\s*\]\s*=(?!=)"
-                      rf"|(?:setdefault|putenv)\({quoted}\s*,")
+    return re.compile(
+        rf"%(?:set_)?env[ \t]+{re.escape(name)}\b|environ\[{quoted}\s*\]\s*=(?!=)"
+        rf"|(?:setdefault|putenv)\({quoted}\s*,"
+    )
 
 
 @functools.lru_cache(maxsize=512)

@@ -142,8 +142,9 @@ class Lab:
 
     def api(self, path: str, method: str = "GET", body: Any = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(f"{self.base}{path}", data=data, method=method,
-                                     headers={"Authorization": f"token {self.token}"})
+        req = urllib.request.Request(
+            f"{self.base}{path}", data=data, method=method, headers={"Authorization": f"token {self.token}"}
+        )
         with urllib.request.urlopen(req, timeout=10) as resp:
             raw = resp.read()
         return json.loads(raw) if raw else None
@@ -179,32 +180,50 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     policy = home / "policy.yaml"
     policy.write_text(POLICY)
     audit = home / "audit.jsonl"
-    (config / "jupyter_server_config.json").write_text(json.dumps({
-        "TosGuard": {"policy_files": [str(policy)], "audit_log": str(audit), "reload_interval": 0},
-        # window.jupyterapp, only to wait until a notebook's kernel is connected (cells are run
-        # with the keyboard; a cell run before that is silently not executed by JupyterLab)
-        "LabApp": {"expose_app_in_browser": True},
-        "JupyterNotebookApp": {"expose_app_in_browser": True},
-    }))
+    (config / "jupyter_server_config.json").write_text(
+        json.dumps(
+            {
+                "TosGuard": {"policy_files": [str(policy)], "audit_log": str(audit), "reload_interval": 0},
+                # window.jupyterapp, only to wait until a notebook's kernel is connected (cells are run
+                # with the keyboard; a cell run before that is silently not executed by JupyterLab)
+                "LabApp": {"expose_app_in_browser": True},
+                "JupyterNotebookApp": {"expose_app_in_browser": True},
+            }
+        )
+    )
     # no news / update prompts in the corner of the screenshots
     settings = config / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+        json.dumps({"fetchNews": "false", "checkForUpdates": False})
+    )
     token = "e2e-" + os.urandom(12).hex()
     port = _free_port()
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(config), JUPYTER_DATA_DIR=str(data),
-               JUPYTER_RUNTIME_DIR=str(runtime), IPYTHONDIR=str(home / "ipython"),
-               JUPYTER_TOS_GUARD_POLICY="", JUPYTER_TOS_GUARD_AUDIT_LOG="")
+    env = dict(
+        os.environ,
+        JUPYTER_CONFIG_DIR=str(config),
+        JUPYTER_DATA_DIR=str(data),
+        JUPYTER_RUNTIME_DIR=str(runtime),
+        IPYTHONDIR=str(home / "ipython"),
+        JUPYTER_TOS_GUARD_POLICY="",
+        JUPYTER_TOS_GUARD_AUDIT_LOG="",
+    )
     env.pop("JUPYTERHUB_USER", None)
     log = home / "jupyter-lab.log"
     exe = shutil.which("jupyter-lab") or "jupyter-lab"
-    cmd = [exe, "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-           "--ServerApp.port_retries=0", f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}",
-           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    cmd = [
+        exe,
+        "--no-browser",
+        "--allow-root",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--ServerApp.token={token}",
+        f"--ServerApp.root_dir={root}",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     server = Lab(f"http://127.0.0.1:{port}", token, root, log, audit)
     try:
         deadline = time.monotonic() + 90
@@ -244,8 +263,9 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser, lab: Lab, request: pytest.FixtureRequest) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 820}, device_scale_factor=1,
-                                  color_scheme="light", locale="en-US")
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 820}, device_scale_factor=1, color_scheme="light", locale="en-US"
+    )
     context.set_default_timeout(30_000)
     page = context.new_page()
     errors: list[str] = []

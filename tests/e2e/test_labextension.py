@@ -123,15 +123,32 @@ def execute_from_outside(lab: Lab, kernel_id: str, code: str) -> list[dict[str, 
         url = lab.base.replace("http://", "ws://") + f"/api/kernels/{kernel_id}/channels?session_id={uuid.uuid4().hex}"
         ws = await websocket_connect(HTTPRequest(url, headers={"Authorization": f"token {lab.token}"}))
         msg_id = uuid.uuid4().hex
-        ws.write_message(json.dumps({
-            "channel": "shell",
-            "header": {"msg_id": msg_id, "msg_type": "execute_request", "session": uuid.uuid4().hex,
-                       "username": "e2e", "version": "5.3",
-                       "date": datetime.datetime.now(datetime.UTC).isoformat()},
-            "parent_header": {}, "metadata": {}, "buffers": [],
-            "content": {"code": code, "silent": False, "store_history": True, "user_expressions": {},
-                        "allow_stdin": False, "stop_on_error": True},
-        }))
+        ws.write_message(
+            json.dumps(
+                {
+                    "channel": "shell",
+                    "header": {
+                        "msg_id": msg_id,
+                        "msg_type": "execute_request",
+                        "session": uuid.uuid4().hex,
+                        "username": "e2e",
+                        "version": "5.3",
+                        "date": datetime.datetime.now(datetime.UTC).isoformat(),
+                    },
+                    "parent_header": {},
+                    "metadata": {},
+                    "buffers": [],
+                    "content": {
+                        "code": code,
+                        "silent": False,
+                        "store_history": True,
+                        "user_expressions": {},
+                        "allow_stdin": False,
+                        "stop_on_error": True,
+                    },
+                }
+            )
+        )
         answers: list[dict[str, Any]] = []
         while True:
             raw = await asyncio.wait_for(ws.read_message(), 30)
@@ -314,7 +331,8 @@ def test_excerpt_with_html_is_shown_as_text(page: Page, lab: Lab) -> None:
     panel = open_lab(page, lab, "xss.ipynb")
     warned = run_cell(page, panel, 0)  # inline notice (our renderer) + banner
     expect(warned.locator(".jp-TosGuard-notice .jp-TosGuard-excerpt")).to_contain_text(
-        '<img src=x onerror="window.__pwned=1">')
+        '<img src=x onerror="window.__pwned=1">'
+    )
     expect(warned.locator(".jp-OutputArea-output").nth(1)).to_contain_text("the warned cell ran")
     blocked = run_cell(page, panel, 1)  # error + banner
     expect(blocked.locator(".jp-OutputArea-output")).to_contain_text("TermsOfUseViolation")
@@ -340,8 +358,9 @@ def test_other_notebooks_stay_clean_and_hidden_verdicts_notify(page: Page, lab: 
     expect(banner(panel_b)).to_be_hidden()
 
     # a verdict on A's kernel while B is in view: a notification, and A's banner counts it
-    answers = execute_from_outside(lab, kernel_of(lab, "other_a.ipynb"),
-                                   "!wget https://github.com/xmrig/xmrig/archive/master.zip")
+    answers = execute_from_outside(
+        lab, kernel_of(lab, "other_a.ipynb"), "!wget https://github.com/xmrig/xmrig/archive/master.zip"
+    )
     assert [m["header"]["msg_type"] for m in answers] == ["status", "error", "execute_reply"]
     toast = page.locator(".Toastify__toast", has_text="other_a.ipynb")
     expect(toast).to_contain_text("Blocked")

@@ -43,11 +43,24 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     env = dict(os.environ)
     env.pop("JUPYTERHUB_API_TOKEN", None)
     log = open(log_path, "wb")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "jupyterhub", "-f", str(root / "jupyterhub_config.py")],
-                            cwd=root, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    hub = Hub(root=root, proxy_url=f"http://127.0.0.1:{ports['proxy_port']}",
-              hub_api=f"http://127.0.0.1:{ports['proxy_port']}/hub/api", service_port=ports["service_port"],
-              service_url=ports["service_url"], driver_token=ports["driver_token"], proc=proc, log_path=log_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterhub", "-f", str(root / "jupyterhub_config.py")],
+        cwd=root,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
+    hub = Hub(
+        root=root,
+        proxy_url=f"http://127.0.0.1:{ports['proxy_port']}",
+        hub_api=f"http://127.0.0.1:{ports['proxy_port']}/hub/api",
+        service_port=ports["service_port"],
+        service_url=ports["service_url"],
+        driver_token=ports["driver_token"],
+        proc=proc,
+        log_path=log_path,
+    )
     try:
         import requests
 
@@ -55,6 +68,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
             if proc.poll() is not None:
                 raise RuntimeError(f"jupyterhub exited with {proc.returncode}:\n{hub.log_tail()}")
             return requests.get(hub.hub_api, timeout=5).status_code == 200
+
         wait_for(up, timeout=90, what="the hub")
         wait_for(lambda: requests.get(hub.service_url + "api/health", timeout=5).ok, timeout=60, what="the service")
         yield hub

@@ -52,10 +52,22 @@ rules:
 
 LADDER = [
     {"name": "warnings", "actions": ["warn"], "count": 3, "window": 3600, "response": "notify"},
-    {"name": "probation restrict", "actions": ["block"], "count": 2, "window": 3600, "response": "restrict",
-     "groups": ["probation"]},
-    {"name": "probation stop", "actions": ["block"], "count": 3, "window": 3600, "response": "stop",
-     "groups": ["probation"]},
+    {
+        "name": "probation restrict",
+        "actions": ["block"],
+        "count": 2,
+        "window": 3600,
+        "response": "restrict",
+        "groups": ["probation"],
+    },
+    {
+        "name": "probation stop",
+        "actions": ["block"],
+        "count": 3,
+        "window": 3600,
+        "response": "stop",
+        "groups": ["probation"],
+    },
 ]
 
 
@@ -111,8 +123,13 @@ class Hub:
     def api(self, method: str, path: str, token: str | None = None, **kwargs: Any) -> Any:
         import requests
 
-        r = requests.request(method, self.hub_api + path, headers={"Authorization": f"token {token or self.driver_token}"},
-                             timeout=30, **kwargs)
+        r = requests.request(
+            method,
+            self.hub_api + path,
+            headers={"Authorization": f"token {token or self.driver_token}"},
+            timeout=30,
+            **kwargs,
+        )
         r.raise_for_status()
         return r.json() if r.content else None
 
@@ -124,8 +141,9 @@ class Hub:
     def start_server(self, user: str) -> None:
         import requests
 
-        r = requests.post(f"{self.hub_api}/users/{user}/server", headers={"Authorization": f"token {self.driver_token}"},
-                          timeout=30)
+        r = requests.post(
+            f"{self.hub_api}/users/{user}/server", headers={"Authorization": f"token {self.driver_token}"}, timeout=30
+        )
         assert r.status_code in (201, 202, 400), r.text  # 400: already running
         wait_for(lambda: self.server_ready(user), timeout=120, what=f"{user}'s server")
 
@@ -140,8 +158,9 @@ class Hub:
         import requests
 
         base = self.service_url if direct else f"{self.proxy_url}/services/{SERVICE}/"
-        r = requests.request(method, base + path, headers={"Authorization": f"token {token or self.driver_token}"},
-                             timeout=30, **kwargs)
+        r = requests.request(
+            method, base + path, headers={"Authorization": f"token {token or self.driver_token}"}, timeout=30, **kwargs
+        )
         r.raise_for_status()
         return r.json() if r.content else None
 
@@ -226,17 +245,29 @@ def write_config(root: Path, chp: str) -> dict[str, Any]:
     # every single-user server: the guard and its hub client, with fast intervals
     su = root / "singleuser-config"
     su.mkdir()
-    (su / "jupyter_server_config.json").write_text(json.dumps({
-        "ServerApp": {"jpserver_extensions": {"jupyter_tos_guard": True}},
-        "TosGuard": {"policy_files": [str(policy)], "reload_interval": 0},
-        "TosGuardHub": {"heartbeat_interval": 1, "exemption_interval": 1, "policy_interval": 1,
-                        "retry_initial": 0.5, "retry_max": 2, "request_timeout": 3},
-    }, indent=1))
+    (su / "jupyter_server_config.json").write_text(
+        json.dumps(
+            {
+                "ServerApp": {"jpserver_extensions": {"jupyter_tos_guard": True}},
+                "TosGuard": {"policy_files": [str(policy)], "reload_interval": 0},
+                "TosGuardHub": {
+                    "heartbeat_interval": 1,
+                    "exemption_interval": 1,
+                    "policy_interval": 1,
+                    "retry_initial": 0.5,
+                    "retry_max": 2,
+                    "request_timeout": 3,
+                },
+            },
+            indent=1,
+        )
+    )
     # rogue: the user's own config turns the extension off
     rogue = root / "rogue-config"
     rogue.mkdir()
-    (rogue / "jupyter_server_config.json").write_text(json.dumps(
-        {"ServerApp": {"jpserver_extensions": {"jupyter_tos_guard": False}}}))
+    (rogue / "jupyter_server_config.json").write_text(
+        json.dumps({"ServerApp": {"jpserver_extensions": {"jupyter_tos_guard": False}}})
+    )
 
     (root / "jupyter_tos_guard_hub_config.py").write_text(f"""
 c = get_config()  # noqa
@@ -316,5 +347,10 @@ c.JupyterHub.load_roles = [
     }},
 ]
 """)
-    return {"proxy_port": proxy_port, "hub_port": hub_port, "service_port": service_port,
-            "driver_token": driver_token, "service_url": service_url}
+    return {
+        "proxy_port": proxy_port,
+        "hub_port": hub_port,
+        "service_port": service_port,
+        "driver_token": driver_token,
+        "service_url": service_url,
+    }

@@ -10,8 +10,12 @@ import jupyterhub  # noqa: E402,F401  (installed by the hub extra)
 
 
 def test_benchmark_quick_prints_every_figure() -> None:
-    proc = subprocess.run([sys.executable, "-m", "jupyter_tos_guard.hub", "benchmark", "--quick"],
-                          capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(
+        [sys.executable, "-m", "jupyter_tos_guard.hub", "benchmark", "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     out = proc.stdout
     assert re.search(r"1 report\(s\) per request: \d+ reports in [\d.]+ s = [\d,]+ reports/s", out), out

@@ -37,15 +37,20 @@ def run_cells(hub: Hub, user: str, cells: list[str]) -> list[list[dict[str, Any]
     """Start a kernel on the user's server and run cells through the proxy's websocket."""
     token = hub.token_for(user)
     auth = {"Authorization": f"token {token}"}
-    r = requests.post(f"{hub.proxy_url}/user/{user}/api/kernels", headers=auth,
-                      json={"name": "python3", "path": ""}, timeout=60)
+    r = requests.post(
+        f"{hub.proxy_url}/user/{user}/api/kernels", headers=auth, json={"name": "python3", "path": ""}, timeout=60
+    )
     r.raise_for_status()
     kernel_id = r.json()["id"]
 
     async def go() -> list[list[dict[str, Any]]]:
         url = hub.proxy_url.replace("http://", "ws://")
-        req = HTTPRequest(f"{url}/user/{user}/api/kernels/{kernel_id}/channels?session_id={uuid.uuid4().hex}",
-                          headers=auth, request_timeout=60, connect_timeout=60)
+        req = HTTPRequest(
+            f"{url}/user/{user}/api/kernels/{kernel_id}/channels?session_id={uuid.uuid4().hex}",
+            headers=auth,
+            request_timeout=60,
+            connect_timeout=60,
+        )
         ws = await websocket_connect(req, subprotocols=[V1])
         client = KernelWS(ws, "v1")
         await client.kernel_info()
@@ -109,24 +114,48 @@ def test_a_server_reports_only_as_its_own_user(servers: Hub) -> None:
     hub = servers
     bob = hub.token_for("bob")
     client_id = uuid.uuid4().hex
-    record = {"event": "decision", "user": "alice", "action": "warn", "rules": ["forged.rule"],
-              "categories": ["forged"], "time": "2020-01-01T00:00:00Z"}
-    answer = hub.service("POST", "api/guard/reports", token=bob, direct=True,
-                         json={"client_id": client_id, "records": [{"seq": 1, "record": record}]})
+    record = {
+        "event": "decision",
+        "user": "alice",
+        "action": "warn",
+        "rules": ["forged.rule"],
+        "categories": ["forged"],
+        "time": "2020-01-01T00:00:00Z",
+    }
+    answer = hub.service(
+        "POST",
+        "api/guard/reports",
+        token=bob,
+        direct=True,
+        json={"client_id": client_id, "records": [{"seq": 1, "record": record}]},
+    )
     assert answer == {"acked": 1, "inserted": 1, "duplicates": 0}
     # the same batch again (a lost acknowledgement) is stored once
-    again = hub.service("POST", "api/guard/reports", token=bob, direct=True,
-                        json={"client_id": client_id, "records": [{"seq": 1, "record": record}]})
+    again = hub.service(
+        "POST",
+        "api/guard/reports",
+        token=bob,
+        direct=True,
+        json={"client_id": client_id, "records": [{"seq": 1, "record": record}]},
+    )
     assert again == {"acked": 1, "inserted": 0, "duplicates": 1}
     [row] = hub.verdicts(rule="forged.rule")
     assert row["user"] == "bob" and row["acting_user"] == "alice"
     # the client id is bob's now: alice cannot write into its sequence
-    r = requests.post(hub.service_url + "api/guard/reports", headers={"Authorization": f"token {hub.token_for('alice')}"},
-                      json={"client_id": client_id, "records": [{"seq": 2, "record": record}]}, timeout=30)
+    r = requests.post(
+        hub.service_url + "api/guard/reports",
+        headers={"Authorization": f"token {hub.token_for('alice')}"},
+        json={"client_id": client_id, "records": [{"seq": 2, "record": record}]},
+        timeout=30,
+    )
     assert r.status_code == 403
     # a token the hub does not know, and no token
-    r = requests.post(hub.service_url + "api/guard/reports", headers={"Authorization": "token not-a-token"},
-                      json={"client_id": client_id, "records": []}, timeout=30)
+    r = requests.post(
+        hub.service_url + "api/guard/reports",
+        headers={"Authorization": "token not-a-token"},
+        json={"client_id": client_id, "records": []},
+        timeout=30,
+    )
     assert r.status_code == 403
     assert requests.get(hub.service_url + "api/guard/exemptions", timeout=30).status_code == 401
     # a user's token does not open the admin API
@@ -144,25 +173,40 @@ def test_admin_page_shows_verdicts_and_non_admin_is_refused(servers: Hub) -> Non
     assert "test.blockme" in page.text and "blockme-tool" in page.text and "alice" in page.text
     timeline = admin.get(f"{hub.proxy_url}/services/{SERVICE}/users/alice", timeout=60)
     assert timeline.status_code == 200 and "Timeline of alice" in timeline.text and "test.blockme" in timeline.text
-    csv_text = admin.get(f"{hub.proxy_url}/services/{SERVICE}/api/admin/export",
-                         params={"user": "alice", "format": "csv"}, timeout=60).text
+    csv_text = admin.get(
+        f"{hub.proxy_url}/services/{SERVICE}/api/admin/export", params={"user": "alice", "format": "csv"}, timeout=60
+    ).text
     header, *lines = csv_text.strip().splitlines()
     assert header.startswith("time_iso,received_iso,id,user") and any("test.blockme" in line for line in lines)
-    exported = admin.get(f"{hub.proxy_url}/services/{SERVICE}/api/admin/export",
-                         params={"user": "alice", "format": "json"}, timeout=60).json()
+    exported = admin.get(
+        f"{hub.proxy_url}/services/{SERVICE}/api/admin/export", params={"user": "alice", "format": "json"}, timeout=60
+    ).json()
     assert any(r["rules"] == ["test.blockme"] for r in exported)
 
     # a form post with the page's xsrf token (cookie-authenticated)
     page = admin.get(f"{hub.proxy_url}/services/{SERVICE}/exemptions", timeout=60)
     xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
     assert xsrf
-    r = admin.post(f"{hub.proxy_url}/services/{SERVICE}/exemptions", timeout=60,
-                   data={"_xsrf": xsrf.group(1), "subject_kind": "user", "subject": "nobody", "rule": "x.*",
-                         "reason": "form test", "expires": "1d"})
+    r = admin.post(
+        f"{hub.proxy_url}/services/{SERVICE}/exemptions",
+        timeout=60,
+        data={
+            "_xsrf": xsrf.group(1),
+            "subject_kind": "user",
+            "subject": "nobody",
+            "rule": "x.*",
+            "reason": "form test",
+            "expires": "1d",
+        },
+    )
     assert r.status_code == 200 and "form test" in r.text
     # ... and without it, refused
-    r = admin.post(f"{hub.proxy_url}/services/{SERVICE}/exemptions", timeout=60, allow_redirects=False,
-                   data={"subject_kind": "user", "subject": "nobody", "rule": "y.*", "reason": "no xsrf"})
+    r = admin.post(
+        f"{hub.proxy_url}/services/{SERVICE}/exemptions",
+        timeout=60,
+        allow_redirects=False,
+        data={"subject_kind": "user", "subject": "nobody", "rule": "y.*", "reason": "no xsrf"},
+    )
     assert r.status_code == 403
     grant = next(e for e in hub.service("GET", "api/admin/exemptions")["exemptions"] if e["reason"] == "form test")
     assert grant["created_by"] == "admin"
@@ -177,8 +221,11 @@ def test_admin_page_shows_verdicts_and_non_admin_is_refused(servers: Hub) -> Non
 def test_heartbeats_and_central_policy(servers: Hub) -> None:
     hub = servers
     sha = hashlib.sha256(CENTRAL_POLICY.encode()).hexdigest()
-    alice = wait_for(lambda: (c := clients_by_user(hub).get("alice")) and c["central_policy_sha256"] == sha and c,
-                     timeout=60, what="alice's guard running the central policy")
+    alice = wait_for(
+        lambda: (c := clients_by_user(hub).get("alice")) and c["central_policy_sha256"] == sha and c,
+        timeout=60,
+        what="alice's guard running the central policy",
+    )
     assert alice["version"] == __version__ and alice["mode"] == "enforce" and len(alice["policy_digest"]) == 64
     [msgs] = run_cells(hub, "alice", ["x = 'zzcentralzz'"])
     assert status_of(msgs) == "error"
@@ -222,22 +269,37 @@ def test_service_down_then_everything_arrives_in_order(servers: Hub) -> None:
         lines = (queue / "queue.jsonl").read_text().splitlines()
         cursor = json.loads((queue / "cursor.json").read_text())["acked"]
         pending = [json.loads(line) for line in lines if json.loads(line)["seq"] > cursor]
-        assert [p["record"]["rules"] for p in pending if p["record"]["event"] == "decision"][-3:] == [["test.warnme"]] * 3
+        assert [p["record"]["rules"] for p in pending if p["record"]["event"] == "decision"][-3:] == [
+            ["test.warnme"]
+        ] * 3
     finally:
         holder.close()
 
     # the hub restarts the service (it polls its managed services); the guard replays the queue
     wait_for(lambda: requests.get(hub.service_url + "api/health", timeout=5).ok, timeout=120, what="the service back")
-    rows = wait_for(lambda: (r := [v for v in hub.verdicts(user="alice", rule="test.warnme", order="asc")
-                                   if v["id"] not in before]) and len(r) >= 3 and r,
-                    timeout=90, what="the queued verdicts")
+    rows = wait_for(
+        lambda: (
+            (r := [v for v in hub.verdicts(user="alice", rule="test.warnme", order="asc") if v["id"] not in before])
+            and len(r) >= 3
+            and r
+        ),
+        timeout=90,
+        what="the queued verdicts",
+    )
     assert [next(t for t in tags if t in v["excerpt"]) for v in rows] == tags
     assert [v["seq"] for v in rows] == sorted(v["seq"] for v in rows)
     assert [v["time"] for v in rows] == sorted(v["time"] for v in rows)
     assert all(v["received"] > rows[0]["time"] for v in rows)
     # three warnings within the window: the ladder's first step notified the admins
-    events = wait_for(lambda: [e for e in hub.service("GET", "api/admin/strikes/events", params={"user": "alice"})["events"]
-                               if e["step"] == "warnings"], timeout=30, what="the warnings strike")
+    events = wait_for(
+        lambda: [
+            e
+            for e in hub.service("GET", "api/admin/strikes/events", params={"user": "alice"})["events"]
+            if e["step"] == "warnings"
+        ],
+        timeout=30,
+        what="the warnings strike",
+    )
     assert events[0]["response"] == "notify" and events[0]["outcome"] == "done"
 
 
@@ -249,9 +311,17 @@ def test_strike_limit_restricts_then_stops_the_server(servers: Hub) -> None:
     model = hub.api("GET", "/users/dave")
     assert "tos-restricted" in model["groups"]
     expected = {("probation restrict", "restrict", "done"), ("probation stop", "stop", "done")}
-    wait_for(lambda: {(e["step"], e["response"], e["outcome"]) for e in
-                      hub.service("GET", "api/admin/strikes/events", params={"user": "dave"})["events"]} >= expected,
-             timeout=30, what="dave's strike events")
+    wait_for(
+        lambda: (
+            {
+                (e["step"], e["response"], e["outcome"])
+                for e in hub.service("GET", "api/admin/strikes/events", params={"user": "dave"})["events"]
+            }
+            >= expected
+        ),
+        timeout=30,
+        what="dave's strike events",
+    )
     audit = hub.service("GET", "api/admin/audit", params={"subject": "dave"})["events"]
     assert {"strike_restrict", "strike_stop"} <= {e["action"] for e in audit}
     # an admin clears the strikes and lifts the restriction; both audited
@@ -263,27 +333,42 @@ def test_strike_limit_restricts_then_stops_the_server(servers: Hub) -> None:
 
 def test_group_exemption_quiets_a_rule_for_its_members_only(servers: Hub) -> None:
     hub = servers
-    grant = hub.service("POST", "api/admin/exemptions", json={
-        "subject_kind": "group", "subject": "vetted", "rule": "test.blockme", "reason": "vetted security course",
-        "expires": "1d"})
+    grant = hub.service(
+        "POST",
+        "api/admin/exemptions",
+        json={
+            "subject_kind": "group",
+            "subject": "vetted",
+            "rule": "test.blockme",
+            "reason": "vetted security course",
+            "expires": "1d",
+        },
+    )
     assert grant["id"] and grant["expires"] > time.time()
     # an expired grant is refused; a grant without a reason too
-    r = requests.post(f"{hub.proxy_url}/services/{SERVICE}/api/admin/exemptions", timeout=30,
-                      headers={"Authorization": f"token {hub.driver_token}"},
-                      json={"subject_kind": "user", "subject": "bob", "rule": "test.blockme", "reason": "x",
-                            "expires": "2000-01-01"})
+    r = requests.post(
+        f"{hub.proxy_url}/services/{SERVICE}/api/admin/exemptions",
+        timeout=30,
+        headers={"Authorization": f"token {hub.driver_token}"},
+        json={"subject_kind": "user", "subject": "bob", "rule": "test.blockme", "reason": "x", "expires": "2000-01-01"},
+    )
     assert r.status_code == 400
-    wait_for(lambda: json.loads(clients_by_user(hub)["carol"]["info"])["exemptions"] >= 1, timeout=60,
-             what="carol's guard to fetch the exemption")
-    wait_for(lambda: json.loads(clients_by_user(hub)["bob"]["info"])["exemptions"] == 0, timeout=30,
-             what="bob's guard")
+    wait_for(
+        lambda: json.loads(clients_by_user(hub)["carol"]["info"])["exemptions"] >= 1,
+        timeout=60,
+        what="carol's guard to fetch the exemption",
+    )
+    wait_for(lambda: json.loads(clients_by_user(hub)["bob"]["info"])["exemptions"] == 0, timeout=30, what="bob's guard")
     [carol] = run_cells(hub, "carol", ["!blockme-tool --research"])
     [bob] = run_cells(hub, "bob", ["!blockme-tool --research"])
     assert status_of(carol) == "ok"
     assert not any("jupyter_tos_guard" in m["metadata"] for m in carol)  # nothing shown
     assert status_of(bob) == "error"
-    assert wait_for(lambda: hub.verdicts(user="carol", action="exempted", rule="test.blockme"), timeout=60,
-                    what="carol's exempted verdict")
+    assert wait_for(
+        lambda: hub.verdicts(user="carol", action="exempted", rule="test.blockme"),
+        timeout=60,
+        what="carol's exempted verdict",
+    )
     assert wait_for(lambda: hub.verdicts(user="bob", action="block", rule="test.blockme"), timeout=60)
     assert not hub.verdicts(user="carol", action="block")
     # revoked: carol is blocked again once her guard has the news
@@ -295,21 +380,39 @@ def test_group_exemption_quiets_a_rule_for_its_members_only(servers: Hub) -> Non
 
 def test_server_without_the_guard_is_flagged(servers: Hub) -> None:
     hub = servers
-    flags = wait_for(lambda: [f for f in hub.service("GET", "api/admin/servers")["flags"]
-                              if f["user"] == "rogue" and f["reason"] == "no-heartbeat"], timeout=60,
-                     what="rogue's flag")
+    flags = wait_for(
+        lambda: [
+            f
+            for f in hub.service("GET", "api/admin/servers")["flags"]
+            if f["user"] == "rogue" and f["reason"] == "no-heartbeat"
+        ],
+        timeout=60,
+        what="rogue's flag",
+    )
     assert "no guard heartbeat" in flags[0]["detail"]
     result = hub.service("POST", "api/admin/flags/check")
     assert result["error"] is None
     open_flags = hub.service("GET", "api/admin/servers")["flags"]
-    assert {(f["user"], f["reason"]) for f in open_flags} & {("alice", "no-heartbeat"), ("bob", "no-heartbeat"),
-                                                             ("carol", "no-heartbeat")} == set()
+    assert {(f["user"], f["reason"]) for f in open_flags} & {
+        ("alice", "no-heartbeat"),
+        ("bob", "no-heartbeat"),
+        ("carol", "no-heartbeat"),
+    } == set()
     admin = login(hub, "admin")
     page = admin.get(f"{hub.proxy_url}/services/{SERVICE}/servers", timeout=60)
     assert page.status_code == 200 and "rogue" in page.text and "no-heartbeat" in page.text
     # the rogue server is stopped: the flag resolves itself
     hub.api("DELETE", "/users/rogue/server")
     wait_for(lambda: not hub.server_ready("rogue"), timeout=60)
-    wait_for(lambda: not [f for f in hub.service("POST", "api/admin/flags/check") and
-                          hub.service("GET", "api/admin/servers")["flags"] if f["user"] == "rogue"],
-             timeout=30, what="rogue's flag to resolve")
+    wait_for(
+        lambda: (
+            not [
+                f
+                for f in hub.service("POST", "api/admin/flags/check")
+                and hub.service("GET", "api/admin/servers")["flags"]
+                if f["user"] == "rogue"
+            ]
+        ),
+        timeout=30,
+        what="rogue's flag to resolve",
+    )

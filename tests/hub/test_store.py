@@ -39,8 +39,18 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 
 
 def record(action: str = "block", rule: str = "mining.xmrig", category: str = "mining", **extra: Any) -> dict[str, Any]:
-    return dict({"event": "decision", "time": dbm.iso(time.time()), "action": action, "rules": [rule],
-                 "categories": [category], "excerpt": "!xmrig", "user": "alice"}, **extra)
+    return dict(
+        {
+            "event": "decision",
+            "time": dbm.iso(time.time()),
+            "action": action,
+            "rules": [rule],
+            "categories": [category],
+            "excerpt": "!xmrig",
+            "user": "alice",
+        },
+        **extra,
+    )
 
 
 def test_migrations_create_exactly_the_models(tmp_path: Path) -> None:
@@ -51,8 +61,9 @@ def test_migrations_create_exactly_the_models(tmp_path: Path) -> None:
     before, head = ensure_schema(engine, allow_upgrade=True)
     assert before is None and head == dbm.current_revision(engine)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"version_table": dbm.VERSION_TABLE}),
-                                Base.metadata)
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"version_table": dbm.VERSION_TABLE}), Base.metadata
+        )
     assert diff == []
     # a second start is a no-op; an old schema is refused unless upgrades are allowed
     assert ensure_schema(engine, allow_upgrade=False) == (head, head)
@@ -87,18 +98,35 @@ def test_a_hole_in_the_numbering_is_flagged(store: Store) -> None:
 
 
 def test_a_future_time_is_clamped_and_garbage_is_kept(store: Store) -> None:
-    store.ingest([IngestItem("alice", (), "client-dddd", "", [
-        (1, record(time="2999-01-01T00:00:00Z")), (2, {"event": "malformed", "raw": [1, 2]}), (3, {"time": "nonsense"})])])
+    store.ingest(
+        [
+            IngestItem(
+                "alice",
+                (),
+                "client-dddd",
+                "",
+                [
+                    (1, record(time="2999-01-01T00:00:00Z")),
+                    (2, {"event": "malformed", "raw": [1, 2]}),
+                    (3, {"time": "nonsense"}),
+                ],
+            )
+        ]
+    )
     rows = store.verdicts(Filters(user="alice"), oldest_first=True)
     assert rows[0]["time"] <= rows[0]["received"]
     assert rows[1]["event"] == "malformed" and rows[2]["event"] == "unknown"
 
 
 def test_filters_and_summary(store: Store) -> None:
-    store.ingest([
-        IngestItem("alice", ("course1",), "client-a1a1", "", [(1, record()), (2, record("warn", "p2p.aria", "p2p"))]),
-        IngestItem("bob", ("course2",), "client-b1b1", "", [(1, record("exempted"))]),
-    ])
+    store.ingest(
+        [
+            IngestItem(
+                "alice", ("course1",), "client-a1a1", "", [(1, record()), (2, record("warn", "p2p.aria", "p2p"))]
+            ),
+            IngestItem("bob", ("course2",), "client-b1b1", "", [(1, record("exempted"))]),
+        ]
+    )
     assert len(store.verdicts(Filters())) == 3
     assert [v["user"] for v in store.verdicts(Filters(group="course2"))] == ["bob"]
     assert [v["action"] for v in store.verdicts(Filters(category="p2p"))] == ["warn"]
@@ -111,7 +139,9 @@ def test_filters_and_summary(store: Store) -> None:
     capped = store.summary(Filters(), cap=2)  # the newest two only, and it says so
     assert capped.capped and capped.total == 2 and capped.by_action == {"exempted": 1, "warn": 1}
     assert not store.summary(Filters(), cap=3).capped
-    assert [v["id"] for v in store.iter_verdicts(Filters(), 10, chunk=1)] == sorted(v["id"] for v in store.verdicts(Filters()))
+    assert [v["id"] for v in store.iter_verdicts(Filters(), 10, chunk=1)] == sorted(
+        v["id"] for v in store.verdicts(Filters())
+    )
     assert {"course1", "course2"} <= set(store.known_values()["group"])
 
 
@@ -119,9 +149,13 @@ def test_exemptions(store: Store) -> None:
     group = store.add_exemption("group", "vetted", "mining.*", None, "research", time.time() + 3600, "admin")
     store.add_exemption("user", "alice", None, "p2p", "course project", None, "admin")
     soon = store.add_exemption("user", "carol", "x", None, "short", time.time() + 0.2, "admin")
-    for bad in [("user", "", "x", None, "r", None), ("user", "a", None, None, "r", None),
-                ("user", "a", "x", None, " ", None), ("team", "a", "x", None, "r", None),
-                ("user", "a", "x", None, "r", time.time() - 1)]:
+    for bad in [
+        ("user", "", "x", None, "r", None),
+        ("user", "a", None, None, "r", None),
+        ("user", "a", "x", None, " ", None),
+        ("team", "a", "x", None, "r", None),
+        ("user", "a", "x", None, "r", time.time() - 1),
+    ]:
         with pytest.raises(ValueError):
             store.add_exemption(*bad, by="admin")  # type: ignore[misc]
     assert {e["subject"] for e in store.exemptions_for("bob", ["vetted"])} == {"vetted"}
@@ -163,8 +197,19 @@ def test_ladder_validation_and_group_steps(store: Store) -> None:
         parse_ladder([{"name": "x", "actions": ["block"], "count": 1, "window": 10, "response": "stop", "typo": 1}])
     with pytest.raises(ValueError):
         store.set_ladder({"not": "a list"}, "admin")
-    steps = store.set_ladder([{"name": "probation", "actions": ["block"], "count": 1, "window": 60,
-                               "response": "stop", "groups": ["probation"]}], "admin")
+    steps = store.set_ladder(
+        [
+            {
+                "name": "probation",
+                "actions": ["block"],
+                "count": 1,
+                "window": 60,
+                "response": "stop",
+                "groups": ["probation"],
+            }
+        ],
+        "admin",
+    )
     assert store.ladder() == steps
     assert store.strike_status("alice", ()) == []
     assert len(store.strike_status("alice", ("probation",))) == 1
@@ -181,8 +226,9 @@ def test_flags_sync(store: Store) -> None:
 
 
 def test_heartbeat_upsert(store: Store) -> None:
-    store.heartbeat("alice", "client-f1f1", {"server_name": "", "version": "1.0", "policy_digest": "d" * 64,
-                                             "queue_pending": 3})
+    store.heartbeat(
+        "alice", "client-f1f1", {"server_name": "", "version": "1.0", "policy_digest": "d" * 64, "queue_pending": 3}
+    )
     store.heartbeat("alice", "client-f1f1", {"server_name": "", "version": "1.1", "policy_digest": "d" * 64})
     [c] = store.clients()
     assert c["version"] == "1.1" and c["queue_pending"] is None
