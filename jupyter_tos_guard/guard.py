@@ -43,6 +43,11 @@ class Request:
     groups: tuple[str, ...] = ()
     language: str = "python"
     acknowledge: object = None  # token from execute_request metadata, for `confirm` rules
+    # Which route the code took: cell, debugger, process, terminal or file.
+    surface: str = "cell"
+    pid: int | None = None  # processes: the process judged
+    command_line: str | None = None  # processes: its argv joined (the record keeps an excerpt)
+    origin: str | None = None  # what started it: a kernel, a terminal name, a file path
 
 
 @dataclass(frozen=True)
@@ -208,6 +213,10 @@ class Guard:
             "notebook_path": request.notebook_path if request else None,
             "msg_id": request.msg_id if request else None,
             "channel": request.channel if request else None,
+            "surface": request.surface if request else None,
+            "pid": request.pid if request else None,
+            "command_line": request.command_line[:400] if request and request.command_line else None,
+            "origin": request.origin if request else None,
             "mode": self.config.mode,
             "policy_name": policy.name if policy else None,
             "policy_digest": policy.digest if policy else None,
