@@ -15,6 +15,7 @@ import asyncio
 import json
 import time
 import typing as t
+import weakref
 
 from jupyter_client.jsonutil import json_default
 from jupyter_server.services.kernels.connection.base import (
@@ -78,6 +79,8 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
     # The kernel's own session id, learned from its messages. Messages we make up must carry
     # it, or JupyterLab drops them as coming from an old session. Class-level: survives reconnects.
     _kernel_sessions: t.ClassVar[dict[str, str]] = {}
+    # Live connections per kernel, for notices that come from elsewhere (the process watcher).
+    _live: t.ClassVar[dict[str, weakref.WeakSet[GuardedZMQChannelsWebsocketConnection]]] = {}
 
     _notebook_path: str | None = None
     _language: str = "python"
@@ -88,9 +91,25 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
     _abort_started: float = 0.0
     _abort_burst: bool = False
 
+    _pending_headers: dict[str, dict[str, t.Any]]
+
     def __init__(self, **kwargs: t.Any):
         super().__init__(**kwargs)
         self._pending = {}
+        self._pending_headers = {}
+
+    def connect(self) -> t.Any:
+        connected = super().connect()
+        self._live.setdefault(self.kernel_id, weakref.WeakSet()).add(self)
+        return connected
+
+    def disconnect(self) -> t.Any:
+        live = self._live.get(self.kernel_id)
+        if live is not None:
+            live.discard(self)
+            if not live:
+                self._live.pop(self.kernel_id, None)
+        return super().disconnect()
 
     @property
     def guard(self) -> Guard | None:
@@ -254,6 +273,9 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
             self._send_notice(header, decision)
         if parsed.channel == "shell" and isinstance(header.get("msg_id"), str):
             self._pending[header["msg_id"]] = time.monotonic()
+            self._pending_headers[header["msg_id"]] = header
+            if len(self._pending_headers) > 2 * len(self._pending) + 8:
+                self._pending_headers = {k: v for k, v in self._pending_headers.items() if k in self._pending}
         return True
 
     def _user_name(self) -> str | None:
@@ -394,6 +416,40 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
         assert decision.payload is not None
         content = notice_content(decision.payload)
         self._send_to_client(self._make_msg("display_data", content, parent, self._meta(decision)), "iopub")
+
+    # --- notices from elsewhere (the process watcher) ----------------------------------------
+
+    @classmethod
+    def connections(cls, kernel_id: str | None = None) -> list[GuardedZMQChannelsWebsocketConnection]:
+        """Live connections to one kernel, or to every kernel."""
+        ids = [kernel_id] if kernel_id is not None else list(cls._live)
+        return [conn for kid in ids for conn in list(cls._live.get(kid, ()))]
+
+    @classmethod
+    def notify_kernel(cls, kernel_id: str, payload: dict[str, t.Any]) -> int:
+        """Show a notice in the notebooks connected to a kernel; returns how many got it.
+
+        Each connection's notice answers the request its kernel is executing, if that
+        connection sent it (so it lands in that cell's output), else no request at all.
+        """
+        sent = 0
+        meta = {METADATA_KEY: {"action": payload.get("action"), "surface": payload.get("surface")}}
+        for conn in cls.connections(kernel_id):
+            try:
+                parent = conn._executing_header()
+                conn._send_to_client(conn._make_msg("display_data", notice_content(payload), parent, meta), "iopub")
+                sent += 1
+            except Exception:
+                conn.log.warning("tos-guard: could not send a notice to a kernel's client", exc_info=True)
+        return sent
+
+    def _executing_header(self) -> dict[str, t.Any]:
+        # requests run in the order they were sent: the oldest unanswered one is running
+        for msg_id in self._pending:
+            header = self._pending_headers.get(msg_id)
+            if header is not None:
+                return header
+        return {}
 
     def _answer_blocked(self, channel: str, parent: dict[str, t.Any], decision: Decision) -> None:
         assert decision.payload is not None

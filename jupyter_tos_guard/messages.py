@@ -76,9 +76,32 @@ def verdict_payload(
     }
 
 
+def _stopped(payload: dict[str, Any]) -> bool:
+    return payload["action"] in ("block", "confirm")
+
+
+def _headline(payload: dict[str, Any]) -> str:
+    """What happened, said for where it happened: a cell, a process, a typed terminal command."""
+    if not _stopped(payload):
+        return "Terms of use warning"
+    surface = payload.get("surface")
+    if surface == "process":
+        return "This program was stopped"
+    if surface == "terminal":
+        return "This command was not run"
+    return "This cell was not run"
+
+
+def _process_line(payload: dict[str, Any]) -> str | None:
+    if payload.get("surface") != "process":
+        return None
+    where = f" (started from {payload['started_from']})" if payload.get("started_from") else ""
+    return f"  Program {payload.get('pid')}{where}: {payload.get('command_line') or ''}"
+
+
 def _plain_lines(payload: dict[str, Any]) -> list[str]:
     action = payload["action"]
-    head = "This cell was not run" if action in ("block", "confirm") else "Terms of use warning"
+    head = _headline(payload)
     lines = []
     for rule in payload["rules"]:
         lines.append(f"{head}: {rule['title']} (rule {rule['id']}, {rule['category']})")
@@ -88,7 +111,10 @@ def _plain_lines(payload: dict[str, Any]) -> list[str]:
             if m["line"] not in shown and len(shown) < 2:  # one line per place, even when two matchers hit it
                 shown.add(m["line"])
                 lines.append(f"  Matched on line {m['line']}: {m['excerpt']}")
-    if action == "confirm":
+    process = _process_line(payload)
+    if process is not None:
+        lines.append(process)
+    if action == "confirm" and payload.get("surface") in (None, "cell"):
         lines.append(
             'To run it anyway, acknowledge the notice with "I understand — run anyway" in JupyterLab '
             "or Notebook 7; other frontends cannot acknowledge."
@@ -108,14 +134,14 @@ def notice_text(payload: dict[str, Any]) -> str:
 
 def notice_html(payload: dict[str, Any]) -> str:
     e = html.escape
-    stopped = payload["action"] in ("block", "confirm")
+    stopped = _stopped(payload)
     colour = "#b71c1c" if stopped else "#8a5a00"
     background = "#fdecea" if stopped else "#fff4e5"
     parts = [
         f'<div class="jp-tos-guard-notice" role="alert" style="border-left:4px solid {colour};'
         f'background:{background};color:#1f1f1f;padding:6px 10px;margin:2px 0;font-family:sans-serif">'
     ]
-    head = "This cell was not run" if stopped else "Terms of use warning"
+    head = _headline(payload)
     for rule in payload["rules"]:
         parts.append(
             f"<div><strong>{e(head)}: {e(rule['title'])}</strong> "
@@ -127,6 +153,9 @@ def notice_html(payload: dict[str, Any]) -> str:
             if m["line"] not in seen and len(seen) < 2:
                 seen.add(m["line"])
                 parts.append(f"<div>Matched on line {int(m['line'])}: <code>{e(m['excerpt'])}</code></div>")
+    process = _process_line(payload)
+    if process is not None:
+        parts.append(f"<div>{e(process.strip())}</div>")
     links = []
     if payload.get("info_url"):
         links.append(f'<a href="{e(payload["info_url"])}" target="_blank" rel="noopener">Terms of use</a>')
@@ -147,6 +176,17 @@ def notice_content(payload: dict[str, Any]) -> dict[str, Any]:
         "metadata": {METADATA_KEY: {"action": payload["action"]}},
         "transient": {},
     }
+
+
+def terminal_text(payload: dict[str, Any]) -> str:
+    """A notice written into a terminal: its own lines, coloured, ending on a fresh line."""
+    colour = "\x1b[1;31m" if _stopped(payload) else "\x1b[1;33m"
+    reset = "\x1b[0m"
+    lines = _plain_lines(payload)
+    if payload.get("surface") == "terminal" and _stopped(payload):
+        lines.append("The line was cleared; the shell did not receive it.")
+    body = "\r\n".join(f"{colour}[terms of use]{reset} {line}" for line in lines)
+    return "\r\n" + body + "\r\n"
 
 
 def error_content(payload: dict[str, Any]) -> dict[str, Any]:
