@@ -59,6 +59,7 @@ def load(serverapp: Any) -> None:
     from .hub.client import attach
 
     attach(serverapp, guard)
+    _attach_runtime(serverapp, guard)  # the process watcher and the terminal hook (issue 10)
     serverapp.web_app.add_handlers(".*$", handlers(serverapp.web_app.settings["base_url"]))
     if config.reload_interval > 0 and config.policy_files:
         reloader = PeriodicCallback(guard.reload_if_changed, config.reload_interval * 1000)
@@ -70,6 +71,14 @@ def load(serverapp: Any) -> None:
         len(guard.engine.policy.rules),
         config.audit_log or "off",
     )
+
+
+def _attach_runtime(serverapp: Any, guard: Guard) -> None:
+    from .terminals import install_terminal_hook
+    from .watcher import attach_watcher
+
+    install_terminal_hook(serverapp)
+    attach_watcher(serverapp, guard)
 
 
 def _local_identity() -> str | None:

@@ -168,6 +168,8 @@ class ProcessWatcher(LoggingConfigurable):
         self._loop: IOLoop | None = None
         self._refresher: PeriodicCallback | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
+        self._deciding: asyncio.Lock | None = None
+        self._being_stopped: dict[int, int] = {}  # pid -> start time, loop side
         self._marker = b""
         self._next_rescan = 0.0
 
@@ -193,6 +195,7 @@ class ProcessWatcher(LoggingConfigurable):
         self._marker = f"{MARKER_ENV}={marker}".encode()
         self._base_protected = frozenset({self._pid, *processes.ancestors(self._pid)})
         self._loop = IOLoop.current()
+        self._deciding = asyncio.Lock()
         self.refresh()
         self._refresher = PeriodicCallback(self.refresh, max(50.0, self.interval * 1000))
         self._refresher.start()
@@ -405,9 +408,25 @@ class ProcessWatcher(LoggingConfigurable):
         task.add_done_callback(self._tasks.discard)
 
     async def _decide(self, candidate: Candidate) -> None:
+        # one at a time, in the order the scan found them: a parent is decided before its child
+        assert self._deciding is not None
+        async with self._deciding:
+            await self._decide_one(candidate)
+
+    def _under_a_stop(self, candidate: Candidate) -> bool:
+        """Part of something already being stopped: it goes with it, without a record of its own."""
+        for pid, start in list(self._being_stopped.items()):
+            stat = processes.read_stat(pid)
+            if stat is None or stat.start != start:
+                del self._being_stopped[pid]
+            elif pid == candidate.pid or pid in candidate.ancestors:
+                return True
+        return False
+
+    async def _decide_one(self, candidate: Candidate) -> None:
         try:
             self.refresh()  # a kernel or terminal that started a moment ago is known now
-            if candidate.pid in self._protected:
+            if candidate.pid in self._protected or self._under_a_stop(candidate):
                 return
             kernel_id, terminal = self._started_by(candidate)
             notebook_path = await self._notebook_path(kernel_id) if kernel_id else None
@@ -501,6 +520,7 @@ class ProcessWatcher(LoggingConfigurable):
         # the JupyterLab banner hears of it through the event the guard emitted
 
     def _order_stop(self, candidate: Candidate) -> None:
+        self._being_stopped[candidate.pid] = candidate.start
         self._orders.append(_StopOrder(candidate.pid, candidate.start, self._protected, self.grace))
         self._wake.set()
 
