@@ -112,14 +112,25 @@ def read_link(pid: int, name: str) -> str | None:
     return target[: -len(" (deleted)")] if target.endswith(" (deleted)") else target
 
 
-def environ_has(pid: int, entry: bytes) -> bool:
-    """Whether the process's initial environment holds `entry` (e.g. b"NAME=value")."""
+def _environ(pid: int) -> list[bytes]:
     try:
         with open(f"{PROC}/{pid}/environ", "rb") as f:
-            data = f.read(256 * 1024)
+            return f.read(256 * 1024).split(b"\0")
     except OSError:
-        return False
-    return entry in data.split(b"\0")
+        return []
+
+
+def environ_has(pid: int, entry: bytes) -> bool:
+    """Whether the process's initial environment holds `entry` (e.g. b"NAME=value")."""
+    return entry in _environ(pid)
+
+
+def environ_value(pid: int, name: str) -> str | None:
+    prefix = name.encode() + b"="
+    for entry in _environ(pid):
+        if entry.startswith(prefix):
+            return entry[len(prefix) :].decode("utf-8", "replace")
+    return None
 
 
 def ancestors(pid: int, limit: int = 64) -> list[int]:

@@ -72,6 +72,8 @@ class Candidate:
     argv: tuple[str, ...]
     ancestors: tuple[int, ...]
     judgements: tuple[Judgement, ...]
+    sid: int = 0  # its session: a terminal's shell or a kernel leads one, and it survives reparenting
+    session_name: str | None = None  # JPY_SESSION_NAME, the notebook path every kernel child inherits
 
     @property
     def command_line(self) -> str:
@@ -169,7 +171,8 @@ class ProcessWatcher(LoggingConfigurable):
         self._refresher: PeriodicCallback | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
         self._deciding: asyncio.Lock | None = None
-        self._being_stopped: dict[int, int] = {}  # pid -> start time, loop side
+        # (pid, start) -> until when: what is below it is stopped with it, even after it is gone
+        self._being_stopped: dict[tuple[int, int], float] = {}
         self._marker = b""
         self._next_rescan = 0.0
 
@@ -287,14 +290,14 @@ class ProcessWatcher(LoggingConfigurable):
         for pid in seen.keys() - current:
             del seen[pid]
         new = current - seen.keys()
-        for pid in sorted(new):
-            self._first_sight(pid, now)
         rescan = self.rescan_interval > 0 and now >= self._next_rescan
         if rescan:
             self._next_rescan = now + self.rescan_interval
+        # known processes first: a parent that exec'd since the last look is judged before the
+        # children it started meanwhile, so they go with its stop instead of each getting a record
         protected = self._protected
         for pid, entry in list(seen.items()):
-            if not entry.inside or pid in new or pid in protected:
+            if not entry.inside or pid in protected:
                 continue
             if not rescan and now - entry.first_seen > SETTLE_SECONDS:
                 continue
@@ -310,6 +313,8 @@ class ProcessWatcher(LoggingConfigurable):
                 continue
             entry.cmdline = raw  # exec'd, or rewrote its argv
             self._judge(pid, stat, raw)
+        for pid in sorted(new):
+            self._first_sight(pid, now)
 
     def _first_sight(self, pid: int, now: float) -> None:
         stat = processes.read_stat(pid)
@@ -381,7 +386,15 @@ class ProcessWatcher(LoggingConfigurable):
                 if found is not None:
                     judgements.append(Judgement(found, language, script.path))
         if judgements and self._loop is not None:
-            candidate = Candidate(pid, stat.start, argv, self._ancestors(pid), tuple(judgements))
+            candidate = Candidate(
+                pid,
+                stat.start,
+                argv,
+                self._ancestors(pid),
+                tuple(judgements),
+                stat.sid,
+                processes.environ_value(pid, "JPY_SESSION_NAME"),
+            )
             self._loop.add_callback(self._dispatch, candidate)
 
     def _script(self, pid: int, path: str, engine: Any, language: str) -> str | None:
@@ -415,11 +428,11 @@ class ProcessWatcher(LoggingConfigurable):
 
     def _under_a_stop(self, candidate: Candidate) -> bool:
         """Part of something already being stopped: it goes with it, without a record of its own."""
-        for pid, start in list(self._being_stopped.items()):
-            stat = processes.read_stat(pid)
-            if stat is None or stat.start != start:
-                del self._being_stopped[pid]
-            elif pid == candidate.pid or pid in candidate.ancestors:
+        now = time.monotonic()
+        for key, until in list(self._being_stopped.items()):
+            if until < now:
+                del self._being_stopped[key]
+            elif key == (candidate.pid, candidate.start) or key[0] in candidate.ancestors:
                 return True
         return False
 
@@ -429,6 +442,8 @@ class ProcessWatcher(LoggingConfigurable):
             if candidate.pid in self._protected or self._under_a_stop(candidate):
                 return
             kernel_id, terminal = self._started_by(candidate)
+            if kernel_id is None and terminal is None and candidate.session_name:
+                kernel_id = await self._kernel_for_path(candidate.session_name)
             notebook_path = await self._notebook_path(kernel_id) if kernel_id else None
             origin = f"kernel:{kernel_id}" if kernel_id else f"terminal:{terminal}" if terminal else None
             user, groups = self._identity(kernel_id)
@@ -471,12 +486,38 @@ class ProcessWatcher(LoggingConfigurable):
             self.log.exception("tos-guard: deciding on process %s failed", candidate.pid)
 
     def _started_by(self, candidate: Candidate) -> tuple[str | None, str | None]:
+        """The kernel or terminal it came from: its nearest such ancestor, else the session it
+        belongs to (a process whose parent exited is re-parented, but keeps its session)."""
         for pid in candidate.ancestors:
             if pid in self._kernels:
                 return self._kernels[pid], None
             if pid in self._terminals:
                 return None, self._terminals[pid]
+        if candidate.sid in self._kernels:
+            return self._kernels[candidate.sid], None
+        if candidate.sid in self._terminals:
+            return None, self._terminals[candidate.sid]
         return None, None
+
+    async def _kernel_for_path(self, path: str) -> str | None:
+        """A kernel child that lost its parent still carries its notebook's path in its environment."""
+        manager = getattr(self.serverapp, "session_manager", None)
+        if manager is None:
+            return None
+        try:
+            sessions = await manager.list_sessions()
+        except Exception:
+            return None
+        # JPY_SESSION_NAME is the session's path, or the kernel's directory joined with its name
+        for session in sessions:
+            kernel = session.get("kernel") or {}
+            here = str(session.get("path") or "")
+            named = os.path.join(os.path.dirname(here), str(session.get("name") or ""))
+            if kernel.get("id") in self._kernels.values() and here and (
+                path == here or path.endswith("/" + here) or path.endswith("/" + named)
+            ):
+                return str(kernel["id"])
+        return None
 
     async def _notebook_path(self, kernel_id: str) -> str | None:
         if kernel_id in self._paths:
@@ -520,7 +561,7 @@ class ProcessWatcher(LoggingConfigurable):
         # the JupyterLab banner hears of it through the event the guard emitted
 
     def _order_stop(self, candidate: Candidate) -> None:
-        self._being_stopped[candidate.pid] = candidate.start
+        self._being_stopped[(candidate.pid, candidate.start)] = time.monotonic() + self.grace + 4 * self.interval
         self._orders.append(_StopOrder(candidate.pid, candidate.start, self._protected, self.grace))
         self._wake.set()
 
