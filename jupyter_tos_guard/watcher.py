@@ -513,8 +513,10 @@ class ProcessWatcher(LoggingConfigurable):
             kernel = session.get("kernel") or {}
             here = str(session.get("path") or "")
             named = os.path.join(os.path.dirname(here), str(session.get("name") or ""))
-            if kernel.get("id") in self._kernels.values() and here and (
-                path == here or path.endswith("/" + here) or path.endswith("/" + named)
+            if (
+                kernel.get("id") in self._kernels.values()
+                and here
+                and (path == here or path.endswith("/" + here) or path.endswith("/" + named))
             ):
                 return str(kernel["id"])
         return None

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kernel_client import V1, KernelWS, make_msg, execute_content, reply_of, stdout_of
+from kernel_client import V1, KernelWS, execute_content, make_msg, reply_of, stdout_of
 from standin import POOL_ARGS, alive, open_terminal, started, wait_dead, write_standin
 from traitlets.config import Config
 
@@ -45,7 +45,9 @@ def jp_server_config(
     policy = tmp_path / "policy.yaml"
     policy.write_text(guard_settings.pop("policy", "version: 1\nrules: []\n"))
     jp_server_config["ServerApp"]["jpserver_extensions"]["jupyter_tos_guard"] = True
-    jp_server_config["ServerApp"]["terminado_settings"] = {"shell_command": ["/bin/bash", "--norc", "--noprofile", "-i"]}
+    jp_server_config["ServerApp"]["terminado_settings"] = {
+        "shell_command": ["/bin/bash", "--norc", "--noprofile", "-i"]
+    }
     jp_server_config["TosGuard"] = Config(
         {"policy_files": [str(policy)], "audit_log": str(audit_path), "reload_interval": 0, **guard_settings}
     )
