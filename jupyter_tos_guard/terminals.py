@@ -105,10 +105,17 @@ def _filter(handler: Any, message: Any) -> tuple[Any, dict[str, Any] | None]:
     settings = handler.settings
     guard: Guard | None = settings.get("tos_guard")
     options = settings.get(SETTINGS_KEY)
-    if guard is None or (options is not None and not options.check_typed_lines):
-        return message, None
-    command = json.loads(message)
-    if not (isinstance(command, list) and len(command) >= 2 and command[0] == "stdin" and isinstance(command[1], str)):
+    try:
+        command = json.loads(message)
+    except ValueError:
+        command = None
+    if not (isinstance(command, list) and command and isinstance(command[0], str)) or (
+        command[0] == "stdin" and not (len(command) >= 2 and isinstance(command[1], str))
+    ):
+        # terminado would raise on it, and tornado would drop the whole terminal connection
+        handler.log.warning("tos-guard: dropped a malformed terminal message")
+        return None, None
+    if guard is None or (options is not None and not options.check_typed_lines) or command[0] != "stdin":
         return message, None
     name = str(handler.term_name)
     line = _lines.setdefault(name, _Line())
