@@ -24,7 +24,9 @@ def jp_server_config(jp_server_config: Config, tmp_path: Path, audit_path: Path)
     policy = tmp_path / "policy.yaml"
     policy.write_text("version: 1\nrules: []\n")
     jp_server_config["ServerApp"]["jpserver_extensions"]["jupyter_tos_guard"] = True
-    jp_server_config["ServerApp"]["terminado_settings"] = {"shell_command": ["/bin/bash", "--norc", "--noprofile", "-i"]}
+    jp_server_config["ServerApp"]["terminado_settings"] = {
+        "shell_command": ["/bin/bash", "--norc", "--noprofile", "-i"]
+    }
     jp_server_config["TosGuard"] = Config({"policy_files": [str(policy)], "audit_log": str(audit_path)})
     return jp_server_config
 

@@ -262,3 +262,20 @@ async def test_stop_leaves_nothing_behind(jp_serverapp: Any, watcher: Any) -> No
     watcher.stop()
     assert not watcher.running and watcher._refresher is None
     assert "JUPYTER_TOS_GUARD_SERVER" not in os.environ
+
+
+async def test_a_long_lived_process_that_becomes_a_miner_is_caught_on_rescan(
+    jp_fetch: Any, jp_ws_fetch: Any, jp_root_dir: Path, audit_path: Path, watcher: Any
+) -> None:
+    standin = write_standin(jp_root_dir, "xmrig")
+    (jp_root_dir / "name.txt").write_text("xmrig")
+    kernel = await start_session(jp_fetch, "later.ipynb")
+    ws = await connect(jp_ws_fetch, kernel)
+    # harmless for longer than a new process is watched closely, then the same pid becomes the miner
+    code = "import subprocess\np = subprocess.Popen(['bash', '-c', 'sleep 3; exec ./$(cat name.txt) 30'])\nprint(p.pid)"
+    pid = int(stdout_of(await ws.execute(code)))
+    run = await started(standin)
+    assert run["pid"] == pid
+    await wait_dead(pid, watcher.rescan_interval + BOUND)
+    [record] = process_records(audit_path)
+    assert record["pid"] == pid and record["rules"] == ["mining.xmrig"]
