@@ -228,8 +228,11 @@ class ProcessWatcher(LoggingConfigurable):
         for order in self._active:
             self._signal_all(order, signal.SIGKILL)
         self._active.clear()
-        if os.environ.get(MARKER_ENV) == self._marker.decode().partition("=")[2]:
-            del os.environ[MARKER_ENV]
+        self._clear_marker()
+
+    def _clear_marker(self) -> None:
+        if self._marker and os.environ.get(MARKER_ENV) == self._marker.decode().partition("=")[2]:
+            os.environ.pop(MARKER_ENV, None)
 
     def protect(self, pid: int) -> None:
         """Never judge or stop this process (one of the guard's own helpers)."""
@@ -264,8 +267,20 @@ class ProcessWatcher(LoggingConfigurable):
 
     # --- the scan (watcher thread) -----------------------------------------------------------------
 
+    def _loop_closed(self) -> bool:
+        asyncio_loop = getattr(self._loop, "asyncio_loop", None)
+        return asyncio_loop is not None and asyncio_loop.is_closed()
+
     def _run(self) -> None:
         while not self._stopping.is_set():
+            if self._loop_closed():
+                # the server's loop is gone without a stop(): nothing can take our decisions any
+                # more, so finish what was ordered and go, rather than scan for nobody
+                for order in self._active:
+                    self._signal_all(order, signal.SIGKILL)
+                self._active.clear()
+                self._clear_marker()
+                return
             started = time.thread_time()
             try:
                 self.scan_once()
