@@ -223,7 +223,7 @@ class TosGuardHubApp(_Common):
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "benchmark":
-        from .benchmark import main as bench
+        from ..bench.hub import main as bench
 
         sys.exit(bench(argv[1:]))
     TosGuardHubApp.launch_instance(argv)

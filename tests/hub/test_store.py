@@ -14,9 +14,9 @@ import pytest
 import sqlalchemy  # noqa: E402,F401  (installed by the hub extra)
 
 from jupyter_tos_guard.hub import db as dbm  # noqa: E402
-from jupyter_tos_guard.hub.client import DiskQueue  # noqa: E402
 from jupyter_tos_guard.hub.db import Filters, IngestItem, Store, ensure_schema, make_engine, parse_ladder  # noqa: E402
 from jupyter_tos_guard.hub.models import Base  # noqa: E402
+from jupyter_tos_guard.reporter import DiskQueue  # noqa: E402
 
 EXTRA_DB = os.environ.get("JUPYTER_TOS_GUARD_HUB_TEST_DB_URL", "")  # e.g. postgresql+psycopg2://...
 

@@ -230,7 +230,7 @@ def run_ingest(args: argparse.Namespace, workdir: Path) -> list[str]:
                 f"({len(latencies) / elapsed:,.0f} requests/s; latency p50 {p50:.1f} ms, p99 {p99:.1f} ms)"
             )
             print(lines[-1], flush=True)
-        from .db import Store, make_engine
+        from ..hub.db import Store, make_engine
 
         stored = Store(make_engine(f"sqlite:///{db}")).verdict_count()
         lines.append(f"ingest: {stored} verdicts stored (SQLite WAL, synchronous=FULL, group commit)")
@@ -337,12 +337,12 @@ def fill(store: Any, n: int, chunk: int = 50_000) -> float:
 
 
 def run_dashboard(args: argparse.Namespace, workdir: Path) -> list[str]:
-    from .db import Filters, Store, ensure_schema, make_engine
+    from ..hub.db import Filters, Store, ensure_schema, make_engine
 
     path = Path(args.db) if args.db else workdir / "dashboard.sqlite"
     engine = make_engine(f"sqlite:///{path}")
     ensure_schema(engine, allow_upgrade=True)
-    from .config import DEFAULT_LADDER
+    from ..hub.config import DEFAULT_LADDER
 
     store = Store(engine, DEFAULT_LADDER)
     have = store.verdict_count()
