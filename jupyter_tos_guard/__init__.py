@@ -7,17 +7,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 
-def _jupyter_server_extension_points() -> list[dict[str, str]]:
-    return [{"module": "jupyter_tos_guard"}]
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    from .app import TosGuardApp
 
-
-def _link_jupyter_server_extension(serverapp: Any) -> None:
-    from .extension import link
-
-    link(serverapp)
-
-
-def _load_jupyter_server_extension(serverapp: Any) -> None:
-    from .extension import load
-
-    load(serverapp)
+    return [{"module": "jupyter_tos_guard", "app": TosGuardApp}]

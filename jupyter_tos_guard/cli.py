@@ -152,16 +152,17 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    """Every TosGuard option with its help (jupyter_server's --help-all parses the command line
-    before extensions are found, so it cannot list them)."""
-    from .config import TosGuard
+    """Every option of the server extension with its help (jupyter_server's --help-all parses the
+    command line before extensions are found, so it cannot list them)."""
+    from .app import TosGuardApp
 
-    print(TosGuard.class_get_help())
+    for cls in TosGuardApp.classes:
+        print(cls.class_get_help())
     return 0
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
-    from .benchmark import main as bench_main
+    from .bench.engine import main as bench_main
 
     return bench_main(args)
 
@@ -189,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("code", metavar="CODE|-")
     p.set_defaults(func=cmd_explain)
-    p = sub.add_parser("config", help="list the server options (c.TosGuard.*) with their help")
+    p = sub.add_parser("config", help="list the server options (c.TosGuard.*, c.TosGuardHub.*, ...) with their help")
     p.set_defaults(func=cmd_config)
     p = sub.add_parser("benchmark", help="measure engine latency, throughput and load time")
     p.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")

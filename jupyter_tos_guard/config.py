@@ -1,10 +1,14 @@
-"""The operator's knobs, as a traitlets Configurable: `c.TosGuard.<trait>` in jupyter_server_config.py."""
+"""The operator's knobs in the single-user server, as traitlets Configurables.
+
+`c.TosGuard.<trait>` (the guard) and `c.TosGuardHub.<trait>` (its reports to the hub service) in
+jupyter_server_config.py.
+"""
 
 from __future__ import annotations
 
 import os
 
-from traitlets import Bool, Enum, Float, Int, List, Unicode, default
+from traitlets import Bool, Enum, Float, Int, List, Unicode, default, validate
 from traitlets.config import Configurable
 
 
@@ -119,4 +123,161 @@ class TosGuard(Configurable):
         block has finished, and those that arrived in the same burst. This adds a window of
         this many seconds after that point, like ipykernel's `stop_on_error_timeout`, for
         slow networks.""",
+    )
+
+
+DEFAULT_SERVICE_NAME = "tos-guard"
+
+
+class TosGuardHub(Configurable):
+    """Reports of the terms-of-use guard to the hub service (jupyter-tos-guard-hub).
+
+    Active only under JupyterHub (when $JUPYTERHUB_API_TOKEN is set) and when a service
+    URL is known. Every audit record is appended to an on-disk queue first and sent in the
+    background, so a cell never waits on the network and nothing is lost while the service
+    is down.
+    """
+
+    enabled = Bool(
+        True,
+        config=True,
+        help="""Report to the hub service. Even when True, reporting is off outside
+        JupyterHub (no $JUPYTERHUB_API_TOKEN) and when no service URL is known.""",
+    )
+
+    service_name = Unicode(
+        DEFAULT_SERVICE_NAME,
+        config=True,
+        help="""Name of the service in `c.JupyterHub.services`. Used to derive the service
+        URL from $JUPYTERHUB_PUBLIC_URL / $JUPYTERHUB_BASE_URL when `service_url` is not set.""",
+    )
+
+    service_url = Unicode(
+        config=True,
+        help="""Base URL of the hub service, e.g.
+        `http://hub:10101/services/tos-guard/` (the service directly) or
+        `https://hub.example.org/services/tos-guard/` (through the proxy).
+        Defaults to $JUPYTER_TOS_GUARD_HUB_URL; otherwise, when the hub has a public URL
+        ($JUPYTERHUB_PUBLIC_URL), `<public origin><JUPYTERHUB_BASE_URL>services/<service_name>/`.
+        Empty: reporting is off (logged once at start).""",
+    )
+
+    @default("service_url")
+    def _default_service_url(self) -> str:
+        env = os.environ.get("JUPYTER_TOS_GUARD_HUB_URL", "")
+        if env:
+            return env
+        public = os.environ.get("JUPYTERHUB_PUBLIC_URL", "")
+        if public:
+            from urllib.parse import urlparse
+
+            parsed = urlparse(public)
+            base = os.environ.get("JUPYTERHUB_BASE_URL", "/") or "/"
+            if not base.endswith("/"):
+                base += "/"
+            return f"{parsed.scheme}://{parsed.netloc}{base}services/{self.service_name}/"
+        return ""
+
+    @validate("service_url")
+    def _slash(self, proposal: dict) -> str:
+        value = str(proposal["value"])
+        return value if not value or value.endswith("/") else value + "/"
+
+    api_token = Unicode(
+        config=True,
+        help="""Token presented to the service. Defaults to this server's own hub token
+        ($JUPYTERHUB_API_TOKEN); the service asks the hub whose token it is, so a server can
+        report only as its own user.""",
+    )
+
+    @default("api_token")
+    def _default_api_token(self) -> str:
+        return os.environ.get("JUPYTERHUB_API_TOKEN", "")
+
+    queue_dir = Unicode(
+        config=True,
+        help="""Directory of the on-disk report queue (one fsync'd JSON line per record, a
+        cursor of what the service acknowledged, the cached exemptions). Defaults to
+        `tos-guard-hub/<user>[-<server name>]` in the Jupyter runtime directory.""",
+    )
+
+    @default("queue_dir")
+    def _default_queue_dir(self) -> str:
+        from jupyter_core.paths import jupyter_runtime_dir
+
+        user = os.environ.get("JUPYTERHUB_USER", "") or "local"
+        server = os.environ.get("JUPYTERHUB_SERVER_NAME", "")
+        name = f"{user}-{server}" if server else user
+        name = "".join(ch if ch.isalnum() or ch in "-_.@" else "_" for ch in name)
+        return os.path.join(jupyter_runtime_dir(), "tos-guard-hub", name)
+
+    fsync = Bool(
+        True,
+        config=True,
+        help="""fsync the queue after each record, so a record survives a crash of the
+        machine as well as of the server. Costs a disk flush per non-allow decision.""",
+    )
+
+    batch_size = Int(
+        200,
+        config=True,
+        help="""At most this many records per request when sending the queue.""",
+    )
+
+    request_timeout = Float(
+        10.0,
+        config=True,
+        help="""Seconds before a request to the service is abandoned (and retried later).""",
+    )
+
+    retry_initial = Float(
+        1.0,
+        config=True,
+        help="""First delay (seconds) before retrying when the service is unreachable; it
+        doubles on each failure up to `retry_max`, with jitter.""",
+    )
+
+    retry_max = Float(
+        60.0,
+        config=True,
+        help="""Longest delay (seconds) between retries when the service is unreachable.""",
+    )
+
+    heartbeat_interval = Float(
+        60.0,
+        config=True,
+        help="""Seconds between heartbeats (package version, policy digest, queue depth).
+        The service flags running servers that have not sent one for a while: keep this
+        well below the service's `heartbeat_grace`. 0 disables heartbeats.""",
+    )
+
+    exemption_interval = Float(
+        60.0,
+        config=True,
+        help="""Seconds between fetches of the exemptions the service granted to this
+        user or their groups. Checks read a local cache (kept on disk across restarts),
+        never the network. 0 disables hub-granted exemptions.""",
+    )
+
+    policy_interval = Float(
+        60.0,
+        config=True,
+        help="""Seconds between pulls of the centrally served policy. A new policy is layered
+        over the local files (the last good one is kept when it is broken). 0 disables the
+        central policy.""",
+    )
+
+    compact_bytes = Int(
+        1024 * 1024,
+        config=True,
+        help="""When everything in the queue has been acknowledged and the file is larger
+        than this, it is truncated.""",
+    )
+
+    drain_timeout = Float(
+        5.0,
+        config=True,
+        help="""When the server stops, seconds spent delivering the reports still queued.
+        Whatever is not delivered by then stays in the on-disk queue and is sent after the
+        next start. 0 skips the attempt.""",
     )

@@ -82,11 +82,10 @@ class CheckHandler(_GuardHandler):
         self.finish(json.dumps(payload))
 
 
-def handlers(base_url: str) -> list[tuple[str, type[APIHandler]]]:
-    from jupyter_server.utils import url_path_join
-
+def routes() -> list[tuple[str, type[APIHandler]]]:
+    """The REST API, relative to the server's base URL (the extension app prefixes it)."""
     return [
-        (url_path_join(base_url, "tos-guard", "policy"), PolicyHandler),
-        (url_path_join(base_url, "tos-guard", "verdicts"), VerdictsHandler),
-        (url_path_join(base_url, "tos-guard", "check"), CheckHandler),
+        (r"/tos-guard/policy", PolicyHandler),
+        (r"/tos-guard/verdicts", VerdictsHandler),
+        (r"/tos-guard/check", CheckHandler),
     ]

@@ -13,7 +13,7 @@ if [ "$what" = "try" ]; then
   python3 -m pip install --quiet -e . "jupyterlab>=4,<5" "notebook>=7"
   exit 0
 fi
-python3 -m pip install --quiet -e ".[test,dev,hub]" "jupyterlab>=4,<5" "notebook>=7"
+python3 -m pip install --quiet -e ".[test,dev,hub,bench]" "jupyterlab>=4,<5" "notebook>=7"
 # the labextension's jest deps, Debian's chromium and Playwright's driver (never a browser download)
 bash labextension/ci-setup.sh
 # JupyterHub's proxy for the hub tests, into a local prefix (nothing global)

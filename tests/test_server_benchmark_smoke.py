@@ -1,4 +1,4 @@
-"""Smoke test of `python -m jupyter_tos_guard.server_benchmark --quick`: two real servers, two
+"""Smoke test of `python -m jupyter_tos_guard.bench.server --quick`: two real servers, two
 real kernels, every figure printed, both servers stopped.
 
 No timing is asserted (that depends on the machine); only that each figure line is there.
@@ -20,7 +20,7 @@ SECTIONS = ("small cells", "1 MB cell, CSV text literal", "1 MB cell, base64 lit
 @pytest.fixture(scope="module")
 def output() -> str:
     proc = subprocess.run(
-        [sys.executable, "-m", "jupyter_tos_guard.server_benchmark", "--quick"],
+        [sys.executable, "-m", "jupyter_tos_guard.bench.server", "--quick"],
         capture_output=True,
         text=True,
         timeout=240,

@@ -37,8 +37,8 @@ class _Collect(logging.Handler):
 
 
 async def test_gateway_mode_is_reported_inactive(jp_serverapp: Any) -> None:
+    from jupyter_tos_guard.app import install_connection_class
     from jupyter_tos_guard.connection import GuardedZMQChannelsWebsocketConnection
-    from jupyter_tos_guard.extension import link
 
     assert jp_serverapp.web_app.settings.get("tos_guard") is None
     assert (
@@ -47,7 +47,7 @@ async def test_gateway_mode_is_reported_inactive(jp_serverapp: Any) -> None:
     handler = _Collect()
     jp_serverapp.log.addHandler(handler)
     try:
-        link(jp_serverapp)
+        install_connection_class(jp_serverapp)
     finally:
         jp_serverapp.log.removeHandler(handler)
     text = "\n".join(handler.lines)

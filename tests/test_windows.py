@@ -151,7 +151,7 @@ def test_focused_reading_agrees_with_whole_reading_on_every_rule_example_in_fill
     the same rules whether the cell is read around its places or whole."""
     import random
 
-    from jupyter_tos_guard.benchmark import CellGenerator
+    from jupyter_tos_guard.bench.engine import CellGenerator
 
     policy = load_policy()
     focused, whole = Engine(policy), Engine(policy, focus=False)

@@ -1,1 +1,5 @@
-"""Benchmarks that need a running process tree or server: `python -m jupyter_tos_guard.bench.NAME`."""
+"""Benchmarks the project ships: the engine, a real server's round trips, the hub service,
+the process watcher.
+
+Nothing here runs in a user's server; the hub benchmark needs the `bench` extra.
+"""

@@ -124,7 +124,7 @@ class TosGuardHubApp(_Common):
         if self.subapp is not None:
             self.subapp.start()
             return
-        logging.getLogger("tornado.access").setLevel(self.log_level)
+        logging.getLogger("tornado.access").setLevel(int(self.log_level))  # type: ignore[call-overload]
         asyncio.run(self._serve())
 
     def _hub_auth(self, service: TosGuardHubService) -> Any:
@@ -146,8 +146,9 @@ class TosGuardHubApp(_Common):
         from tornado import web
         from tornado.httpserver import HTTPServer
 
-        from .handlers import ServiceContext, handlers
         from .hubapi import HubAPI
+        from .routes import routes
+        from .state import ServiceContext
 
         service, store = self.open_store(allow_upgrade=False)
         hub_auth = self._hub_auth(service)
@@ -160,7 +161,7 @@ class TosGuardHubApp(_Common):
         ctx = ServiceContext(service, store, self.log, hub_auth, hub_api, name)
         templates = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True)
         app = web.Application(
-            handlers(service.base_url),
+            routes(service.base_url),
             tos_ctx=ctx,
             tos_base_url=service.base_url,
             tos_templates=templates,
@@ -223,7 +224,7 @@ class TosGuardHubApp(_Common):
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "benchmark":
-        from .benchmark import main as bench
+        from ..bench.hub import main as bench
 
         sys.exit(bench(argv[1:]))
     TosGuardHubApp.launch_instance(argv)

@@ -957,14 +957,6 @@ class Store:
 
     # --- maintenance (benchmarks, tests) --------------------------------------------------------
 
-    def bulk_load(self, rows: list[dict[str, Any]], tags: list[list[tuple[str, str]]]) -> None:
-        with self.session() as s:
-            ids = s.execute(insert(Verdict).returning(Verdict.id, sort_by_parameter_order=True), rows).scalars().all()
-            s.execute(
-                insert(VerdictTag),
-                [{"verdict_id": i, "kind": k, "value": v} for i, ts in zip(ids, tags, strict=True) for k, v in ts],
-            )
-
     def purge_before(self, t: float) -> int:
         """Delete verdicts (and their tags) older than `t`. Returns how many."""
         with self.session() as s:

@@ -14,9 +14,9 @@ import pytest
 import sqlalchemy  # noqa: E402,F401  (installed by the hub extra)
 
 from jupyter_tos_guard.hub import db as dbm  # noqa: E402
-from jupyter_tos_guard.hub.client import DiskQueue  # noqa: E402
 from jupyter_tos_guard.hub.db import Filters, IngestItem, Store, ensure_schema, make_engine, parse_ladder  # noqa: E402
 from jupyter_tos_guard.hub.models import Base  # noqa: E402
+from jupyter_tos_guard.reporter import DiskQueue  # noqa: E402
 
 EXTRA_DB = os.environ.get("JUPYTER_TOS_GUARD_HUB_TEST_DB_URL", "")  # e.g. postgresql+psycopg2://...
 
@@ -269,6 +269,7 @@ def test_queue_drops_a_torn_last_line_and_skips_garbage(tmp_path: Path) -> None:
     assert q.last_seq == 3 and q.dropped == 1
     assert q.append({"n": 4}) == 4
     assert (tmp_path / "q" / "queue.jsonl").read_bytes().endswith(b"\n")
+    q.close()
 
 
 def test_queue_compacts_once_everything_is_acknowledged(tmp_path: Path) -> None:
@@ -284,3 +285,4 @@ def test_queue_compacts_once_everything_is_acknowledged(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "q" / "cursor.json").read_text())["acked"] == 20
     q = DiskQueue(str(tmp_path / "q"))
     assert q.last_seq == 21 and [s for s, _ in q.pending(5)] == [21]
+    q.close()

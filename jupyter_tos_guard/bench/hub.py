@@ -230,7 +230,7 @@ def run_ingest(args: argparse.Namespace, workdir: Path) -> list[str]:
                 f"({len(latencies) / elapsed:,.0f} requests/s; latency p50 {p50:.1f} ms, p99 {p99:.1f} ms)"
             )
             print(lines[-1], flush=True)
-        from .db import Store, make_engine
+        from ..hub.db import Store, make_engine
 
         stored = Store(make_engine(f"sqlite:///{db}")).verdict_count()
         lines.append(f"ingest: {stored} verdicts stored (SQLite WAL, synchronous=FULL, group commit)")
@@ -328,7 +328,7 @@ def fill(store: Any, n: int, chunk: int = 50_000) -> float:
             tags.append(
                 [("rule", r) for r in rule_ids] + [("category", c) for c in categories] + [("group", g) for g in groups]
             )
-        store.bulk_load(rows, tags)
+        _bulk_load(store, rows, tags)
         done += size
         print(f"  loaded {done:,} verdicts ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
     with store.engine.begin() as conn:
@@ -337,12 +337,12 @@ def fill(store: Any, n: int, chunk: int = 50_000) -> float:
 
 
 def run_dashboard(args: argparse.Namespace, workdir: Path) -> list[str]:
-    from .db import Filters, Store, ensure_schema, make_engine
+    from ..hub.db import Filters, Store, ensure_schema, make_engine
 
     path = Path(args.db) if args.db else workdir / "dashboard.sqlite"
     engine = make_engine(f"sqlite:///{path}")
     ensure_schema(engine, allow_upgrade=True)
-    from .config import DEFAULT_LADDER
+    from ..hub.config import DEFAULT_LADDER
 
     store = Store(engine, DEFAULT_LADDER)
     have = store.verdict_count()
@@ -396,6 +396,20 @@ def run_dashboard(args: argparse.Namespace, workdir: Path) -> list[str]:
     for line in lines:
         print(line, flush=True)
     return lines
+
+
+def _bulk_load(store: Any, rows: list[dict[str, Any]], tags: list[list[tuple[str, str]]]) -> None:
+    """Insert verdict rows and their tags in two statements (the benchmark's fill; the service never does this)."""
+    from sqlalchemy import insert
+
+    from ..hub.models import Verdict, VerdictTag
+
+    with store.session() as s:
+        ids = s.execute(insert(Verdict).returning(Verdict.id, sort_by_parameter_order=True), rows).scalars().all()
+        s.execute(
+            insert(VerdictTag),
+            [{"verdict_id": i, "kind": k, "value": v} for i, ts in zip(ids, tags, strict=True) for k, v in ts],
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

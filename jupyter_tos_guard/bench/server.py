@@ -1,6 +1,6 @@
 """Execute round trips through a real jupyter-server and ipykernel, with the guard and without.
 
-`jupyter tos-guard benchmark --server` (or `python -m jupyter_tos_guard.server_benchmark
+`jupyter tos-guard benchmark --server` (or `python -m jupyter_tos_guard.bench.server
 [--quick]`) starts two `jupyter-server` processes side by side on free loopback ports: one
 with the extension enabled, one with it disabled. Each gets one kernel (through a notebook
 session, as JupyterLab does) and one v1-protocol websocket. After a warm-up, the same cells
@@ -858,7 +858,7 @@ def run(quick: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m jupyter_tos_guard.server_benchmark", description=__doc__.split("\n")[0]
+        prog="python -m jupyter_tos_guard.bench.server", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--quick", action="store_true", help="fewer round trips (under 30 s)")
     args = parser.parse_args(argv)

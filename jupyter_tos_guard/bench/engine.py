@@ -37,9 +37,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .policy import Engine, load_policy, load_texts
-from .policy.loader import compile_re2, default_policy_texts
-from .policy.model import Action
+from ..policy import Engine, load_policy, load_texts
+from ..policy.loader import compile_re2, default_policy_texts
+from ..policy.model import Action
 
 # --- targets ------------------------------------------------------------------------------
 
@@ -961,11 +961,11 @@ def bench_rule_scaling(cells: Sequence[Cell], n_default: int, cfg: Config, repor
 
 def bench_server(quick: bool) -> None:
     """The server round-trip benchmark lives in its own module (it starts real servers)."""
-    if importlib.util.find_spec("jupyter_tos_guard.server_benchmark") is None:
+    if importlib.util.find_spec("jupyter_tos_guard.bench.server") is None:
         _section("server round trips")
-        print("  server benchmark: see jupyter_tos_guard/server_benchmark.py")
+        print("  server benchmark: see jupyter_tos_guard/bench/server.py")
         return
-    module = importlib.import_module("jupyter_tos_guard.server_benchmark")
+    module = importlib.import_module("jupyter_tos_guard.bench.server")
     module.run(quick)  # prints its own section
 
 

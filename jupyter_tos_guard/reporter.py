@@ -29,11 +29,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
-from tornado.ioloop import IOLoop
 
-from .. import __version__
-from ..exemptions import Exemption
+from . import __version__
 from .config import TosGuardHub
+from .exemptions import Exemption
 
 QUEUE_FILE = "queue.jsonl"
 CURSOR_FILE = "cursor.json"
@@ -264,12 +263,37 @@ class Reporter:
             self.queue.pending_count,
         )
 
-    def stop(self) -> None:
+    async def aclose(self) -> None:
+        """Stop: one last attempt to deliver what is queued (bounded by `drain_timeout`), then cancel
+        every task and close the queue. What could not be sent stays on disk for the next start."""
+        if self._stopped:
+            return
         self._stopped = True
+        if self.sink in self.guard.sinks:  # from here on, records stay in the local audit log only
+            self.guard.sinks.remove(self.sink)
         for task in self._tasks:
             task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        if self.config.drain_timeout > 0 and self.queue.pending_count:
+            try:
+                await asyncio.wait_for(self._drain(), self.config.drain_timeout)
+            except Exception as exc:  # the service is down or slow: the queue keeps the rest
+                self.log.info(
+                    "tos-guard: %d reports stay queued for the next start (%s)",
+                    self.queue.pending_count,
+                    type(exc).__name__,
+                )
         self.queue.close()
+
+    async def _drain(self) -> None:
+        while True:
+            batch = await asyncio.to_thread(self.queue.pending, self.config.batch_size)
+            if not batch:
+                return
+            acked = await self.send(batch)
+            await asyncio.to_thread(self.queue.ack, acked)
+            self.sent += len(batch)
 
     # --- HTTP ------------------------------------------------------------------------------------
 
@@ -455,10 +479,12 @@ class Reporter:
             self.log.info("tos-guard: central policy %s from the hub service is in force", sha[:12])
 
 
-def attach(serverapp: Any, guard: Any) -> Reporter | None:
-    """Wire the guard to the hub service when one is configured; a no-op otherwise."""
-    config = TosGuardHub(parent=serverapp)
-    log = serverapp.log
+def make_reporter(config: TosGuardHub, guard: Any, log: Any) -> Reporter | None:
+    """The guard's reporter when this server runs under JupyterHub with a service; None otherwise.
+
+    Its sink and exemption cache are registered with the guard at once (records made before the
+    loop runs wait in the queue); the extension app starts it and closes it.
+    """
     if not config.enabled:
         return None
     if not config.api_token or not os.environ.get("JUPYTERHUB_API_URL"):
@@ -478,6 +504,4 @@ def attach(serverapp: Any, guard: Any) -> Reporter | None:
     guard.sinks.append(reporter.sink)
     if config.exemption_interval > 0:
         guard.exemption_providers.append(reporter.exemptions)
-    IOLoop.current().add_callback(reporter.start)
-    serverapp.web_app.settings["tos_guard_hub_reporter"] = reporter
     return reporter
