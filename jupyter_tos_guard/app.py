@@ -18,6 +18,7 @@ from tornado.ioloop import IOLoop, PeriodicCallback
 
 from .config import TosGuard, TosGuardHub
 from .connection import GuardedZMQChannelsWebsocketConnection
+from .files import FileCheck, FileScanner
 from .guard import EVENT_SCHEMA_ID, Guard
 from .handlers import routes
 from .reporter import Reporter, make_reporter
@@ -64,10 +65,11 @@ class TosGuardApp(ExtensionApp):
     description = __doc__ or ""
     load_other_extensions = True
     # every configurable, so `jupyter tos-guard config` lists every option
-    classes = [TosGuard, TosGuardHub, ProcessWatcher, TerminalGuard]
+    classes = [TosGuard, TosGuardHub, FileCheck, ProcessWatcher, TerminalGuard]
 
     guard: Guard | None = None
     reporter: Reporter | None = None
+    files: FileScanner | None = None
     watcher: ProcessWatcher | None = None
     _active = False
     _reloader: PeriodicCallback | None = None
@@ -89,6 +91,7 @@ class TosGuardApp(ExtensionApp):
         self.settings["kernel_websocket_connection_class"] = GuardedZMQChannelsWebsocketConnection
         config = TosGuard(parent=self)
         event_logger = serverapp.event_logger
+        assert event_logger is not None  # jupyter_server >= 2 always has one
         if EVENT_SCHEMA_ID not in event_logger.schemas:
             event_logger.register_event_schema(SCHEMA_PATH)
 
@@ -100,6 +103,7 @@ class TosGuardApp(ExtensionApp):
         self.settings["tos_guard"] = guard
         self.reporter = make_reporter(TosGuardHub(parent=self), guard, self.log)
         self._start_background_work(guard)
+        self._start_file_checks(guard)
         self.log.info(
             "tos-guard: guarding kernel executions (mode %s, %d rules, audit log %s)",
             config.mode,
@@ -111,13 +115,25 @@ class TosGuardApp(ExtensionApp):
         # Scheduled on the server's loop now rather than in `_start_jupyter_server_extension`, which
         # only a server started with `start()` runs (embedding servers and test harnesses do not).
         if guard.config.reload_interval > 0 and guard.config.policy_files:
-            self._reloader = PeriodicCallback(guard.reload_if_changed, guard.config.reload_interval * 1000)
+            self._reloader = PeriodicCallback(
+                lambda: None if guard.reload_if_changed() else None, guard.config.reload_interval * 1000
+            )
             self._reloader.start()
         if self.reporter is not None:
             IOLoop.current().add_callback(self.reporter.start)
         # what runs outside cells: processes, and lines typed into terminals (README, "Terminals and processes")
         install_terminal_hook(self.serverapp)
         self.watcher = attach_watcher(self.serverapp, guard)
+
+    def _start_file_checks(self, guard: Guard) -> None:
+        serverapp = self.serverapp
+        assert serverapp is not None
+        config = FileCheck(parent=self)
+        if not config.enabled:
+            return
+        self.files = FileScanner(guard, serverapp.root_dir, config.max_bytes)
+        self.settings["tos_guard_files"] = self.files
+        serverapp.contents_manager.register_post_save_hook(self.files.post_save)
 
     def initialize_handlers(self) -> None:
         if self._active:
@@ -130,6 +146,12 @@ class TosGuardApp(ExtensionApp):
             self.watcher.stop()
             self.watcher = None
         uninstall_terminal_hook()
+        if self.files is not None:
+            hooks = getattr(self.serverapp.contents_manager, "_post_save_hooks", []) if self.serverapp else []
+            if self.files.post_save in hooks:
+                hooks.remove(self.files.post_save)
+            self.files.close()
+            self.files = None
         if self._reloader is not None:
             self._reloader.stop()
             self._reloader = None

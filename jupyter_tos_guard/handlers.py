@@ -82,10 +82,27 @@ class CheckHandler(_GuardHandler):
         self.finish(json.dumps(payload))
 
 
+class FileHandler(_GuardHandler):
+    """GET ?path=: what the policy finds in a notebook or script under the root (read only, audited once)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        scanner = self.settings.get("tos_guard_files")
+        if scanner is None:
+            raise web.HTTPError(404, "reading files is turned off on this server")
+        path = self.get_argument("path")
+        result = await scanner.scan(path)
+        if result is None:
+            raise web.HTTPError(404, "no notebook or script at that path")
+        self.finish(json.dumps(result))
+
+
 def routes() -> list[tuple[str, type[APIHandler]]]:
     """The REST API, relative to the server's base URL (the extension app prefixes it)."""
     return [
         (r"/tos-guard/policy", PolicyHandler),
         (r"/tos-guard/verdicts", VerdictsHandler),
         (r"/tos-guard/check", CheckHandler),
+        (r"/tos-guard/file", FileHandler),
     ]
