@@ -22,6 +22,7 @@ from traitlets import Bool, Int
 from traitlets.config import Configurable
 
 from .guard import Guard, Request
+from .messages import file_payload
 from .policy.model import Action
 from .scan import SCANNED_SUFFIXES, ScanReport, scan_file
 
@@ -92,7 +93,17 @@ class FileScanner:
             item["message"] = rule.message
             findings.append(item)
         error = report.errors[0]["error"] if report.errors else None
-        return {"path": api_path, "findings": findings, "error": error}
+        verdict = None
+        if findings:
+            guard = self.guard
+            verdict = file_payload(
+                findings,
+                is_notebook=any(f["cell"] is not None for f in findings),
+                info_url=guard.info_url,
+                appeal_url=guard.appeal_url,
+                policy_name=guard.engine.policy.name,
+            )
+        return {"path": api_path, "findings": findings, "error": error, "verdict": verdict}
 
     def _audit(self, api_path: str, digest: str, result: dict[str, Any]) -> None:
         if not result["findings"]:

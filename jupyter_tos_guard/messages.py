@@ -214,3 +214,39 @@ def failure_payload(reason: str, *, info_url: str | None, appeal_url: str | None
         "appeal_url": appeal_url or None,
         "contact": None,
     }
+
+
+def file_payload(
+    findings: list[dict[str, Any]], *, is_notebook: bool, info_url: str | None, appeal_url: str | None, policy_name: str
+) -> dict[str, Any]:
+    """What a student sees when a notebook or script they open holds code these terms prohibit.
+
+    A notice, not a block: nothing has run, and each cell is checked again when it is run.
+    """
+    titles = list(dict.fromkeys(f["title"] for f in findings))
+    what = ", ".join(titles[:2]) + (f" and {len(titles) - 2} more" if len(titles) > 2 else "")
+    if is_notebook:
+        cells = sorted({f["cell"] for f in findings if f["cell"] is not None})
+        where = ("cell " if len(cells) == 1 else "cells ") + ", ".join(str(c) for c in cells)
+        reason = (
+            f"This notebook contains code that these terms prohibit ({what}): {where}. "
+            "Nothing has run; those cells will be checked again when they are run."
+        )
+    else:
+        lines = sorted({f["line"] for f in findings})
+        reason = (
+            f"This file contains code that these terms prohibit ({what}) at line "
+            + ", ".join(str(n) for n in lines)
+            + ". Nothing has run."
+        )
+    return {
+        "version": 1,
+        "action": "warn",
+        "mode": "enforce",
+        "policy": policy_name,
+        "rules": [],
+        "reason": reason,
+        "info_url": info_url or None,
+        "appeal_url": appeal_url or None,
+        "contact": None,
+    }

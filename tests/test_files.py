@@ -56,6 +56,9 @@ async def test_opened_notebook_names_its_prohibited_cells(jp_fetch: Any, jp_root
     assert [(f["cell"], f["rule"], f["action"]) for f in result["findings"]] == [(3, "test.blockme", "block")]
     assert result["findings"][0]["excerpt"] == "!blockme-tool --fast"
     assert result["findings"][0]["title"]
+    reason = result["verdict"]["reason"]
+    assert "cell 3" in reason and "Nothing has run" in result["verdict"]["reason"]
+    assert result["verdict"]["action"] == "warn"  # a notice: opening a file never blocks anything
     records = file_records(audit_path)
     assert len(records) == 1 and records[0]["origin"] == "shared.ipynb" and records[0]["action"] == "log"
     await read(jp_fetch, "shared.ipynb")  # the same content again: no second record
@@ -65,7 +68,8 @@ async def test_opened_notebook_names_its_prohibited_cells(jp_fetch: Any, jp_root
 async def test_clean_files_and_scripts(jp_fetch: Any, jp_root_dir: Path, audit_path: Path) -> None:
     (jp_root_dir / "clean.ipynb").write_text(notebook(("code", "import math\nprint(math.pi)")))
     (jp_root_dir / "run.sh").write_text("#!/bin/bash\nblockme-tool --pool x\n")
-    assert (await read(jp_fetch, "clean.ipynb"))["findings"] == []
+    clean = await read(jp_fetch, "clean.ipynb")
+    assert clean["findings"] == [] and clean["verdict"] is None
     script = await read(jp_fetch, "run.sh")
     assert [(f["cell"], f["line"], f["rule"]) for f in script["findings"]] == [(None, 2, "test.blockme")]
 

@@ -39,4 +39,16 @@ export class GuardAPI {
     const items = Array.isArray(body?.verdicts) ? body.verdicts : [];
     return items.map(parseRecord).filter((r): r is IVerdictRecord => r !== null);
   }
+
+  /**
+   * What the policy finds in a notebook or script as it is opened: a notice-only record
+   * ("this notebook contains code that these terms prohibit: cells 3, 7"), or null.
+   */
+  async file(path: string): Promise<IVerdictRecord | null> {
+    const body = (await this.get('file', { path })) as { verdict?: unknown };
+    if (!body?.verdict) {
+      return null;
+    }
+    return parseRecord({ time: null, kernel_id: null, msg_id: `file:${path}`, notebook_path: path, verdict: body.verdict });
+  }
 }

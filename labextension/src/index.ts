@@ -36,6 +36,7 @@ import { Widget } from '@lumino/widgets';
 
 import { GuardAPI } from './api';
 import { entrySummary, VerdictBanner } from './banner';
+import { FileNotice } from './fileNotice';
 import {
   AckState,
   IBannerEntry,
@@ -130,6 +131,17 @@ class GuardFrontend {
       );
     };
     void panel.sessionContext.ready.then(() => load(panel.sessionContext.session?.kernel?.id));
+    // before anything runs: does the notebook as opened hold code these terms prohibit?
+    void panel.context.ready.then(() =>
+      this.api.file(panel.context.path).then(
+        record => {
+          if (record && !panel.isDisposed) {
+            panel.contentHeader.insertWidget(0, new FileNotice(record, this.trans));
+          }
+        },
+        err => console.warn('tos-guard: could not read the notebook with the policy', err)
+      )
+    );
     panel.sessionContext.kernelChanged.connect((_, args) => load(args.newValue?.id));
     panel.disposed.connect(() => {
       this._panels.delete(panel);

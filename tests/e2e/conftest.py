@@ -111,6 +111,7 @@ NOTEBOOKS = {
     "xss.ipynb": [XSS_WARN_CODE, XSS_BLOCK_CODE],
     "other_a.ipynb": [BLOCK_CODE.replace("block_ran", "other_a_ran")],
     "other_b.ipynb": [BENIGN_CODE.replace("benign_ran", "other_b_ran")],
+    "opened.ipynb": [BENIGN_CODE.replace("benign_ran", "opened_ran"), BLOCK_CODE.replace("block_ran", "opened_block")],
     "nb7.ipynb": [BLOCK_CODE.replace("block_ran", "nb7_ran"), AFTER_BLOCK_CODE.replace("after_block", "nb7_after")],
 }
 
