@@ -228,9 +228,10 @@ def file_payload(
     if is_notebook:
         cells = sorted({f["cell"] for f in findings if f["cell"] is not None})
         where = ("cell " if len(cells) == 1 else "cells ") + ", ".join(str(c) for c in cells)
-        reason = (
-            f"This notebook contains code that these terms prohibit ({what}): {where}. "
-            "Nothing has run; those cells will be checked again when they are run."
+        reason = f"This notebook contains code that these terms prohibit ({what}): {where}. Nothing has run; " + (
+            "that cell is checked again when it is run."
+            if len(cells) == 1
+            else "each of those cells is checked again when it is run."
         )
     else:
         lines = sorted({f["line"] for f in findings})

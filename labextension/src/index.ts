@@ -113,6 +113,8 @@ class GuardFrontend {
     });
     banner.id = `jp-TosGuard-banner-${++this._count}`;
     panel.contentHeader.insertWidget(0, banner);
+    const notice = new FileNotice(this.trans);
+    panel.contentHeader.insertWidget(0, notice);
     banner.node.addEventListener('tos-guard-empty', () => panel.content.activate());
     const state = { store, banner, loaded: new Set<string>() };
     this._panels.set(panel, state);
@@ -135,8 +137,8 @@ class GuardFrontend {
     void panel.context.ready.then(() =>
       this.api.file(panel.context.path).then(
         record => {
-          if (record && !panel.isDisposed) {
-            panel.contentHeader.insertWidget(0, new FileNotice(record, this.trans));
+          if (record && !notice.isDisposed) {
+            notice.showRecord(record);
           }
         },
         err => console.warn('tos-guard: could not read the notebook with the policy', err)
@@ -146,6 +148,7 @@ class GuardFrontend {
     panel.disposed.connect(() => {
       this._panels.delete(panel);
       banner.dispose();
+      notice.dispose();
     });
   }
 

@@ -196,7 +196,9 @@ def test_benign_cell_shows_nothing(page: Page, lab: Lab) -> None:
     assert not page.errors  # type: ignore[attr-defined]
 
 
-def test_opening_a_notebook_with_prohibited_code_says_so_before_anything_runs(page: Page, lab: Lab) -> None:
+def test_opening_a_notebook_with_prohibited_code_says_so_before_anything_runs(
+    page: Page, lab: Lab, screenshots: Path
+) -> None:
     panel = open_lab(page, lab, "opened.ipynb")
     notice = panel.locator(".jp-TosGuard-fileNotice")
     expect(notice).to_contain_text("cell 2")
@@ -205,8 +207,9 @@ def test_opening_a_notebook_with_prohibited_code_says_so_before_anything_runs(pa
     assert not (lab.root / "opened_ran.txt").exists() and not (lab.root / "opened_block.txt").exists()
     files = [r for r in audit(lab) if r.get("surface") == "file" and r.get("origin") == "opened.ipynb"]
     assert len(files) == 1 and files[0]["action"] == "log"
+    shot(page, screenshots, "file-notice.png")
     notice.locator(".jp-TosGuard-dismiss").click()
-    expect(notice).to_have_count(0)
+    expect(notice).to_be_hidden()
     c = run_cell(page, panel, 0)  # the notebook works as before
     expect(c.locator(".jp-OutputArea-output")).to_contain_text("hello from a benign cell")
     assert not page.errors  # type: ignore[attr-defined]
