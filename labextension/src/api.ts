@@ -13,7 +13,8 @@ export class GuardAPI {
 
   private async get(path: string, query: Record<string, string> = {}): Promise<unknown> {
     const search = new URLSearchParams(query).toString();
-    const url = URLExt.join(this.settings.baseUrl, 'tos-guard', path) + (search ? `?${search}` : '');
+    const url =
+      URLExt.join(this.settings.baseUrl, 'tos-guard', path) + (search ? `?${search}` : '');
     const response = await ServerConnection.makeRequest(url, { method: 'GET' }, this.settings);
     if (!response.ok) {
       let message = response.statusText;
@@ -49,6 +50,12 @@ export class GuardAPI {
     if (!body?.verdict) {
       return null;
     }
-    return parseRecord({ time: null, kernel_id: null, msg_id: `file:${path}`, notebook_path: path, verdict: body.verdict });
+    return parseRecord({
+      time: null,
+      kernel_id: null,
+      msg_id: `file:${path}`,
+      notebook_path: path,
+      verdict: body.verdict
+    });
   }
 }

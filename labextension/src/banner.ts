@@ -14,12 +14,7 @@ import { Widget } from '@lumino/widgets';
 
 import { externalLink, h } from './dom';
 import { IBannerEntry, VerdictStore } from './model/verdicts';
-import {
-  actionLabel,
-  excerptNode,
-  isExpired,
-  topSeverity
-} from './renderer';
+import { actionLabel, excerptNode, isExpired, topSeverity } from './renderer';
 
 export interface IBannerHandlers {
   dismiss(key: string): void;
@@ -39,7 +34,11 @@ export function entrySummary(entry: IBannerEntry, trans: TranslationBundle): str
     : first;
 }
 
-function ackNode(entry: IBannerEntry, trans: TranslationBundle, handlers: IBannerHandlers): HTMLElement | null {
+function ackNode(
+  entry: IBannerEntry,
+  trans: TranslationBundle,
+  handlers: IBannerHandlers
+): HTMLElement | null {
   const payload = entry.payload;
   if (entry.action !== 'confirm' || !payload.confirm) {
     return null;
@@ -53,7 +52,9 @@ function ackNode(entry: IBannerEntry, trans: TranslationBundle, handlers: IBanne
       return status(trans.__('Acknowledged: the cell ran.'));
     case 'failed':
       return status(
-        trans.__('The cell for this notice was not found or could not run; run it again to be asked again.')
+        trans.__(
+          'The cell for this notice was not found or could not run; run it again to be asked again.'
+        )
       );
     default:
       break;
@@ -83,8 +84,7 @@ export function renderEntry(
   const summary = entrySummary(entry, trans);
   const first = payload.rules[0];
   const match = first?.matches[0];
-  const countText =
-    entry.count > 1 ? trans._n('%1 time', '%1 times', entry.count) : '';
+  const countText = entry.count > 1 ? trans._n('%1 time', '%1 times', entry.count) : '';
   const dismiss = h(
     'button',
     {

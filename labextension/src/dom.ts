@@ -29,9 +29,7 @@ export function append(parent: Node, children: (Child | Child[])[]): void {
     if (child === null || child === undefined || child === false) {
       continue;
     }
-    parent.appendChild(
-      typeof child === 'string' ? document.createTextNode(child) : child
-    );
+    parent.appendChild(typeof child === 'string' ? document.createTextNode(child) : child);
   }
 }
 

@@ -37,7 +37,12 @@ export class FileNotice extends Widget {
     const verdict = record.verdict;
     const dismiss = h(
       'button',
-      { class: 'jp-TosGuard-dismiss', type: 'button', title: trans.__('Dismiss'), 'aria-label': trans.__('Dismiss') },
+      {
+        class: 'jp-TosGuard-dismiss',
+        type: 'button',
+        title: trans.__('Dismiss'),
+        'aria-label': trans.__('Dismiss')
+      },
       '✕'
     );
     dismiss.addEventListener('click', () => {
@@ -56,7 +61,7 @@ export class FileNotice extends Widget {
         ' ',
         h('span', { class: 'jp-TosGuard-fileNotice-text' }, verdict.reason ?? ''),
         verdict.info_url ? ' ' : null,
-        verdict.info_url ? externalLink(verdict.info_url, trans.__('Terms of use')) : null,
+        verdict.info_url ? externalLink(verdict.info_url, trans.__('Terms of use')) : null
       )
     );
     this._observer?.disconnect();

@@ -11,10 +11,7 @@
  *   server's token in the execute_request metadata; the server verifies it
  */
 
-import {
-  JupyterFrontEnd,
-  JupyterFrontEndPlugin
-} from '@jupyterlab/application';
+import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import {
   Dialog,
   ICommandPalette,
@@ -27,11 +24,7 @@ import { IDocumentManager } from '@jupyterlab/docmanager';
 import { IMainMenu } from '@jupyterlab/mainmenu';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
-import {
-  ITranslator,
-  nullTranslator,
-  TranslationBundle
-} from '@jupyterlab/translation';
+import { ITranslator, nullTranslator, TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
 import { GuardAPI } from './api';
@@ -198,7 +191,9 @@ class GuardFrontend {
       info_url: null,
       appeal_url: null,
       contact: null,
-      reason: this.trans.__('The terms-of-use check could not be completed, so this cell was not run.')
+      reason: this.trans.__(
+        'The terms-of-use check could not be completed, so this cell was not run.'
+      )
     };
     return parseRecord({ ...event, verdict });
   }
@@ -211,7 +206,12 @@ class GuardFrontend {
     const key = `${record.kernel_id}|${verdict.action}|${verdict.rules.map(r => r.id).join(',')}`;
     const count = (this._notified.get(key)?.count ?? 0) + 1;
     const fakeEntry = { payload: verdict } as IBannerEntry;
-    let message = this.trans.__('%1 in %2: %3', actionLabel(verdict.action, this.trans), name ?? '', entrySummary(fakeEntry, this.trans));
+    let message = this.trans.__(
+      '%1 in %2: %3',
+      actionLabel(verdict.action, this.trans),
+      name ?? '',
+      entrySummary(fakeEntry, this.trans)
+    );
     if (count > 1) {
       message += ` (×${count})`;
     }
@@ -278,7 +278,8 @@ class GuardFrontend {
         [METADATA_KEY]: { acknowledge: token }
       });
       const content = reply ? reply.content : null;
-      const refused = !content || (content.status === 'error' && content.ename === 'TermsOfUseViolation');
+      const refused =
+        !content || (content.status === 'error' && content.ename === 'TermsOfUseViolation');
       setAck(refused ? 'failed' : 'done'); // an error of the code itself: it did run
       return true;
     } catch (err) {
@@ -287,7 +288,10 @@ class GuardFrontend {
     }
   }
 
-  private _panels = new Map<NotebookPanel, { store: VerdictStore; banner: VerdictBanner; loaded: Set<string> }>();
+  private _panels = new Map<
+    NotebookPanel,
+    { store: VerdictStore; banner: VerdictBanner; loaded: Set<string> }
+  >();
   private _notified = new Map<string, { id: string; count: number }>();
   private _count = 0;
 }
@@ -302,7 +306,8 @@ function dismissedLog(): IDismissedLog {
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
-  description: 'Explains the terms-of-use verdicts of jupyter-tos-guard: inline notices, notebook banners, notifications and the policy summary.',
+  description:
+    'Explains the terms-of-use verdicts of jupyter-tos-guard: inline notices, notebook banners, notifications and the policy summary.',
   autoStart: true,
   requires: [IRenderMimeRegistry],
   optional: [INotebookTracker, ITranslator, ICommandPalette, IMainMenu, IDocumentManager],

@@ -29,9 +29,13 @@ export function modeText(mode: string, trans: TranslationBundle): string {
     case 'enforce':
       return trans.__('These rules are enforced: each rule warns, asks first or blocks as listed.');
     case 'warn':
-      return trans.__('These rules currently only warn: nothing is blocked, but every match is recorded.');
+      return trans.__(
+        'These rules currently only warn: nothing is blocked, but every match is recorded.'
+      );
     case 'monitor':
-      return trans.__('These rules are being trialled: matches are recorded, nothing is shown or blocked.');
+      return trans.__(
+        'These rules are being trialled: matches are recorded, nothing is shown or blocked.'
+      );
     default:
       return '';
   }
@@ -61,7 +65,9 @@ export function renderPolicy(summary: IPolicySummary, trans: TranslationBundle):
       )
     ),
     h('p', { class: 'jp-TosGuard-mode' }, modeText(summary.mode, trans)),
-    links.length ? h('p', { class: 'jp-TosGuard-links' }, ...links.flatMap((l, i) => (i ? [' · ', l] : [l]))) : null,
+    links.length
+      ? h('p', { class: 'jp-TosGuard-links' }, ...links.flatMap((l, i) => (i ? [' · ', l] : [l])))
+      : null,
     summary.contact && !appeal
       ? h('p', {}, trans.__('Questions or exemptions: %1', summary.contact))
       : null
@@ -78,7 +84,10 @@ export function renderPolicy(summary: IPolicySummary, trans: TranslationBundle):
       list.appendChild(
         h(
           'li',
-          { class: `jp-TosGuard-policyRule jp-TosGuard-action-${rule.action}`, 'data-rule': rule.id },
+          {
+            class: `jp-TosGuard-policyRule jp-TosGuard-action-${rule.action}`,
+            'data-rule': rule.id
+          },
           h(
             'div',
             { class: 'jp-TosGuard-ruleHead' },
@@ -119,7 +128,9 @@ export class PolicyPanel extends Widget {
 
   async refresh(): Promise<void> {
     this.node.textContent = '';
-    this.node.appendChild(h('p', { class: 'jp-TosGuard-loading' }, this.trans.__('Loading the terms of use…')));
+    this.node.appendChild(
+      h('p', { class: 'jp-TosGuard-loading' }, this.trans.__('Loading the terms of use…'))
+    );
     try {
       const summary = await this.fetchSummary();
       this.node.textContent = '';
@@ -130,7 +141,10 @@ export class PolicyPanel extends Widget {
         h(
           'p',
           { class: 'jp-TosGuard-error', role: 'alert' },
-          this.trans.__('The terms of use could not be loaded: %1', String((err as Error)?.message ?? err))
+          this.trans.__(
+            'The terms of use could not be loaded: %1',
+            String((err as Error)?.message ?? err)
+          )
         )
       );
     }

@@ -105,9 +105,7 @@ export function excerptNode(m: IMatch, trans: TranslationBundle): HTMLElement {
     hit ? h('mark', { class: 'jp-TosGuard-hit' }, hit) : null,
     after
   );
-  const where = m.line
-    ? trans.__('Line %1:', String(m.line))
-    : trans.__('Matched:');
+  const where = m.line ? trans.__('Line %1:', String(m.line)) : trans.__('Matched:');
   const extra: (HTMLElement | null)[] = [];
   if (!hit && m.matched) {
     // computed evidence (a decoded string, an expanded variable): say what was found
@@ -121,13 +119,7 @@ export function excerptNode(m: IMatch, trans: TranslationBundle): HTMLElement {
     );
   }
   if (m.via.length) {
-    extra.push(
-      h(
-        'span',
-        { class: 'jp-TosGuard-via' },
-        trans.__('(via %1)', m.via.join(', '))
-      )
-    );
+    extra.push(h('span', { class: 'jp-TosGuard-via' }, trans.__('(via %1)', m.via.join(', '))));
   }
   return h(
     'div',
@@ -141,10 +133,7 @@ export function excerptNode(m: IMatch, trans: TranslationBundle): HTMLElement {
 }
 
 /** Links to the terms and the exemption/appeal route, or the contact. */
-export function linksNode(
-  payload: IVerdictPayload,
-  trans: TranslationBundle
-): HTMLElement | null {
+export function linksNode(payload: IVerdictPayload, trans: TranslationBundle): HTMLElement | null {
   const items: (Node | string)[] = [];
   if (payload.info_url) {
     items.push(externalLink(payload.info_url, trans.__('Terms of use')));
@@ -154,10 +143,7 @@ export function linksNode(
       items.push(' · ');
     }
     items.push(
-      externalLink(
-        payload.appeal_url,
-        trans.__('Ask for an exemption or report a mistake')
-      )
+      externalLink(payload.appeal_url, trans.__('Ask for an exemption or report a mistake'))
     );
   } else if (payload.contact) {
     if (items.length) {
@@ -171,9 +157,7 @@ export function linksNode(
       )
     );
   }
-  return items.length
-    ? h('div', { class: 'jp-TosGuard-links' }, ...items)
-    : null;
+  return items.length ? h('div', { class: 'jp-TosGuard-links' }, ...items) : null;
 }
 
 export interface IConfirmHandler {
@@ -207,9 +191,7 @@ export function confirmControls(
     return h(
       'div',
       { class: 'jp-TosGuard-confirm jp-TosGuard-expired' },
-      trans.__(
-        'This acknowledgement has expired. Run the cell again to be asked again.'
-      )
+      trans.__('This acknowledgement has expired. Run the cell again to be asked again.')
     );
   }
   if (!onConfirm) {
@@ -260,9 +242,7 @@ export function confirmControls(
     h(
       'span',
       { class: 'jp-TosGuard-confirmText' },
-      trans.__(
-        'If your use is allowed, acknowledge the terms and run this cell once.'
-      )
+      trans.__('If your use is allowed, acknowledge the terms and run this cell once.')
     ),
     ' ',
     button,
@@ -291,11 +271,7 @@ export function renderVerdict(
     h(
       'div',
       { class: 'jp-TosGuard-head' },
-      h(
-        'span',
-        { class: 'jp-TosGuard-badge' },
-        actionLabel(payload.action, trans)
-      ),
+      h('span', { class: 'jp-TosGuard-badge' }, actionLabel(payload.action, trans)),
       ' ',
       h('strong', { class: 'jp-TosGuard-headline' }, headline(payload, trans))
     )
@@ -315,20 +291,12 @@ export function renderVerdict(
         { class: 'jp-TosGuard-ruleHead' },
         h('span', { class: 'jp-TosGuard-title' }, rule.title),
         ' ',
-        h(
-          'span',
-          { class: 'jp-TosGuard-severity' },
-          severityLabel(rule.severity, trans)
-        ),
+        h('span', { class: 'jp-TosGuard-severity' }, severityLabel(rule.severity, trans)),
         ' ',
         h('code', { class: 'jp-TosGuard-ruleId' }, rule.id),
-        rule.category
-          ? h('span', { class: 'jp-TosGuard-category' }, ` (${rule.category})`)
-          : null
+        rule.category ? h('span', { class: 'jp-TosGuard-category' }, ` (${rule.category})`) : null
       ),
-      rule.message
-        ? h('p', { class: 'jp-TosGuard-message' }, rule.message)
-        : null,
+      rule.message ? h('p', { class: 'jp-TosGuard-message' }, rule.message) : null,
       ...rule.matches.slice(0, 3).map(m => excerptNode(m, trans))
     );
     root.appendChild(section);
@@ -385,7 +353,6 @@ export function createRendererFactory(
     safe: true,
     mimeTypes: [MIME_TYPE],
     defaultRank: RENDERER_RANK,
-    createRenderer: rendererOptions =>
-      new RenderedVerdict(rendererOptions, trans, options)
+    createRenderer: rendererOptions => new RenderedVerdict(rendererOptions, trans, options)
   };
 }

@@ -6,8 +6,7 @@
  */
 
 export const MIME_TYPE = 'application/vnd.jupyter.tos-guard+json';
-export const EVENT_SCHEMA_ID =
-  'https://events.jupyter-tos-guard.org/decision/v1';
+export const EVENT_SCHEMA_ID = 'https://events.jupyter-tos-guard.org/decision/v1';
 /** execute_request metadata key the server reads the acknowledgement from. */
 export const METADATA_KEY = 'jupyter_tos_guard';
 

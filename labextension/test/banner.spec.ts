@@ -11,7 +11,9 @@ function setup(options: { maxVisible?: number; onConfirm?: (e: IBannerEntry) => 
   return { store, banner };
 }
 
-const entries = (banner: VerdictBanner) => [...banner.node.querySelectorAll<HTMLElement>('.jp-TosGuard-entry')];
+const entries = (banner: VerdictBanner) => [
+  ...banner.node.querySelectorAll<HTMLElement>('.jp-TosGuard-entry')
+];
 
 afterEach(() => {
   document.body.textContent = '';
@@ -34,10 +36,14 @@ describe('VerdictBanner', () => {
     expect(warn.getAttribute('role')).toBe('status');
     expect(block.getAttribute('role')).toBe('alert');
     expect(block.querySelector('.jp-TosGuard-badge')?.textContent).toBe('Blocked');
-    expect(block.querySelector('.jp-TosGuard-title')?.textContent).toBe('XMRig cryptocurrency miner');
+    expect(block.querySelector('.jp-TosGuard-title')?.textContent).toBe(
+      'XMRig cryptocurrency miner'
+    );
     expect(block.querySelector('mark')?.textContent).toBe('github.com/xmrig/xmrig');
     expect(block.querySelectorAll('a')).toHaveLength(2);
-    expect(banner.node.querySelector('.jp-TosGuard-entries')?.getAttribute('aria-live')).toBe('polite');
+    expect(banner.node.querySelector('.jp-TosGuard-entries')?.getAttribute('aria-live')).toBe(
+      'polite'
+    );
   });
 
   it('collapses repeats into one entry with a count', () => {
@@ -129,7 +135,11 @@ describe('VerdictBanner', () => {
   it('offers "run anyway" for a confirm entry and follows its state', () => {
     const onConfirm = jest.fn();
     const { store, banner } = setup({ onConfirm });
-    store.add(record(payload({ action: 'confirm', confirm: { token: 'tok', expires: '2999-01-01T00:00:00Z' } })));
+    store.add(
+      record(
+        payload({ action: 'confirm', confirm: { token: 'tok', expires: '2999-01-01T00:00:00Z' } })
+      )
+    );
     const button = banner.node.querySelector<HTMLButtonElement>('.jp-TosGuard-runAnyway')!;
     expect(button.textContent).toBe('I understand — run anyway');
     button.click();
@@ -144,7 +154,11 @@ describe('VerdictBanner', () => {
 
   it('says when a confirm token has expired', () => {
     const { store, banner } = setup({ onConfirm: jest.fn() });
-    store.add(record(payload({ action: 'confirm', confirm: { token: 'tok', expires: '2001-01-01T00:00:00Z' } })));
+    store.add(
+      record(
+        payload({ action: 'confirm', confirm: { token: 'tok', expires: '2001-01-01T00:00:00Z' } })
+      )
+    );
     expect(banner.node.querySelector('.jp-TosGuard-runAnyway')).toBeNull();
     expect(banner.node.textContent).toContain('Expired');
   });

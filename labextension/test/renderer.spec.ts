@@ -16,7 +16,12 @@ declare global {
 }
 
 function mimeModel(data: unknown) {
-  return { data: { [MIME_TYPE]: data }, metadata: {}, trusted: false, setData: () => undefined } as any;
+  return {
+    data: { [MIME_TYPE]: data },
+    metadata: {},
+    trusted: false,
+    setData: () => undefined
+  } as any;
 }
 
 describe('highlightParts', () => {
@@ -39,11 +44,9 @@ describe('highlightParts', () => {
   });
 
   it('does not highlight computed evidence that is not in the line', () => {
-    expect(highlightParts({ ...base, excerpt: 'exec(b64decode(s))', matched: 'xmrig -o pool' })).toEqual([
-      'exec(b64decode(s))',
-      '',
-      ''
-    ]);
+    expect(
+      highlightParts({ ...base, excerpt: 'exec(b64decode(s))', matched: 'xmrig -o pool' })
+    ).toEqual(['exec(b64decode(s))', '', '']);
   });
 });
 
@@ -54,10 +57,14 @@ describe('renderVerdict', () => {
     expect(node.classList).toContain('jp-TosGuard-severity-high');
     expect(node.getAttribute('role')).toBe('alert');
     expect(node.querySelector('.jp-TosGuard-headline')?.textContent).toBe('This cell was not run');
-    expect(node.querySelector('.jp-TosGuard-title')?.textContent).toBe('XMRig cryptocurrency miner');
+    expect(node.querySelector('.jp-TosGuard-title')?.textContent).toBe(
+      'XMRig cryptocurrency miner'
+    );
     expect(node.querySelector('.jp-TosGuard-severity')?.textContent).toBe('high severity');
     expect(node.querySelector('.jp-TosGuard-ruleId')?.textContent).toBe('mining.xmrig');
-    expect(node.querySelector('.jp-TosGuard-message')?.textContent).toContain('mining is not allowed');
+    expect(node.querySelector('.jp-TosGuard-message')?.textContent).toContain(
+      'mining is not allowed'
+    );
     expect(node.querySelector('mark.jp-TosGuard-hit')?.textContent).toBe('github.com/xmrig/xmrig');
     expect(node.querySelector('.jp-TosGuard-where')?.textContent).toBe('Line 2:');
     const links = [...node.querySelectorAll('a')];
@@ -94,17 +101,27 @@ describe('renderVerdict', () => {
 
   it('shows the contact when there is no appeal link', () => {
     const node = renderVerdict(payload({ appeal_url: null, contact: 'help@example.org' }), trans);
-    expect(node.querySelector('.jp-TosGuard-contact')?.textContent).toBe('Questions or exemptions: help@example.org');
+    expect(node.querySelector('.jp-TosGuard-contact')?.textContent).toBe(
+      'Questions or exemptions: help@example.org'
+    );
   });
 
   it('says why a fail-closed block happened', () => {
-    const node = renderVerdict(payload({ rules: [], reason: 'the check could not be completed' }), trans);
+    const node = renderVerdict(
+      payload({ rules: [], reason: 'the check could not be completed' }),
+      trans
+    );
     expect(node.textContent).toContain('the check could not be completed');
   });
 
   it('lists computed evidence with how it was found', () => {
     const p = payload();
-    p.rules[0].matches[0] = { ...p.rules[0].matches[0], excerpt: 'exec(b64decode(s))', matched: 'xmrig', via: ['base64'] };
+    p.rules[0].matches[0] = {
+      ...p.rules[0].matches[0],
+      excerpt: 'exec(b64decode(s))',
+      matched: 'xmrig',
+      via: ['base64']
+    };
     const node = renderVerdict(p, trans);
     expect(node.querySelector('mark')).toBeNull();
     expect(node.querySelector('.jp-TosGuard-matched')?.textContent).toBe('xmrig');
@@ -126,7 +143,9 @@ describe('confirm', () => {
     expect(button.disabled).toBe(true);
     await Promise.resolve();
     await Promise.resolve();
-    expect(node.querySelector('.jp-TosGuard-confirmStatus')?.textContent).toBe('Acknowledged; the cell is running.');
+    expect(node.querySelector('.jp-TosGuard-confirmStatus')?.textContent).toBe(
+      'Acknowledged; the cell is running.'
+    );
   });
 
   it('re-enables the button when the cell was not found', async () => {
@@ -141,7 +160,9 @@ describe('confirm', () => {
   });
 
   it('says an expired acknowledgement must be asked for again', () => {
-    const node = renderVerdict(confirmPayload('2000-01-01T00:00:00Z'), trans, { onConfirm: jest.fn() });
+    const node = renderVerdict(confirmPayload('2000-01-01T00:00:00Z'), trans, {
+      onConfirm: jest.fn()
+    });
     expect(node.querySelector('.jp-TosGuard-runAnyway')).toBeNull();
     expect(node.querySelector('.jp-TosGuard-expired')?.textContent).toContain('expired');
     expect(isExpired(null)).toBe(false);
@@ -169,7 +190,9 @@ describe('the renderer factory', () => {
       latexTypesetter: null
     }) as RenderedVerdict;
     await renderer.renderModel(mimeModel(payload({ action: 'warn' })));
-    expect(renderer.node.querySelector('.jp-TosGuard-notice')?.getAttribute('data-action')).toBe('warn');
+    expect(renderer.node.querySelector('.jp-TosGuard-notice')?.getAttribute('data-action')).toBe(
+      'warn'
+    );
     await renderer.renderModel(mimeModel({ nonsense: true }));
     expect(renderer.node.textContent).toContain('unreadable');
     expect(renderer.node.querySelectorAll('.jp-TosGuard-notice')).toHaveLength(1);

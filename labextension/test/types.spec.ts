@@ -16,7 +16,11 @@ describe('parseVerdict', () => {
   });
 
   it('drops links that are not http(s) or mailto', () => {
-    const p = parseVerdict({ ...payload(), info_url: 'javascript:alert(1)', appeal_url: ' data:text/html,x' });
+    const p = parseVerdict({
+      ...payload(),
+      info_url: 'javascript:alert(1)',
+      appeal_url: ' data:text/html,x'
+    });
     expect(p?.info_url).toBeNull();
     expect(p?.appeal_url).toBeNull();
     expect(safeUrl('mailto:help@example.org')).toBe('mailto:help@example.org');
@@ -37,7 +41,10 @@ describe('parseVerdict', () => {
   });
 
   it('reads the confirm token', () => {
-    const p = parseVerdict({ ...payload({ action: 'confirm' }), confirm: { token: 'abc', expires: '2030-01-01T00:00:00Z' } });
+    const p = parseVerdict({
+      ...payload({ action: 'confirm' }),
+      confirm: { token: 'abc', expires: '2030-01-01T00:00:00Z' }
+    });
     expect(p?.confirm).toEqual({ token: 'abc', expires: '2030-01-01T00:00:00Z' });
     expect(parseVerdict({ ...payload(), confirm: { token: 7 } })?.confirm).toBeNull();
   });
@@ -54,7 +61,9 @@ describe('parseRecord', () => {
       notebook_path: 'a.ipynb',
       verdict: payload({ action: 'warn' })
     });
-    expect(r).toEqual(expect.objectContaining({ kernel_id: 'k', msg_id: 'm', notebook_path: 'a.ipynb' }));
+    expect(r).toEqual(
+      expect.objectContaining({ kernel_id: 'k', msg_id: 'm', notebook_path: 'a.ipynb' })
+    );
     expect(r?.verdict.action).toBe('warn');
   });
 

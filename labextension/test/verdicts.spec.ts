@@ -83,7 +83,12 @@ describe('VerdictStore', () => {
     storage.setItem('jupyter-tos-guard:dismissed', '{not json');
     const log = new StorageDismissedLog(storage);
     expect(log.has('x')).toBe(false);
-    const full = { getItem: () => null, setItem: () => { throw new Error('quota'); } };
+    const full = {
+      getItem: () => null,
+      setItem: () => {
+        throw new Error('quota');
+      }
+    };
     const log2 = new StorageDismissedLog(full);
     log2.add(['a']);
     expect(log2.has('a')).toBe(true);
@@ -123,7 +128,13 @@ describe('VerdictStore', () => {
 
   it('keys entries by action and rule set, in any order', () => {
     const p = payload();
-    const two = { ...p, rules: [{ ...p.rules[0], id: 'b' }, { ...p.rules[0], id: 'a' }] };
+    const two = {
+      ...p,
+      rules: [
+        { ...p.rules[0], id: 'b' },
+        { ...p.rules[0], id: 'a' }
+      ]
+    };
     expect(entryKey(two)).toBe('block|a,b');
     expect(entryKey(payload({ rules: [], reason: 'engine failed' }))).toBe('block|engine failed');
   });

@@ -87,10 +87,12 @@ def entries(panel: Locator) -> Locator:
     return panel.locator(".jp-TosGuard-banner .jp-TosGuard-entry")
 
 
-def audit(lab: Lab) -> list[dict[str, Any]]:
+def audit(lab: Lab, surface: str = "cell") -> list[dict[str, Any]]:
+    """The audit records of one surface: cells by default (opening a notebook adds a `file` record)."""
     if not lab.audit.exists():
         return []
-    return [json.loads(line) for line in lab.audit.read_text().splitlines() if line.strip()]
+    records = [json.loads(line) for line in lab.audit.read_text().splitlines() if line.strip()]
+    return [r for r in records if r.get("surface") == surface]
 
 
 def shot(page: Page, screenshots: Path, name: str) -> None:
@@ -205,7 +207,7 @@ def test_opening_a_notebook_with_prohibited_code_says_so_before_anything_runs(
     expect(notice).to_contain_text("Nothing has run")
     expect(banner(panel)).to_be_hidden()  # the verdict banner is for what ran: nothing did
     assert not (lab.root / "opened_ran.txt").exists() and not (lab.root / "opened_block.txt").exists()
-    files = [r for r in audit(lab) if r.get("surface") == "file" and r.get("origin") == "opened.ipynb"]
+    files = [r for r in audit(lab, "file") if r.get("origin") == "opened.ipynb"]
     assert len(files) == 1 and files[0]["action"] == "log"
     shot(page, screenshots, "file-notice.png")
     notice.locator(".jp-TosGuard-dismiss").click()

@@ -72,9 +72,7 @@ export class StorageDismissedLog implements IDismissedLog {
     try {
       const raw = this.storage?.getItem(this.storageKey);
       const parsed = raw ? JSON.parse(raw) : [];
-      return Array.isArray(parsed)
-        ? parsed.filter((v): v is string => typeof v === 'string')
-        : [];
+      return Array.isArray(parsed) ? parsed.filter((v): v is string => typeof v === 'string') : [];
     } catch {
       return [];
     }
