@@ -228,7 +228,8 @@ class _Reader:
 
 
 def _node_kind(node: yaml.Node) -> str:
-    return {yaml.MappingNode: "mapping", yaml.SequenceNode: "list"}.get(type(node), "single value")
+    kinds: dict[type[yaml.Node], str] = {yaml.MappingNode: "mapping", yaml.SequenceNode: "list"}
+    return kinds.get(type(node), "single value")
 
 
 def _suggest(key: str, allowed: Sequence[str]) -> str:
@@ -538,7 +539,7 @@ def _parse_exemption(reader: _Reader, node: yaml.Node) -> list[Exemption]:
     if not got.get("rules") and not got.get("categories"):
         reader.problem(node, "an exemption must name rules (ids or globs) or categories")
         return []
-    common = dict(
+    common: dict[str, Any] = dict(
         users=tuple(got.get("users", ())),
         groups=tuple(got.get("groups", ())),
         reason=got.get("reason") or "",

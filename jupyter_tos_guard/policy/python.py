@@ -320,7 +320,7 @@ class _Analyzer:
         `"\x78mrig"` (escapes) hide a name from a plain reading of the source."""
         start, end = self.pos.span(node)
         raw = self.code[start:end]
-        value = node.value
+        value = node.value if isinstance(node.value, str) else ""
         if value and raw.count(value) == 1 and _STRING_TOKEN.fullmatch(raw):
             return frozenset()
         token = _STRING_TOKEN.match(raw)
@@ -348,14 +348,12 @@ class _Analyzer:
             return self.decode(args[0], depth, lambda s: binascii.unhexlify(re.sub(r"\s", "", s)), "hex")
         if name in ("decode", "encode") and isinstance(node.func, ast.Attribute):
             inner = self.fold(node.func.value, depth + 1)
-            codec = self.fold(args[0], depth + 1)[0].lower() if args and self.fold(args[0], depth + 1) else "utf-8"
+            given = self.fold(args[0], depth + 1) if args else None
+            codec = given[0].lower() if given else "utf-8"
             if receiver.endswith("codecs") and args:  # codecs.decode(x, "rot13")
                 inner = self.fold(args[0], depth + 1)
-                codec = (
-                    self.fold(args[1], depth + 1)[0].lower()
-                    if len(args) > 1 and self.fold(args[1], depth + 1)
-                    else "utf-8"
-                )
+                given = self.fold(args[1], depth + 1) if len(args) > 1 else None
+                codec = given[0].lower() if given else "utf-8"
             if inner is None:
                 return None
             codec = codec.replace("-", "_")
@@ -370,9 +368,9 @@ class _Analyzer:
                 return self.decode_text(inner, lambda s: base64.b64decode(s.encode("latin-1")), "base64")
             return inner
         if name in ("bytes", "bytearray") and not receiver and len(args) == 1:
-            items = args[0]
-            if isinstance(items, (ast.List, ast.Tuple)):
-                ints = [_int(e) for e in items.elts]
+            sequence = args[0]
+            if isinstance(sequence, (ast.List, ast.Tuple)):
+                ints = [_int(e) for e in sequence.elts]
                 if all(i is not None and 0 <= i < 256 for i in ints):
                     return bytes(ints).decode("latin-1"), frozenset({"bytes"})  # type: ignore[arg-type]
             return None
@@ -419,8 +417,8 @@ class _Analyzer:
                 if isinstance(elt, ast.Name) and elt.id == gen.target.id and all(folded):
                     return folded  # type: ignore[return-value]
             return None
-        folded = self.fold(node, depth + 1)
-        return [(c, folded[1]) for c in folded[0]] if folded else None
+        whole = self.fold(node, depth + 1)
+        return [(c, whole[1]) for c in whole[0]] if whole else None
 
     def decode(
         self, arg: ast.AST, depth: int, fn: Callable[[str], bytes], how: str
@@ -486,15 +484,15 @@ class _Analyzer:
                         self.aliases[t.id] = target
         self.assign([t for t in node.targets if isinstance(t, ast.Name)], node.value, node)
         for t in node.targets:  # a, b = "./xm", "rig"
-            value = node.value
+            rhs = node.value
             if (
                 isinstance(t, (ast.Tuple, ast.List))
-                and isinstance(value, (ast.Tuple, ast.List))
-                and len(t.elts) == len(value.elts)
+                and isinstance(rhs, (ast.Tuple, ast.List))
+                and len(t.elts) == len(rhs.elts)
             ):
-                for target, item in zip(t.elts, value.elts, strict=True):
-                    if isinstance(target, ast.Name):
-                        self.assign([target], item, node)
+                for element, item in zip(t.elts, rhs.elts, strict=True):
+                    if isinstance(element, ast.Name):
+                        self.assign([element], item, node)
 
     def environ(self, key: ast.expr, value: ast.expr, node: ast.AST) -> None:
         name, folded = self.fold(key), self.fold(value)

@@ -386,9 +386,9 @@ def installs(cmd: SimpleCommand) -> list[Install]:
                 out.append(Install("apt", m.group(1).split(":")[0], w))
         return out
     if name in ("npm", "yarn", "pnpm", "bun"):
-        verbs = values[1:] if values[:1] == ["global"] else values  # yarn global add x
+        words = values[1:] if values[:1] == ["global"] else values  # yarn global add x
         rest = args[1:] if values[:1] == ["global"] else args
-        if not verbs or verbs[0] not in ("install", "i", "add", "exec", "dlx", "x"):
+        if not words or words[0] not in ("install", "i", "add", "exec", "dlx", "x"):
             return []
         out = []
         for w in _positional(rest[1:], _NPM_VALUE_OPTIONS):
