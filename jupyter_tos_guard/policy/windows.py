@@ -16,6 +16,7 @@ import builtins
 import functools
 import keyword
 import re
+import threading
 from dataclasses import dataclass
 from typing import Literal
 
@@ -59,13 +60,38 @@ class Window:
     runs: tuple[tuple[int, int, int], ...]  # (offset in text, offset in cell, length)
 
 
+_NEAR = 4096  # look this far for a line break before using the cell's table of lines
+_line_tables = threading.local()
+
+
+def _newlines(code: str) -> list[int]:
+    """Offsets of the cell's line breaks, built once per cell (per thread): on a line of a
+    megabyte, finding its start by searching back from every place in it would be quadratic."""
+    cached = getattr(_line_tables, "entry", None)
+    if cached is None or cached[0] is not code:
+        cached = (code, [m.start() for m in re.finditer("\n", code)])
+        _line_tables.entry = cached
+    return cached[1]
+
+
 def _line_start(code: str, at: int) -> int:
-    return code.rfind("\n", 0, at) + 1
+    i = code.rfind("\n", max(0, at - _NEAR), at)
+    if i >= 0 or at <= _NEAR:
+        return i + 1
+    breaks = _newlines(code)
+    k = bisect.bisect_left(breaks, at)
+    return breaks[k - 1] + 1 if k else 0
 
 
 def _line_end(code: str, at: int) -> int:
-    end = code.find("\n", at)
-    return len(code) if end < 0 else end + 1
+    end = code.find("\n", at, at + _NEAR)
+    if end >= 0:
+        return end + 1
+    if at + _NEAR >= len(code):
+        return len(code)
+    breaks = _newlines(code)
+    k = bisect.bisect_left(breaks, at)
+    return breaks[k] + 1 if k < len(breaks) else len(code)
 
 
 class _Focus:
