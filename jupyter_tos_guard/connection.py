@@ -17,6 +17,7 @@ import time
 import typing as t
 import weakref
 
+import zmq
 from jupyter_client.jsonutil import json_default
 from jupyter_server.services.kernels.connection.base import (
     deserialize_binary_message,
@@ -169,7 +170,7 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
         stream = self.channels[parsed.channel]
         if parsed.msg_list is not None:
             self.session.send_raw(stream, parsed.msg_list)
-        else:
+        elif parsed.msg is not None:
             self.session.send(stream, parsed.msg)
 
     def _parse(self, ws_msg: t.Any) -> _Parsed:
@@ -197,15 +198,15 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
         if channel is None:
             self.log.warning("No channel specified, assuming shell")
             channel = "shell"
-        header = msg.get("header")
-        if not isinstance(header, dict):
+        legacy_header = msg.get("header")
+        if not isinstance(legacy_header, dict):
             raise MalformedMessage("the message has no header object")
         for part in ("parent_header", "metadata", "content"):
             if not isinstance(msg.setdefault(part, {}), dict):
                 raise MalformedMessage(f"the message's {part} is not an object")
         if not isinstance(channel, str):
             raise MalformedMessage("the channel is not a string")
-        return _Parsed(channel, header, msg, None)
+        return _Parsed(channel, legacy_header, msg, None)
 
     def _unpack(self, part: t.Any, what: str) -> dict[str, t.Any]:
         try:
@@ -373,7 +374,7 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
             self._kernel_sessions[self.kernel_id] = session
         if channel != "shell" or not self._pending:
             return
-        raw_parent = bytes(fed[2])
+        raw_parent = fed[2].bytes if isinstance(fed[2], zmq.Frame) else bytes(fed[2])
         if not any(pending.encode() in raw_parent for pending in self._pending):
             return
         parent = self.session.unpack(raw_parent)

@@ -11,6 +11,7 @@ import html
 from typing import Any
 
 from .policy import Action, Verdict
+from .policy.verdict import line_text
 
 MIME_TYPE = "application/vnd.jupyter.tos-guard+json"
 ERROR_NAME = "TermsOfUseViolation"
@@ -19,8 +20,7 @@ _EXCERPT_CHARS = 160
 
 
 def _excerpt(code: str, line: int) -> str:
-    lines = code.splitlines()
-    text = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+    text = line_text(code, line).strip()
     return text if len(text) <= _EXCERPT_CHARS else text[: _EXCERPT_CHARS - 1] + "…"
 
 

@@ -12,6 +12,7 @@ import nbformat
 
 from .policy import Engine, EvaluationContext
 from .policy.model import Action
+from .policy.verdict import line_text
 
 SCANNED_SUFFIXES = (".ipynb", ".py", ".sh", ".bash", ".ipy")
 SKIPPED_DIRS = {".git", ".hg", ".svn", "node_modules", ".ipynb_checkpoints", "__pycache__", ".venv", ".tox"}
@@ -78,8 +79,7 @@ def _script_language(path: Path, text: str) -> str:
 
 
 def _excerpt(code: str, line: int) -> str:
-    lines = code.splitlines()
-    text = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+    text = line_text(code, line).strip()
     return text if len(text) <= 200 else text[:197] + "..."
 
 

@@ -59,6 +59,42 @@ def _is_word(ch: str) -> bool:
     return bool(ch) and (ch.isalnum() or ch == "_")
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def normalize_text(code: str) -> str:
+    """Text every reader can take: lone surrogates (which a JSON message can carry, and which no
+    UTF-8 encoder accepts) become U+FFFD, one for one, so every offset stays where it was."""
+    if code.isascii():
+        return code
+    return _LONE_SURROGATE.sub("\ufffd", code)
+
+
+_TOKEN_STOP = frozenset(" \t\r\n;|&'\"`()<>{}[],")
+_COMMAND_STOP = frozenset("\r\n;|&")
+_TOKEN_KINDS = frozenset({"url", "domain", "repo", "package"})
+_COMMENT = re.compile(r"(?:^|(?<=\s))#")
+
+
+def _excused_unit(code: str, found: Found) -> str:
+    """What an `unless` exception is read against: the URL / host / name around a match of
+    those kinds, the command that matched, or the command (or statement) around a pattern —
+    never the rest of the line, where a student can append whatever excuses it."""
+    if found.matcher.kind == "command":
+        return found.context or found.text
+    start, end = found.start, found.end
+    if not (0 <= start <= end <= len(code)):
+        return found.text
+    stop = _TOKEN_STOP if found.matcher.kind in _TOKEN_KINDS else _COMMAND_STOP
+    low, high = max(0, start - 4096), min(len(code), end + 4096)
+    while start > low and code[start - 1] not in stop:
+        start -= 1
+    while end < high and code[end] not in stop:
+        end += 1
+    comment = _COMMENT.search(code, found.end, end)  # `# not localhost, honest` excuses nothing
+    return code[start : comment.start() if comment else end]
+
+
 def normalize_package(name: str) -> str:
     """PEP 503 style: case and runs of -, _ and . do not distinguish package names."""
     return re.sub(r"[-_.]+", "-", name.lower())
@@ -659,10 +695,17 @@ class Engine:
             return True
         return self.compiled.worth_analyzing(code, shell=cell_body(code, language)[0] == "shell")[0]
 
-    def evaluate(self, code: str, context: EvaluationContext | None = None) -> Verdict:
+    def evaluate(
+        self, code: str, context: EvaluationContext | None = None, *, deadline: float | None = None
+    ) -> Verdict:
+        """The verdict on one piece of code. Never raises on what a client can send: text the
+        readers cannot take (lone surrogates) is normalised first, and a cell that cannot be read
+        to the end (a folding budget, `deadline` — a time.monotonic() value — passed) comes back
+        with `unreadable` set beside whatever matched in what was read."""
         started = time.perf_counter()
         context = context or EvaluationContext()
         truncated = False
+        code = normalize_text(code)
         if self.max_chars is not None and len(code) > self.max_chars:
             code, truncated = code[: self.max_chars], True
         # every cell is read around its interesting places only (see `windows`)
@@ -675,11 +718,15 @@ class Engine:
         if not worth:
             return Verdict(Action.ALLOW, (), (time.perf_counter() - started) * 1000, truncated)
         focus: list[int] | None = None if _WHOLE in places or not self.focus else places
-        items = collect(code, context.language, need_python, focus=focus)
+        notes: list[str] = []
+        items = collect(code, context.language, need_python, focus=focus, notes=notes)
+        if deadline is not None and time.monotonic() > deadline:
+            notes.append("the check ran out of time")
         found = self.compiled.match(items)
         hits = self._hits(code, found)
         action = max((h.rule.action for h in hits), default=Action.ALLOW)
-        return Verdict(action, hits, (time.perf_counter() - started) * 1000, truncated)
+        elapsed = (time.perf_counter() - started) * 1000
+        return Verdict(action, hits, elapsed, truncated, notes[0] if notes else None)
 
     def _hits(self, code: str, found: dict[int, list[Found]]) -> tuple[RuleHit, ...]:
         if not found:
@@ -699,8 +746,9 @@ class Engine:
             unless = self.compiled.unless.get(idx, ())
             matches: dict[tuple[int, int, str], Match] = {}
             for f in found[idx]:
-                context = f.context or line_around(code, f.start, f.end)
-                if unless and any(u.search(context) or u.search(f.text) for u in unless):
+                # an exception excuses the match itself (its command, URL or statement), never
+                # text a student can append beside it on the same line
+                if unless and any(u.search(_excused_unit(code, f)) for u in unless):
                     continue
                 key = (f.start, f.end, f.matcher.kind)
                 if key not in matches:

@@ -168,6 +168,7 @@ class Collector:
         self.need_python = need_python
         self.environ: dict[str, list[tuple[int, str]]] = {}  # variables the cell sets with %env
         self.unparsed = False  # the cell's own Python did not parse
+        self.unreadable: str | None = None  # why part of it could not be read (see PythonFacts)
         self.items: list[Evidence] = []
         self.scanned: dict[str, shell.Tokens] = {}  # each shell text is tokenized once
 
@@ -229,6 +230,8 @@ class Collector:
             facts = analyze(python_view)
             if origin is None and not facts.parsed:
                 self.unparsed = True
+            if facts.unreadable and self.unreadable is None:
+                self.unreadable = facts.unreadable
             self.python_facts(facts, code, origin, depth)
         if split.has_python:
             clean = join_continuations(strip_comments(python_view))
@@ -546,10 +549,22 @@ WHOLE_RETRY_CHARS = 64 * 1024
 
 
 def collect(
-    code: str, language: str = "python", need_python: bool = True, focus: list[int] | None = None
+    code: str,
+    language: str = "python",
+    need_python: bool = True,
+    focus: list[int] | None = None,
+    notes: list[str] | None = None,
 ) -> list[Evidence]:
     """Evidence of a cell. With `focus` (offsets of its interesting places), only the
-    statements around them and the variables they use are read (see `windows`)."""
+    statements around them and the variables they use are read (see `windows`). Reasons why
+    part of the cell could not be read are appended to `notes`."""
+    c = _collect(code, language, need_python, focus)
+    if notes is not None and c[1].unreadable:
+        notes.append(c[1].unreadable)
+    return c[0]
+
+
+def _collect(code: str, language: str, need_python: bool, focus: list[int] | None) -> tuple[list[Evidence], Collector]:
     window = None
     if focus is not None:
         mode, begin = cell_body(code, language)
@@ -558,13 +573,13 @@ def collect(
     c = Collector(need_python)
     if window is None:
         c.collect(code, language)
-        return c.items
+        return c.items, c
     c.collect(window.text, language)
     if c.unparsed and len(code) <= WHOLE_RETRY_CHARS:
         c = Collector(need_python)
         c.collect(code, language)
-        return c.items
-    return _remap(c.items, window)
+        return c.items, c
+    return _remap(c.items, window), c
 
 
 def _remap(items: list[Evidence], window: Window) -> list[Evidence]:

@@ -63,6 +63,11 @@ class Derived:
     exact: bool = False  # value == code[start:end]
 
 
+# The longest string the folding builds. Names, URLs and command lines are far shorter; past
+# this the cell is reported unreadable rather than built (a replace chain can ask for gigabytes).
+MAX_FOLDED_CHARS = 256 * 1024
+
+
 @dataclass
 class PythonFacts:
     imports: list[tuple[str, int, int]] = field(default_factory=list)  # import statements, as written
@@ -76,6 +81,9 @@ class PythonFacts:
     environ: dict[str, list[tuple[int, str]]] = field(default_factory=dict)  # os.environ["X"] = ...
     lists: dict[str, list[tuple[int, list[Derived], int, int]]] = field(default_factory=dict)  # argv lists
     parsed: bool = True
+    # why part of the cell could not be read (a string built past the folding budget, a parse
+    # the interpreter itself gives up on); the engine reports it instead of guessing
+    unreadable: str | None = None
 
 
 class _Positions:
@@ -249,7 +257,22 @@ class _Analyzer:
     # --- folding -------------------------------------------------------------------------
 
     def fold(self, node: ast.AST, depth: int = 0) -> tuple[str, frozenset[str]] | None:
-        """The string value of an expression built from literals, or None."""
+        """The string value of an expression built from literals, or None. Values longer than
+        `MAX_FOLDED_CHARS` are not built (a cell can describe a string of many gigabytes in a
+        line): the cell is marked unreadable instead."""
+        folded = self._fold(node, depth)
+        if folded is not None and len(folded[0]) > MAX_FOLDED_CHARS:
+            self.too_large(node)
+            return None
+        return folded
+
+    def too_large(self, node: ast.AST) -> None:
+        if self.facts.unreadable is None:
+            line = getattr(node, "lineno", None)
+            where = f" (line {line})" if line else ""
+            self.facts.unreadable = f"a string expression grows past what the check can read{where}"
+
+    def _fold(self, node: ast.AST, depth: int = 0) -> tuple[str, frozenset[str]] | None:
         if depth > 40:
             return None
         if isinstance(node, ast.Constant):
@@ -270,19 +293,21 @@ class _Analyzer:
             value = self.lookup(node.id, start)
             return (value, frozenset({"variable"})) if value is not None else None
         if isinstance(node, ast.JoinedStr):
-            out, via = [], {"f-string"}
+            out, via, size = [], {"f-string"}, 0
             for part in node.values:
                 if isinstance(part, ast.FormattedValue):
                     folded = self.fold(part.value, depth + 1)
-                    if folded is None:
-                        out.append("{…}")
-                        continue
-                    out.append(folded[0])
-                    via |= folded[1]
+                    piece = "{…}" if folded is None else folded[0]
+                    if folded is not None:
+                        via |= folded[1]
                 else:
                     folded = self.fold(part, depth + 1)
-                    if folded:
-                        out.append(folded[0])
+                    piece = folded[0] if folded else ""
+                out.append(piece)
+                size += len(piece)
+                if size > MAX_FOLDED_CHARS:
+                    self.too_large(node)
+                    return None
             return "".join(out), frozenset(via)
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
             left, right = self.fold(node.left, depth + 1), self.fold(node.right, depth + 1)
@@ -295,6 +320,10 @@ class _Analyzer:
                 return None
             items = node.right.elts if isinstance(node.right, ast.Tuple) else [node.right]
             values = [self.fold(e, depth + 1) for e in items]
+            longest = max((len(v[0]) for v in values if v), default=0)
+            if len(template[0]) + template[0].count("%") * longest > MAX_FOLDED_CHARS:
+                self.too_large(node)
+                return None
             return _percent_format(template[0], values), template[1].union(*(v[1] for v in values if v)) | {"format"}
         if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice):
             s = node.slice
@@ -340,6 +369,9 @@ class _Analyzer:
             sep = self.fold(node.func.value, depth + 1)
             items = self.fold_items(args[0], depth + 1)
             if sep is None or items is None:
+                return None
+            if sum(len(v) for v, _ in items) + len(sep[0]) * len(items) > MAX_FOLDED_CHARS:
+                self.too_large(node)
                 return None
             return sep[0].join(v for v, _ in items), sep[1].union(*(v for _, v in items)) | {"join"}
         if name in _B64 and args:
@@ -387,6 +419,10 @@ class _Analyzer:
         if name == "replace" and isinstance(node.func, ast.Attribute) and len(args) == 2:
             inner, a, b = (self.fold(x, depth + 1) for x in (node.func.value, args[0], args[1]))
             if inner and a and b:
+                grows = inner[0].count(a[0]) * max(0, len(b[0]) - len(a[0])) if b[0] else 0
+                if len(inner[0]) + grows > MAX_FOLDED_CHARS:
+                    self.too_large(node)
+                    return None
                 return inner[0].replace(a[0], b[0]), inner[1] | {"replace"}
         if name == "format" and isinstance(node.func, ast.Attribute) and receiver != "string":
             template = self.fold(node.func.value, depth + 1)
@@ -395,6 +431,10 @@ class _Analyzer:
             positional = [self.fold(a, depth + 1) for a in args]
             named = {k.arg: self.fold(k.value, depth + 1) for k in node.keywords if k.arg}
             vias = template[1].union(*(v[1] for v in [*positional, *named.values()] if v))
+            longest = max((len(v[0]) for v in [*positional, *named.values()] if v), default=0)
+            if len(template[0]) + template[0].count("{") * longest > MAX_FOLDED_CHARS:
+                self.too_large(node)
+                return None
             return _brace_format(template[0], positional, named), vias | {"format"}
         return None
 
@@ -756,8 +796,9 @@ def analyze(code: str) -> PythonFacts:
         return facts
     try:
         _Analyzer(code, pos, facts).run(tree)
-    except RecursionError:
+    except (RecursionError, MemoryError):
         facts.parsed = False
+        facts.unreadable = facts.unreadable or "the code is nested too deeply to read"
     return facts
 
 

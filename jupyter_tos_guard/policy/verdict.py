@@ -50,6 +50,9 @@ class Verdict:
     hits: tuple[RuleHit, ...]
     elapsed_ms: float
     truncated: bool = False
+    # why the engine could not read all of the cell (a budget, the deadline), for the operator's
+    # `on_unreadable` setting; the rules that matched in what was read are reported all the same
+    unreadable: str | None = None
 
     @property
     def rule_ids(self) -> tuple[str, ...]:
@@ -93,3 +96,18 @@ class Verdict:
                 for h in self.hits
             ],
         }
+
+
+def line_text(code: str, line: int) -> str:
+    """Line `line` (from 1) of `code` as the engine counts lines: split at "\n" only. Other
+    characters that str.splitlines() takes for line breaks (U+2028, U+0085, form feed, ...)
+    must not shift what a student or an operator is shown away from the line that matched."""
+    if line < 1:
+        return ""
+    start = 0
+    for _ in range(line - 1):
+        start = code.find("\n", start) + 1
+        if start == 0:
+            return ""
+    end = code.find("\n", start)
+    return (code[start:] if end < 0 else code[start:end]).rstrip("\r")

@@ -222,7 +222,9 @@ class _Focus:
         """Every line that assigns `name`: (end of the match, (line start, indentation)), in order."""
         table = self._defs.get(name)
         if table is None:
-            code, ends, entries = self.code, [], []
+            code = self.code
+            ends: list[int] = []
+            entries: list[tuple[int, int]] = []
             pattern = _assignment_to(name, self.mode)
             for at in self.occurrences(name):
                 m = pattern.match(code, at)
@@ -247,7 +249,9 @@ class _Focus:
         """%env NAME=..., os.environ["NAME"] = ..., putenv("NAME", ...): where the cell sets `name`."""
         table = self._envs.get(name)
         if table is None:
-            code, ends, entries = self.code, [], []
+            code = self.code
+            ends: list[int] = []
+            entries: list[tuple[int, int]] = []
             for m in _environ_assignment(name).finditer(code, self.begin):
                 start = max(_line_start(code, m.start()), self.begin)
                 ends.append(m.end())
@@ -259,7 +263,9 @@ class _Focus:
         """The import lines that bind `name`, found from the name's own occurrences."""
         table = self._imports.get(name)
         if table is None:
-            code, ends, entries = self.code, [], []
+            code = self.code
+            ends: list[int] = []
+            entries: list[tuple[int, int]] = []
             for at in self.occurrences(name):
                 start = max(_line_start(code, at), self.begin)
                 line = _IMPORT.match(code, start, _line_end(code, at))
