@@ -98,7 +98,20 @@ class TosGuard(Configurable):
         1024 * 1024,
         config=True,
         help="""Only the first this-many characters of a huge cell are checked, so that no
-        cell can stall the server. A truncated check is audited as such. 0 means no cap.""",
+        cell can stall the server. The unread rest is treated by `on_unreadable`, and every
+        truncated check is audited. 0 means no cap.""",
+    )
+
+    on_unreadable = Enum(
+        ["block", "warn"],
+        default_value="block",
+        config=True,
+        help="""What to do with code the check could not read to the end: a cell longer than
+        `max_scan_bytes`, or one built to defeat the reader (a string expression that grows
+        past the check's budget). A student can write such a cell on purpose to hide what
+        follows, so `block` (the default) stops it with a message saying why; `warn` lets it
+        run with a notice. Either way the decision is audited with the reason, rollout modes
+        apply, and rules that matched in the part that was read apply as usual.""",
     )
 
     reload_interval = Float(

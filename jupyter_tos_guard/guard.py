@@ -7,6 +7,7 @@ against one whole policy, old or new.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -20,7 +21,7 @@ from .acknowledge import Acknowledgements
 from .audit import AuditLog, utc_from_timestamp, utc_now
 from .config import TosGuard
 from .exemptions import Exemption
-from .messages import failure_payload, verdict_payload
+from .messages import failure_payload, unreadable_reason, verdict_payload
 from .policy import Action, Engine, EvaluationContext, PolicyError, Verdict
 from .policy.loader import default_policy_texts, load_texts, read_sources
 from .policy.model import Policy
@@ -233,22 +234,35 @@ class Guard:
 
     def check(self, request: Request) -> Decision:
         metrics.CHECKED.inc()
-        code = request.code
-        if request.user_expressions:
-            code = "\n".join((code, *request.user_expressions))
         engine = self.engine
         context = EvaluationContext(language=request.language, user=request.user, groups=request.groups)
         try:
-            verdict = engine.evaluate(code, context)
+            # each user_expression is read on its own: glued to the code, an expression like
+            # `)` would turn the whole cell into one the Python reader cannot parse
+            code, verdict, rule_ids = self._evaluate_parts(request, context)
         except Exception as exc:  # a bug in the engine: audit it, then fail open or closed
-            return self._engine_failed(request, code, exc)
+            return self._engine_failed(request, "\n".join((request.code, *request.user_expressions)), exc)
         metrics.CHECK_SECONDS.observe(verdict.elapsed_ms / 1000)
-        if verdict.action == Action.ALLOW:
+        unreadable = verdict.unreadable or (
+            f"it is longer than the {engine.max_chars:,} characters the check reads"
+            if verdict.truncated and engine.max_chars
+            else None
+        )
+        if verdict.action == Action.ALLOW and unreadable is None:
             return ALLOW
         verdict = self._apply_exemptions(request, code, verdict)
-        if verdict.action == Action.ALLOW:
+        # what could not be read is acted on by the operator's setting, never waved through
+        floor = (
+            Action.ALLOW
+            if unreadable is None
+            else Action.BLOCK
+            if self.config.on_unreadable == "block"
+            else Action.WARN
+        )
+        policy_action = max(verdict.action, floor)
+        if policy_action == Action.ALLOW:
             return ALLOW
-        action = apply_mode(verdict.action, self.config.mode)
+        action = apply_mode(policy_action, self.config.mode)
         payload = verdict_payload(
             verdict,
             code,
@@ -259,9 +273,12 @@ class Guard:
             policy_name=engine.policy.name,
             mode=self.config.mode,
         )
+        if unreadable is not None:
+            payload["reason"] = unreadable_reason(unreadable, stopped=action >= Action.CONFIRM)
         record = self._base_record("decision", request)
         first = verdict.hits[0].matches[0] if verdict.hits and verdict.hits[0].matches else None
-        code_sha256 = hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()
+        whole = "\n".join((request.code, *request.user_expressions))
+        code_sha256 = hashlib.sha256(whole.encode("utf-8", "surrogatepass")).hexdigest()
         action_label = action.label
         if action == Action.CONFIRM:
             confirm_rules = [h.rule.id for h in verdict.hits if h.rule.action == Action.CONFIRM]
@@ -278,12 +295,13 @@ class Guard:
             payload["action"] = action_label if action_label == "acknowledged" else action.label
         record.update(
             action=action_label,
-            policy_action=verdict.action.label,
-            rules=list(verdict.rule_ids),
+            policy_action=policy_action.label,
+            rules=rule_ids,
             categories=sorted({h.rule.category for h in verdict.hits}),
             excerpt=payload["rules"][0]["matches"][0]["excerpt"] if first else None,
             code_sha256=code_sha256,
             truncated=verdict.truncated,
+            unreadable=unreadable,
             elapsed_ms=round(verdict.elapsed_ms, 3),
         )
         self._record(record, payload if action >= Action.WARN else None)  # before the action takes effect
@@ -339,9 +357,7 @@ class Guard:
         )
         self._record(record, None)
         kept = tuple(h for h in verdict.hits if h not in spared)
-        return Verdict(
-            max((h.rule.action for h in kept), default=Action.ALLOW), kept, verdict.elapsed_ms, verdict.truncated
-        )
+        return dataclasses.replace(verdict, action=max((h.rule.action for h in kept), default=Action.ALLOW), hits=kept)
 
     def _record(self, record: dict[str, Any], payload: dict[str, Any] | None) -> None:
         """Audit first (before the action takes effect), then events and other sinks."""
@@ -355,6 +371,25 @@ class Guard:
             except Exception:
                 self.log.warning("tos-guard: an audit sink failed", exc_info=True)
 
+    def _evaluate_parts(self, request: Request, context: EvaluationContext) -> tuple[str, Verdict, list[str]]:
+        """The cell's code and each user_expression, judged apart. Returns the part whose verdict
+        is shown (the strongest; the code on a tie), that verdict, and every rule that fired in
+        any part (all of them are audited)."""
+        engine = self.engine
+        shown_code, shown = request.code, engine.evaluate(request.code, context)
+        rule_ids = list(shown.rule_ids)
+        unreadable, truncated = shown.unreadable, shown.truncated
+        for expression in request.user_expressions:
+            verdict = engine.evaluate(expression, context)
+            rule_ids += [r for r in verdict.rule_ids if r not in rule_ids]
+            unreadable = unreadable or verdict.unreadable
+            truncated = truncated or verdict.truncated
+            if verdict.action > shown.action:
+                shown_code, shown = expression, verdict
+        if (unreadable, truncated) != (shown.unreadable, shown.truncated):
+            shown = dataclasses.replace(shown, unreadable=unreadable, truncated=truncated)
+        return shown_code, shown, rule_ids
+
     def _engine_failed(self, request: Request, code: str, exc: Exception) -> Decision:
         metrics.ENGINE_FAILURES.inc()
         self.log.error("tos-guard: the policy engine failed on a cell (%s)", self.config.on_engine_error, exc_info=exc)
@@ -365,16 +400,13 @@ class Guard:
             error=f"{type(exc).__name__}: {exc}",
             code_sha256=hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest(),
         )
-        self._record(record, None)
         if not closed:
+            self._record(record, None)
             return Decision(Action.ALLOW, record=record)
         metrics.BLOCKED.inc()
-        payload = failure_payload(
-            "the terms-of-use check could not be completed, so this cell was not run; "
-            "try again, and tell the operators if it persists",
-            info_url=self.info_url,
-            appeal_url=self.appeal_url,
-        )
+        # the event carries the payload, so every frontend shows the same words
+        payload = failure_payload(info_url=self.info_url, appeal_url=self.appeal_url)
+        self._record(record, payload)
         return Decision(Action.BLOCK, None, payload, record)
 
     # --- public summary -------------------------------------------------------------------

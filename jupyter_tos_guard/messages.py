@@ -18,6 +18,11 @@ ERROR_NAME = "TermsOfUseViolation"
 METADATA_KEY = "jupyter_tos_guard"
 _EXCERPT_CHARS = 160
 
+ENGINE_FAILED = (
+    "The terms-of-use check could not be completed, so this cell was not run. "
+    "Try again, and tell the operators if it persists."
+)
+
 
 def _excerpt(code: str, line: int) -> str:
     text = line_text(code, line).strip()
@@ -48,7 +53,9 @@ def verdict_payload(
                     "end_column": m.span.end_column,
                     "exact": m.exact,
                     "excerpt": _excerpt(code, m.span.line),
-                    "matched": m.evidence[:_EXCERPT_CHARS],
+                    # a private rule's patterns and matched values never leave the server: the
+                    # student sees its title, its message and their own line
+                    "matched": "" if hit.rule.private else m.evidence[:_EXCERPT_CHARS],
                     "matcher": m.matcher,
                     "via": list(m.via),
                 }
@@ -102,7 +109,7 @@ def _process_line(payload: dict[str, Any]) -> str | None:
 def _plain_lines(payload: dict[str, Any]) -> list[str]:
     action = payload["action"]
     head = _headline(payload)
-    lines = []
+    lines = [f"{head}: {payload['reason']}"] if payload.get("reason") else []
     for rule in payload["rules"]:
         lines.append(f"{head}: {rule['title']} (rule {rule['id']}, {rule['category']})")
         lines.append(f"  {rule['message']}")
@@ -142,6 +149,8 @@ def notice_html(payload: dict[str, Any]) -> str:
         f'background:{background};color:#1f1f1f;padding:6px 10px;margin:2px 0;font-family:sans-serif">'
     ]
     head = _headline(payload)
+    if payload.get("reason"):
+        parts.append(f"<div><strong>{e(head)}:</strong> {e(payload['reason'])}</div>")
     for rule in payload["rules"]:
         parts.append(
             f"<div><strong>{e(head)}: {e(rule['title'])}</strong> "
@@ -195,13 +204,23 @@ def error_content(payload: dict[str, Any]) -> dict[str, Any]:
     if first is not None:
         evalue = f"{first['title']} (rule {first['id']}): {first['message']}"
     else:
-        evalue = payload.get("reason", "the terms-of-use check could not be completed")
+        evalue = payload.get("reason") or ENGINE_FAILED
     red, reset = "\x1b[0;31m", "\x1b[0m"
     traceback = [f"{red}{ERROR_NAME}{reset}: This cell was not run."] + _plain_lines(payload)
     return {"ename": ERROR_NAME, "evalue": evalue, "traceback": traceback}
 
 
-def failure_payload(reason: str, *, info_url: str | None, appeal_url: str | None) -> dict[str, Any]:
+def unreadable_reason(why: str, *, stopped: bool) -> str:
+    """Why a cell the check could not read to the end was stopped, or ran with a notice."""
+    if stopped:
+        return (
+            f"Part of this code could not be checked ({why}), so it was not run. "
+            "Split it into smaller cells or simplify it, and tell the operators if it persists."
+        )
+    return f"Part of this code could not be checked ({why}). It ran; the operators can see it was not fully checked."
+
+
+def failure_payload(reason: str = ENGINE_FAILED, *, info_url: str | None, appeal_url: str | None) -> dict[str, Any]:
     """Payload for a fail-closed block: the engine could not check the cell."""
     return {
         "version": 1,

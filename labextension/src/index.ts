@@ -42,7 +42,6 @@ import { PolicyPanel } from './policyPanel';
 import { actionLabel, createRendererFactory, RENDERER_RANK } from './renderer';
 import {
   EVENT_SCHEMA_ID,
-  IVerdictPayload,
   IVerdictRecord,
   isShown,
   METADATA_KEY,
@@ -161,7 +160,8 @@ class GuardFrontend {
     if (event?.schema_id !== EVENT_SCHEMA_ID) {
       return;
     }
-    const record = parseRecord(event) ?? this.failureRecord(event);
+    // decisions and fail-closed engine errors alike carry the verdict the server built
+    const record = parseRecord(event);
     if (!record || !isShown(record.verdict.action)) {
       return;
     }
@@ -175,27 +175,6 @@ class GuardFrontend {
     if (!inView && (fresh || !panels.length)) {
       this.notify(record, panels);
     }
-  }
-
-  /** A fail-closed engine error carries no verdict: say so in the banner all the same. */
-  private failureRecord(event: Record<string, unknown>): IVerdictRecord | null {
-    if (event.event !== 'engine_error' || event.action !== 'block') {
-      return null;
-    }
-    const verdict: IVerdictPayload = {
-      version: 1,
-      action: 'block',
-      mode: 'enforce',
-      policy: '',
-      rules: [],
-      info_url: null,
-      appeal_url: null,
-      contact: null,
-      reason: this.trans.__(
-        'The terms-of-use check could not be completed, so this cell was not run.'
-      )
-    };
-    return parseRecord({ ...event, verdict });
   }
 
   /** A notification for a verdict whose notebook is not in view; repeats update it. */

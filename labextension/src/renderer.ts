@@ -276,7 +276,7 @@ export function renderVerdict(
       h('strong', { class: 'jp-TosGuard-headline' }, headline(payload, trans))
     )
   ]);
-  if (!payload.rules.length && payload.reason) {
+  if (payload.reason) {
     root.appendChild(h('p', { class: 'jp-TosGuard-message' }, payload.reason));
   }
   for (const rule of payload.rules) {
