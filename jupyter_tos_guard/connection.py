@@ -28,11 +28,25 @@ from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebso
 from tornado.websocket import WebSocketClosedError
 
 from .guard import Decision, Guard, Request
-from .messages import METADATA_KEY, error_content, notice_content
+from .messages import METADATA_KEY, error_content, notice_content, refused_content
 from .policy import Action
 
 V1 = "v1.kernel.websocket.jupyter.org"
 _MAX_DRAIN_SECONDS = 3600.0  # never abort for longer than this, whatever happens to replies
+
+
+def _raw(part: t.Any) -> bytes:
+    return part.bytes if isinstance(part, zmq.Frame) else bytes(part)
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 class MalformedMessage(ValueError):
@@ -165,7 +179,10 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
                 if not self._check_execute(parsed):
                     return
             except MalformedMessage as exc:
-                self.log.warning("tos-guard: dropped a malformed execute_request: %s", exc)
+                # the header is readable, so the client waits for a reply: give it one (the
+                # kernel would not answer a request without code, or would choke on it)
+                self.log.warning("tos-guard: refused an unreadable execute_request: %s", exc)
+                self._refuse(parsed, str(exc))
                 return
         stream = self.channels[parsed.channel]
         if parsed.msg_list is not None:
@@ -240,12 +257,16 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
         if guard is None:
             self.log.error("tos-guard: the guard is not initialised; forwarding unchecked")
             return True
-        code = content.get("code", "")
+        code = content.get("code")
         if not isinstance(code, str):
-            raise MalformedMessage("execute_request code is not a string")
+            raise MalformedMessage("its code is missing or not a string")
         expressions = content.get("user_expressions") or {}
         if not isinstance(expressions, dict):
-            raise MalformedMessage("execute_request user_expressions is not an object")
+            raise MalformedMessage("its user_expressions is not an object")
+        if _has_lone_surrogate(code) or any(
+            isinstance(v, str) and _has_lone_surrogate(v) for v in expressions.values()
+        ):
+            raise MalformedMessage("its code holds characters no kernel can read (unpaired UTF-16 surrogates)")
         meta = self._metadata(parsed).get(METADATA_KEY)
         request = Request(
             acknowledge=meta.get("acknowledge") if isinstance(meta, dict) else None,
@@ -360,7 +381,11 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
             channel = getattr(stream, "channel", stream if isinstance(stream, str) else None)
             # only read headers when there is something to learn: the kernel's session (once per
             # kernel process) or a reply to a request an abort is waiting on
-            if self.kernel_id not in self._kernel_sessions or (channel == "shell" and self._pending):
+            if (
+                self.kernel_id not in self._kernel_sessions
+                or (channel == "shell" and self._pending)
+                or (channel == "iopub" and self._abort_wait)
+            ):
                 self._observe_outgoing(channel, outgoing_msg)
         except Exception:
             self.log.debug("tos-guard: could not read an outgoing header", exc_info=True)
@@ -372,20 +397,33 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
         session = header.get("session")
         if session:
             self._kernel_sessions[self.kernel_id] = session
-        if channel != "shell" or not self._pending:
-            return
-        raw_parent = fed[2].bytes if isinstance(fed[2], zmq.Frame) else bytes(fed[2])
-        if not any(pending.encode() in raw_parent for pending in self._pending):
-            return
-        parent = self.session.unpack(raw_parent)
-        msg_id = parent.get("msg_id")
-        if msg_id in self._pending and str(header.get("msg_type", "")).endswith("_reply"):
-            del self._pending[msg_id]
-            if self._abort_wait is not None and msg_id in self._abort_wait:
-                self._abort_wait.discard(msg_id)
-                if not self._abort_wait and self._abort_deadline is None:
-                    self._abort_deadline = time.monotonic() + self._grace()
-                    self._same_burst()
+        msg_type = str(header.get("msg_type", ""))
+        if channel == "shell" and self._pending and msg_type.endswith("_reply"):
+            msg_id = self._parent_among(fed[2], self._pending)
+            if msg_id is not None:
+                del self._pending[msg_id]
+                self._request_done(msg_id)
+        elif channel == "iopub" and self._abort_wait and msg_type == "status":
+            # a kernel that goes idle after a request is done with it, reply or not (ipykernel
+            # sends none for some malformed requests): never wait on a reply that will not come
+            msg_id = self._parent_among(fed[2], self._abort_wait)
+            if msg_id is not None and self.session.unpack(_raw(fed[4])).get("execution_state") == "idle":
+                self._pending.pop(msg_id, None)
+                self._request_done(msg_id)
+
+    def _parent_among(self, raw: t.Any, ids: t.Collection[str]) -> str | None:
+        raw_parent = _raw(raw)
+        if not any(pending.encode() in raw_parent for pending in ids):
+            return None
+        msg_id = self.session.unpack(raw_parent).get("msg_id")
+        return msg_id if msg_id in ids else None
+
+    def _request_done(self, msg_id: str) -> None:
+        if self._abort_wait is not None and msg_id in self._abort_wait:
+            self._abort_wait.discard(msg_id)
+            if not self._abort_wait and self._abort_deadline is None:
+                self._abort_deadline = time.monotonic() + self._grace()
+                self._same_burst()
 
     # --- messages we make ---------------------------------------------------------------------
 
@@ -458,6 +496,29 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
         error = error_content(decision.payload)
         reply = dict(error, status="error", execution_count=None, user_expressions={}, payload=[])
         self._answer(channel, parent, meta, reply, error)
+
+    def _refuse(self, parsed: _Parsed, reason: str) -> None:
+        """Answer an execute_request that cannot be forwarded, so no client waits forever."""
+        header = parsed.header
+        if not isinstance(header.get("msg_id"), str):
+            return
+        guard = self.guard
+        if guard is not None:
+            guard.refused(
+                Request(
+                    code="",
+                    msg_id=header["msg_id"],
+                    channel=parsed.channel,
+                    kernel_id=self.kernel_id,
+                    notebook_path=self._notebook_path,
+                    user=self._user_name(),
+                ),
+                reason,
+            )
+        error = refused_content(reason)
+        meta = {METADATA_KEY: {"action": "refused"}}
+        reply = dict(error, status="error", execution_count=None, user_expressions={}, payload=[])
+        self._answer(parsed.channel, header, meta, reply, error)
 
     def _answer_aborted(self, channel: str, parent: dict[str, t.Any]) -> None:
         meta = {METADATA_KEY: {"action": "aborted"}, "status": "aborted"}

@@ -371,6 +371,13 @@ class Guard:
             except Exception:
                 self.log.warning("tos-guard: an audit sink failed", exc_info=True)
 
+    def refused(self, request: Request, reason: str) -> None:
+        """Audit an execute request answered with an error because it could not be read: a
+        client that sends such requests is either broken or probing the guard."""
+        record = self._base_record("malformed_request", request)
+        record.update(action="block", error=reason)
+        self._record(record, None)
+
     def _evaluate_parts(self, request: Request, context: EvaluationContext) -> tuple[str, Verdict, list[str]]:
         """The cell's code and each user_expression, judged apart. Returns the part whose verdict
         is shown (the strongest; the code on a tie), that verdict, and every rule that fired in

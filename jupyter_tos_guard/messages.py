@@ -220,6 +220,12 @@ def unreadable_reason(why: str, *, stopped: bool) -> str:
     return f"Part of this code could not be checked ({why}). It ran; the operators can see it was not fully checked."
 
 
+def refused_content(reason: str) -> dict[str, Any]:
+    """`error` content for an execute request the server could not read or forward."""
+    evalue = f"This cell was not run: the request could not be read ({reason}). Run it again; if it persists, reload the page."
+    return {"ename": "UnreadableRequest", "evalue": evalue, "traceback": [evalue]}
+
+
 def failure_payload(reason: str = ENGINE_FAILED, *, info_url: str | None, appeal_url: str | None) -> dict[str, Any]:
     """Payload for a fail-closed block: the engine could not check the cell."""
     return {
