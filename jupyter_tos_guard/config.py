@@ -74,7 +74,10 @@ class TosGuard(Configurable):
         (events and metrics still run). Defaults to $JUPYTER_TOS_GUARD_AUDIT_LOG, else
         `tos-guard-audit.jsonl` in the Jupyter runtime directory.
         Note that a file inside the user's own server is writable by the user: for records
-        students cannot alter, forward the events to a hub service or a log collector.""",
+        students cannot alter, run the hub service (TosGuardHub), whose reporter takes each
+        decision inside the server process. Do not treat the server's event stream
+        (/api/events/subscribe) as a record: any client holding the server's token can post
+        events to it.""",
     )
 
     @default("audit_log")
@@ -100,6 +103,23 @@ class TosGuard(Configurable):
         help="""Only the first this-many characters of a huge cell are checked, so that no
         cell can stall the server. The unread rest is treated by `on_unreadable`, and every
         truncated check is audited. 0 means no cap.""",
+    )
+
+    check_api = Bool(
+        False,
+        config=True,
+        help="""Serve POST /tos-guard/check, which returns the verdict on code without running
+        it. Off by default: in a single-user server the student holds the server's token, and
+        a silent verdict lets them try variations until one passes. When on (for operators'
+        tools), every call is audited (event `check`) and each user may make at most
+        `check_rate` calls a minute.""",
+    )
+
+    check_rate = Int(
+        30,
+        config=True,
+        help="""Calls of POST /tos-guard/check allowed per user and minute when `check_api` is on;
+        further calls get 429 until the minute has passed.""",
     )
 
     on_unreadable = Enum(

@@ -28,6 +28,7 @@ from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebso
 from tornado.websocket import WebSocketClosedError
 
 from .guard import Decision, Guard, Request
+from .identity import groups_of, user_of
 from .messages import METADATA_KEY, error_content, notice_content, refused_content
 from .policy import Action
 
@@ -301,18 +302,10 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
         return True
 
     def _user_name(self) -> str | None:
-        user = getattr(self.websocket_handler, "current_user", None)
-        hub_user = getattr(user, "hub_user", None)
-        if isinstance(hub_user, dict) and hub_user.get("name"):
-            return str(hub_user["name"])
-        name = getattr(user, "username", None) or getattr(user, "name", None)
-        return str(name) if name else None
+        return user_of(self.websocket_handler)
 
     def _user_groups(self) -> tuple[str, ...]:
-        hub_user = getattr(getattr(self.websocket_handler, "current_user", None), "hub_user", None)
-        if isinstance(hub_user, dict):
-            return tuple(str(g) for g in hub_user.get("groups") or ())
-        return ()
+        return groups_of(self.websocket_handler)
 
     # --- stop_on_error: abort what was queued behind a blocked cell ---------------------------
     #

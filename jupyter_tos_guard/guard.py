@@ -25,6 +25,7 @@ from .messages import failure_payload, unreadable_reason, verdict_payload
 from .policy import Action, Engine, EvaluationContext, PolicyError, Verdict
 from .policy.loader import default_policy_texts, load_texts, read_sources
 from .policy.model import Policy
+from .ratelimit import RateLimit
 
 EVENT_SCHEMA_ID = "https://events.jupyter-tos-guard.org/decision/v1"
 
@@ -108,6 +109,7 @@ class Guard:
         self.policy_error: str | None = None
         self.remote_policy: tuple[str, str] | None = None
         self.acknowledgements = Acknowledgements()
+        self.check_calls = RateLimit()  # POST /tos-guard/check, per user
         # Other consumers of every audit record (e.g. the hub reporter); each must return fast.
         self.sinks: list[Callable[[dict[str, Any]], None]] = []
         # Where exemptions come from besides the policy (e.g. the hub service); must be fast.
@@ -370,6 +372,20 @@ class Guard:
                 sink(record)
             except Exception:
                 self.log.warning("tos-guard: an audit sink failed", exc_info=True)
+
+    def audit_check(self, user: str | None, code: str, verdict: Verdict) -> None:
+        """Audit a dry-run check (POST /tos-guard/check): what was asked and what it would do."""
+        record = self._base_record("check", Request(code="", user=user))
+        record.update(
+            action="log",
+            policy_action=verdict.action.label,
+            rules=list(verdict.rule_ids),
+            categories=sorted({h.rule.category for h in verdict.hits}),
+            code_sha256=hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest(),
+            unreadable=verdict.unreadable,
+            truncated=verdict.truncated,
+        )
+        self._record(record, None)
 
     def refused(self, request: Request, reason: str) -> None:
         """Audit an execute request answered with an error because it could not be read: a

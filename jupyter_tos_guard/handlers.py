@@ -10,6 +10,7 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from .guard import Guard
+from .identity import user_of
 from .messages import verdict_payload
 from .policy import EvaluationContext
 
@@ -51,11 +52,21 @@ class VerdictsHandler(_GuardHandler):
 
 
 class CheckHandler(_GuardHandler):
-    """POST {"code": "...", "language": "python"}: the verdict, without running or auditing anything."""
+    """POST {"code": "...", "language": "python"}: the verdict, without running anything.
+
+    Off unless `TosGuard.check_api`; every call is audited and rate-limited per user, so the
+    check cannot serve as a silent oracle for trying evasions.
+    """
 
     @web.authenticated
     @authorized
     async def post(self) -> None:
+        guard = self.guard
+        if not guard.config.check_api:
+            raise web.HTTPError(403, "the check API is off on this server (TosGuard.check_api)")
+        user = user_of(self)
+        if not guard.check_calls.allow(user or guard.identity or "", guard.config.check_rate):
+            raise web.HTTPError(429, f"at most {guard.config.check_rate} checks a minute")
         try:
             body = json.loads(self.request.body or b"{}")
         except ValueError as exc:
@@ -66,8 +77,8 @@ class CheckHandler(_GuardHandler):
         if len(code) > MAX_CHECK_CHARS:
             raise web.HTTPError(413, f"code longer than {MAX_CHECK_CHARS} characters")
         language = body.get("language", "python") if isinstance(body.get("language", "python"), str) else "python"
-        guard = self.guard
         verdict = guard.engine.evaluate(code, EvaluationContext(language=language))
+        guard.audit_check(user, code, verdict)
         payload = verdict_payload(
             verdict,
             code,

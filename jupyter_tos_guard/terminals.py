@@ -25,6 +25,7 @@ from traitlets import Bool
 from traitlets.config import Configurable
 
 from .guard import Guard, Request
+from .identity import groups_of, user_of
 from .messages import terminal_text
 from .policy import Action
 
@@ -183,12 +184,7 @@ def _judge(guard: Guard, handler: Any, name: str, typed: str) -> dict[str, Any] 
 
 
 def _user_of(handler: Any) -> tuple[str | None, tuple[str, ...]]:
-    user = getattr(handler, "current_user", None)
-    hub_user = getattr(user, "hub_user", None)
-    if isinstance(hub_user, dict) and hub_user.get("name"):
-        return str(hub_user["name"]), tuple(str(g) for g in hub_user.get("groups") or ())
-    name = getattr(user, "username", None) or getattr(user, "name", None)
-    return (str(name) if name else None), ()
+    return user_of(handler), groups_of(handler)
 
 
 def _write_later(settings: dict[str, Any], name: str, payload: dict[str, Any], delay: float) -> None:
