@@ -159,6 +159,7 @@ class TosGuardApp(ExtensionApp):
             await self.reporter.aclose()
             self.reporter = None
         if self.guard is not None:
+            await self.guard.worker.aclose()  # the process that checks large cells
             self.guard.close()
             self.settings.pop("tos_guard", None)
             if self.serverapp is not None and self.serverapp.web_app is not None:

@@ -122,6 +122,24 @@ class TosGuard(Configurable):
         further calls get 429 until the minute has passed.""",
     )
 
+    worker_chars = Int(
+        32 * 1024,
+        config=True,
+        help="""Cells longer than this many characters (code and user expressions together) are
+        checked in a separate process, so that a large or adversarial cell never holds up the
+        server's event loop (every notebook, terminal and API call of the server waits while
+        it runs); the cell itself waits for its verdict. Smaller cells are checked in place,
+        which costs well under a millisecond. 0 checks every cell in place.""",
+    )
+
+    check_timeout = Float(
+        10.0,
+        config=True,
+        help="""Seconds a check in the worker process may take. A check that takes longer is
+        stopped and the cell is treated by `on_unreadable` (blocked by default), with the
+        reason audited.""",
+    )
+
     on_unreadable = Enum(
         ["block", "warn"],
         default_value="block",

@@ -12,6 +12,7 @@ exception ever escapes into tornado (tornado would drop the whole websocket).
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import time
 import typing as t
@@ -61,6 +62,12 @@ class _Parsed(t.NamedTuple):
     msg_list: list[t.Any] | None  # v1 protocol: [header, parent, metadata, content, *buffers] bytes
 
 
+class _Execute(t.NamedTuple):
+    request: Request
+    silent: bool
+    stop_on_error: bool
+
+
 def _check_v1_frame(frame: bytes) -> None:
     """Validate the v1 offset table before jupyter_server reads it.
 
@@ -108,6 +115,9 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
     _abort_burst: bool = False
 
     _pending_headers: dict[str, dict[str, t.Any]]
+    # messages that arrived while a large cell is checked in the worker, in order (see below)
+    _backlog: collections.deque[t.Any] | None = None
+    _drain_task: asyncio.Future[None] | None = None
 
     def __init__(self, **kwargs: t.Any):
         super().__init__(**kwargs)
@@ -152,40 +162,92 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
 
     # --- incoming: browser -> kernel -------------------------------------------------------
 
+    # Messages are handled in the order they arrive. A large cell is checked in the worker
+    # process (see Guard.check_async): while it is, this connection's later messages wait in
+    # `_backlog` behind it, and the event loop serves everyone else.
+
     def handle_incoming_message(self, incoming_msg: t.Any) -> None:
+        if self._backlog is not None:
+            self._backlog.append(incoming_msg)
+            return
+        waiting = self._handle_safely(incoming_msg)
+        if waiting is not None:
+            self._backlog = collections.deque()
+            self._drain_task = asyncio.ensure_future(self._drain(waiting))
+
+    def _handle_safely(self, incoming_msg: t.Any) -> t.Awaitable[None] | None:
         try:
-            self._handle_incoming(incoming_msg)
+            return self._handle_incoming(incoming_msg)
         except Exception:
             self.log.exception("tos-guard: unexpected error while handling a kernel message; it was dropped")
+            return None
 
-    def _handle_incoming(self, ws_msg: t.Any) -> None:
+    async def _drain(self, waiting: t.Awaitable[None] | None) -> None:
+        while True:
+            if waiting is not None:
+                try:
+                    await waiting
+                except Exception:
+                    self.log.exception("tos-guard: unexpected error while checking a cell; it was dropped")
+            waiting = None
+            while waiting is None and self._backlog:
+                waiting = self._handle_safely(self._backlog.popleft())
+            if waiting is None:
+                self._backlog = None
+                return
+
+    def _handle_incoming(self, ws_msg: t.Any) -> t.Awaitable[None] | None:
+        """Handle one client message; an awaitable when its check went to the worker."""
         if not self.channels:
             self.log.debug("Received message on closed websocket")
-            return
+            return None
         try:
             parsed = self._parse(ws_msg)
         except MalformedMessage as exc:
             self.log.warning("tos-guard: dropped a malformed kernel message from the client: %s", exc)
-            return
+            return None
         if parsed.channel not in self.channels:
             self.log.warning("No such channel: %r", parsed.channel)
-            return
+            return None
         allowed = self.multi_kernel_manager.allowed_message_types
         msg_type = parsed.header.get("msg_type")
         if allowed and msg_type not in allowed:
             self.log.warning('Received message of type "%s", which is not allowed. Ignoring.', msg_type)
+            return None
+        if msg_type != "execute_request":
+            self._forward(parsed)
+            return None
+        try:
+            execute = self._prepare_execute(parsed)
+            if execute is None:
+                return None
+            guard = self.guard
+            if guard is None:
+                self.log.error("tos-guard: the guard is not initialised; forwarding unchecked")
+                self._forward(parsed)
+                return None
+            if guard.offloads(execute.request):
+                return self._check_later(guard, parsed, execute)
+            if self._apply(parsed, execute, guard.check(execute.request)):
+                self._forward(parsed)
+        except MalformedMessage as exc:
+            # the header is readable, so the client waits for a reply: give it one (the
+            # kernel would not answer a request without code, or would choke on it)
+            self.log.warning("tos-guard: refused an unreadable execute_request: %s", exc)
+            self._refuse(parsed, str(exc))
+        return None
+
+    async def _check_later(self, guard: Guard, parsed: _Parsed, execute: _Execute) -> None:
+        decision = await guard.check_async(execute.request)
+        if not self.channels:
+            return  # the websocket closed while the cell was checked
+        if self._apply(parsed, execute, decision):
+            self._forward(parsed)
+
+    def _forward(self, parsed: _Parsed) -> None:
+        stream = self.channels.get(parsed.channel)
+        if stream is None:
             return
-        if msg_type == "execute_request":
-            try:
-                if not self._check_execute(parsed):
-                    return
-            except MalformedMessage as exc:
-                # the header is readable, so the client waits for a reply: give it one (the
-                # kernel would not answer a request without code, or would choke on it)
-                self.log.warning("tos-guard: refused an unreadable execute_request: %s", exc)
-                self._refuse(parsed, str(exc))
-                return
-        stream = self.channels[parsed.channel]
         if parsed.msg_list is not None:
             self.session.send_raw(stream, parsed.msg_list)
         elif parsed.msg is not None:
@@ -247,17 +309,13 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
         assert parsed.msg_list is not None
         return self._unpack(parsed.msg_list[2], "metadata")
 
-    def _check_execute(self, parsed: _Parsed) -> bool:
-        """Check an execute request; True to forward it to the kernel."""
+    def _prepare_execute(self, parsed: _Parsed) -> _Execute | None:
+        """The request to check, or None when it was answered here already (aborted)."""
         header = parsed.header
         content = self._content(parsed)
         if parsed.channel == "shell" and self._aborting():
             self._answer_aborted(parsed.channel, header)
-            return False
-        guard = self.guard
-        if guard is None:
-            self.log.error("tos-guard: the guard is not initialised; forwarding unchecked")
-            return True
+            return None
         code = content.get("code")
         if not isinstance(code, str):
             raise MalformedMessage("its code is missing or not a string")
@@ -282,17 +340,22 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
             groups=self._user_groups(),
             language=self._language,
         )
-        decision = guard.check(request)
+        return _Execute(request, bool(content.get("silent")), bool(content.get("stop_on_error", True)))
+
+    def _apply(self, parsed: _Parsed, execute: _Execute, decision: Decision) -> bool:
+        """Act on a decision (notice, block, abort what follows); True to forward the request."""
+        header = parsed.header
+        request_silent, stop_on_error = execute.silent, execute.stop_on_error
         if decision.action >= Action.LOG:
             asyncio.ensure_future(self._refresh_notebook_path())  # renamed notebooks: fresh next time
         if decision.action >= Action.CONFIRM:
-            if decision.action == Action.CONFIRM and not content.get("silent"):
+            if decision.action == Action.CONFIRM and not request_silent:
                 self._send_notice(header, decision)  # carries the token the frontend acknowledges with
             self._answer_blocked(parsed.channel, header, decision)
-            if parsed.channel == "shell" and content.get("stop_on_error", True) and not content.get("silent"):
+            if parsed.channel == "shell" and stop_on_error and not request_silent:
                 self._start_aborting()
             return False
-        if decision.action == Action.WARN and not content.get("silent"):
+        if decision.action == Action.WARN and not request_silent:
             self._send_notice(header, decision)
         if parsed.channel == "shell" and isinstance(header.get("msg_id"), str):
             self._pending[header["msg_id"]] = time.monotonic()

@@ -26,6 +26,7 @@ from .policy import Action, Engine, EvaluationContext, PolicyError, Verdict
 from .policy.loader import default_policy_texts, load_texts, read_sources
 from .policy.model import Policy
 from .ratelimit import RateLimit
+from .worker import TIMED_OUT, CheckWorker, Job, rebuild
 
 EVENT_SCHEMA_ID = "https://events.jupyter-tos-guard.org/decision/v1"
 
@@ -110,6 +111,8 @@ class Guard:
         self.remote_policy: tuple[str, str] | None = None
         self.acknowledgements = Acknowledgements()
         self.check_calls = RateLimit()  # POST /tos-guard/check, per user
+        self.worker = CheckWorker(log)  # large cells (see check_async); started on first use
+        self._texts: dict[str, tuple[tuple[str, str], ...]] = {}  # policy digest -> its texts, for the worker
         # Other consumers of every audit record (e.g. the hub reporter); each must return fast.
         self.sinks: list[Callable[[dict[str, Any]], None]] = []
         # Where exemptions come from besides the policy (e.g. the hub service); must be fast.
@@ -130,7 +133,14 @@ class Guard:
         files, problems = read_sources(self.config.policy_files)
         if problems:
             raise PolicyError(problems)
-        return load_texts(texts + files + ([self.remote_policy] if self.remote_policy else []))
+        return self._loaded(texts + files + ([self.remote_policy] if self.remote_policy else []))
+
+    def _loaded(self, texts: list[tuple[str, str]]) -> Policy:
+        policy = load_texts(texts)
+        if hasattr(self, "engine"):  # keep the texts of the policy in force and of the new one
+            self._texts = {k: v for k, v in self._texts.items() if k == self.engine.policy.digest}
+        self._texts[policy.digest] = tuple(texts)
+        return policy
 
     def set_remote_policy(self, source: str, text: str) -> bool:
         """Layer a policy served centrally (e.g. by the hub service) over the local files.
@@ -160,7 +170,7 @@ class Guard:
         except PolicyError as err:
             self._policy_failed(err)
             fallback = default_policy_texts() if self.config.use_default_policy else [("<empty>", "version: 1\n")]
-            policy = load_texts(fallback)
+            policy = self._loaded(fallback)
             self.log.error(
                 "tos-guard: starting with %s until the policy files are fixed",
                 "the default policy" if self.config.use_default_policy else "no rules",
@@ -235,15 +245,50 @@ class Guard:
             self.log.warning("tos-guard: emitting an event failed", exc_info=True)
 
     def check(self, request: Request) -> Decision:
+        """The decision on one request, judged here (on the caller's thread)."""
         metrics.CHECKED.inc()
         engine = self.engine
-        context = EvaluationContext(language=request.language, user=request.user, groups=request.groups)
+        context = _context(request)
         try:
             # each user_expression is read on its own: glued to the code, an expression like
             # `)` would turn the whole cell into one the Python reader cannot parse
-            code, verdict, rule_ids = self._evaluate_parts(request, context)
+            verdicts = [engine.evaluate(part, context) for part in (request.code, *request.user_expressions)]
         except Exception as exc:  # a bug in the engine: audit it, then fail open or closed
-            return self._engine_failed(request, "\n".join((request.code, *request.user_expressions)), exc)
+            return self._engine_failed(request, _whole(request), exc)
+        return self._decide(request, engine, verdicts)
+
+    def offloads(self, request: Request) -> bool:
+        """Whether `check_async` sends this request to the worker process (a large cell)."""
+        limit = self.config.worker_chars
+        return limit > 0 and len(request.code) + sum(map(len, request.user_expressions)) > limit
+
+    async def check_async(self, request: Request) -> Decision:
+        """The decision, with large cells judged in the worker process under the deadline, so
+        the event loop keeps serving everyone else; small ones as `check` does."""
+        if not self.offloads(request):
+            return self.check(request)
+        metrics.CHECKED.inc()
+        engine = self.engine
+        parts = (request.code, *request.user_expressions)
+        job = Job(
+            engine.policy.digest,
+            self._texts.get(engine.policy.digest, ()),
+            engine.max_chars,
+            parts,
+            _context(request),
+        )
+        try:
+            results = await self.worker.run(job, self.config.check_timeout)
+        except Exception as exc:  # a bug in the engine, or a worker that died
+            return self._engine_failed(request, _whole(request), exc)
+        if results is None:  # past the deadline: what was not read is unreadable
+            verdicts = [Verdict(Action.ALLOW, (), self.config.check_timeout * 1000, False, TIMED_OUT)]
+        else:
+            verdicts = [rebuild(engine.policy, r) for r in results]
+        return self._decide(request, engine, verdicts)
+
+    def _decide(self, request: Request, engine: Engine, verdicts: list[Verdict]) -> Decision:
+        code, verdict, rule_ids = _combine(request, verdicts)
         metrics.CHECK_SECONDS.observe(verdict.elapsed_ms / 1000)
         unreadable = verdict.unreadable or (
             f"it is longer than the {engine.max_chars:,} characters the check reads"
@@ -394,25 +439,6 @@ class Guard:
         record.update(action="block", error=reason)
         self._record(record, None)
 
-    def _evaluate_parts(self, request: Request, context: EvaluationContext) -> tuple[str, Verdict, list[str]]:
-        """The cell's code and each user_expression, judged apart. Returns the part whose verdict
-        is shown (the strongest; the code on a tie), that verdict, and every rule that fired in
-        any part (all of them are audited)."""
-        engine = self.engine
-        shown_code, shown = request.code, engine.evaluate(request.code, context)
-        rule_ids = list(shown.rule_ids)
-        unreadable, truncated = shown.unreadable, shown.truncated
-        for expression in request.user_expressions:
-            verdict = engine.evaluate(expression, context)
-            rule_ids += [r for r in verdict.rule_ids if r not in rule_ids]
-            unreadable = unreadable or verdict.unreadable
-            truncated = truncated or verdict.truncated
-            if verdict.action > shown.action:
-                shown_code, shown = expression, verdict
-        if (unreadable, truncated) != (shown.unreadable, shown.truncated):
-            shown = dataclasses.replace(shown, unreadable=unreadable, truncated=truncated)
-        return shown_code, shown, rule_ids
-
     def _engine_failed(self, request: Request, code: str, exc: Exception) -> Decision:
         metrics.ENGINE_FAILURES.inc()
         self.log.error("tos-guard: the policy engine failed on a cell (%s)", self.config.on_engine_error, exc_info=exc)
@@ -464,4 +490,32 @@ class Guard:
         }
 
     def close(self) -> None:
+        self.worker.close()
         self.audit.close()
+
+
+def _context(request: Request) -> EvaluationContext:
+    return EvaluationContext(language=request.language, user=request.user, groups=request.groups)
+
+
+def _whole(request: Request) -> str:
+    return "\n".join((request.code, *request.user_expressions))
+
+
+def _combine(request: Request, verdicts: list[Verdict]) -> tuple[str, Verdict, list[str]]:
+    """The verdicts on the code and on each user_expression, as one: the part whose verdict is
+    shown (the strongest; the code on a tie), that verdict, and every rule that fired in any
+    part (all of them are audited). A deadline verdict covers the whole request."""
+    parts = (request.code, *request.user_expressions)
+    shown_code, shown = parts[0], verdicts[0]
+    rule_ids = list(shown.rule_ids)
+    unreadable, truncated = shown.unreadable, shown.truncated
+    for part, verdict in zip(parts[1:], verdicts[1:], strict=False):
+        rule_ids += [r for r in verdict.rule_ids if r not in rule_ids]
+        unreadable = unreadable or verdict.unreadable
+        truncated = truncated or verdict.truncated
+        if verdict.action > shown.action:
+            shown_code, shown = part, verdict
+    if (unreadable, truncated) != (shown.unreadable, shown.truncated):
+        shown = dataclasses.replace(shown, unreadable=unreadable, truncated=truncated)
+    return shown_code, shown, rule_ids
