@@ -1,3 +1,3 @@
 from __future__ import annotations
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["guard_fixtures"]

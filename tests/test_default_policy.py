@@ -7,24 +7,19 @@ from collections import Counter
 
 import pytest
 
-from jupyter_tos_guard.policy import Action, Engine, load_policy
+from jupyter_tos_guard.policy import Action, Engine
 from jupyter_tos_guard.policy.ruletests import run_rule_tests
 
 CATEGORIES = ("deepfake", "mining", "password-cracking", "dos", "p2p", "remote-access")
 
 
 @pytest.fixture(scope="module")
-def policy():
-    return load_policy()
+def policy(default_engine: Engine):
+    return default_engine.policy
 
 
-@pytest.fixture(scope="module")
-def engine(policy) -> Engine:
-    return Engine(policy)
-
-
-def test_every_embedded_example_passes(policy, engine):
-    results = run_rule_tests(policy, engine)
+def test_every_embedded_example_passes(policy, default_engine):
+    results = run_rule_tests(policy, default_engine)
     failed = [f"{r.rule.id} {r.expectation}: {r.example!r}: {r.explain()}" for r in results if not r.passed]
     assert not failed, "\n".join(failed)
     assert len(results) >= 2 * len(policy.rules)
@@ -90,8 +85,8 @@ WELL_KNOWN = [
 
 
 @pytest.mark.parametrize(("rule", "code"), WELL_KNOWN, ids=[r for r, _ in WELL_KNOWN])
-def test_well_known_tools_are_caught(engine, rule, code):
-    v = engine.evaluate(code)
+def test_well_known_tools_are_caught(default_engine, rule, code):
+    v = default_engine.evaluate(code)
     assert rule in v.rule_ids, v.rule_ids
     assert v.action >= Action.WARN
 
@@ -211,13 +206,13 @@ BENIGN = [
 
 
 @pytest.mark.parametrize("code", BENIGN)
-def test_benign_cells_stay_quiet(engine, code):
-    v = engine.evaluate(code)
+def test_benign_cells_stay_quiet(default_engine, code):
+    v = default_engine.evaluate(code)
     assert v.action < Action.WARN, [(h.rule.id, [m.evidence for m in h.matches]) for h in v.hits]
 
 
-def test_benign_corpus_as_one_notebook_run(engine):
+def test_benign_corpus_as_one_notebook_run(default_engine):
     """All of it at once (one big cell, as a pasted script would be)."""
     code = "\n".join(c for c in BENIGN if not c.lstrip().startswith("%%"))
-    v = engine.evaluate(code)
+    v = default_engine.evaluate(code)
     assert v.action < Action.WARN, v.rule_ids

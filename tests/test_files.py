@@ -8,7 +8,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from policies import BLOCK_RULE, WARN_RULE, policy
+from guard_fixtures import POLICIES, enable_guard, read_audit
 from tornado.httpclient import HTTPClientError
 from traitlets.config import Config
 
@@ -16,24 +16,8 @@ pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 
 @pytest.fixture
-def audit_path(tmp_path: Path) -> Path:
-    return tmp_path / "audit.jsonl"
-
-
-@pytest.fixture
-def jp_server_config(jp_server_config: Config, tmp_path: Path, audit_path: Path) -> Config:
-    policy_file = tmp_path / "policy.yaml"
-    policy_file.write_text(policy(WARN_RULE, BLOCK_RULE))
-    jp_server_config["ServerApp"]["jpserver_extensions"]["jupyter_tos_guard"] = True
-    jp_server_config["TosGuard"] = Config({"policy_files": [str(policy_file)], "audit_log": str(audit_path)})
-    return jp_server_config
-
-
-def file_records(audit_path: Path) -> list[dict[str, Any]]:
-    if not audit_path.exists():
-        return []
-    lines = [json.loads(line) for line in audit_path.read_text().splitlines() if line.strip()]
-    return [r for r in lines if r.get("surface") == "file"]
+def jp_server_config(jp_server_config: Config, audit_path: Path) -> Config:
+    return enable_guard(jp_server_config, policy_file=POLICIES / "warn_block.yaml", audit_path=audit_path)
 
 
 def notebook(*cells: tuple[str, str]) -> str:
@@ -59,10 +43,10 @@ async def test_opened_notebook_names_its_prohibited_cells(jp_fetch: Any, jp_root
     reason = result["verdict"]["reason"]
     assert "cell 3" in reason and "Nothing has run" in result["verdict"]["reason"]
     assert result["verdict"]["action"] == "warn"  # a notice: opening a file never blocks anything
-    records = file_records(audit_path)
+    records = read_audit(audit_path, surface="file")
     assert len(records) == 1 and records[0]["origin"] == "shared.ipynb" and records[0]["action"] == "log"
     await read(jp_fetch, "shared.ipynb")  # the same content again: no second record
-    assert len(file_records(audit_path)) == 1
+    assert len(read_audit(audit_path, surface="file")) == 1
 
 
 async def test_clean_files_and_scripts(jp_fetch: Any, jp_root_dir: Path, audit_path: Path) -> None:
@@ -95,10 +79,10 @@ async def test_saving_is_never_refused_or_altered_and_is_read_after(
     on_disk = nbformat.read(jp_root_dir / "saved.ipynb", as_version=4)
     assert [c.source for c in on_disk.cells] == ["!blockme-tool", "x = 1"]
     for _ in range(50):  # read in the background after the save
-        if file_records(audit_path):
+        if read_audit(audit_path, surface="file"):
             break
         await asyncio.sleep(0.1)
-    records = file_records(audit_path)
+    records = read_audit(audit_path, surface="file")
     assert len(records) == 1 and records[0]["rules"] == ["test.blockme"]
 
 

@@ -1,6 +1,6 @@
 """Every matcher kind, on a small policy written for these tests (independent of the default).
 
-Each rule below uses one matcher kind, so a test can say which matcher must (or must not) fire.
+Each rule of tests/policies/matchers.yaml uses one matcher kind, so a test can say which matcher must (or must not) fire.
 """
 
 from __future__ import annotations
@@ -8,140 +8,11 @@ from __future__ import annotations
 import time
 
 import pytest
+from guard_fixtures import policy_text
 
 from jupyter_tos_guard.policy import Action, Engine, EvaluationContext, Verdict, load_texts
 
-POLICY = r"""
-version: 1
-name: matcher tests
-rules:
-  - id: t.repo
-    category: mining
-    title: XMRig sources
-    action: block
-    message: Mining is not allowed.
-    match:
-      - repo: xmrig/xmrig
-  - id: t.repo-glob
-    category: deepfake
-    title: roop and forks
-    action: warn
-    message: Face swapping is not allowed.
-    match:
-      - repo: "*/roop"
-      - repo: "s0md3v/roop*"
-  - id: t.repo-hf
-    category: deepfake
-    title: inswapper weights
-    action: warn
-    message: Face swapping is not allowed.
-    match:
-      - repo: huggingface.co/deepinsight/inswapper
-  - id: t.pkg
-    category: deepfake
-    title: a face swap package
-    action: warn
-    message: Face swapping is not allowed.
-    match:
-      - package: insightface-swap
-  - id: t.pkg-apt
-    category: password-cracking
-    title: THC hydra
-    action: warn
-    message: Password cracking is not allowed.
-    match:
-      - package: {name: hydra, via: [apt]}
-  - id: t.pkg-import
-    category: deepfake
-    title: face_fusion module
-    action: warn
-    message: Face swapping is not allowed.
-    match:
-      - package: {name: face_fusion, via: [import]}
-  - id: t.pkg-glob
-    category: mining
-    title: pyminer family
-    action: block
-    message: Mining is not allowed.
-    match:
-      - package: {name: "pyminer*", via: [pip, conda]}
-  - id: t.cmd
-    category: mining
-    title: xmrig binary
-    action: block
-    message: Mining is not allowed.
-    match:
-      - command: xmrig
-  - id: t.cmd-crack
-    category: password-cracking
-    title: crackers
-    severity: high
-    action: warn
-    message: Password cracking is not allowed.
-    match:
-      - command: hashcat
-      - command: john
-  - id: t.cmd-glob
-    category: password-cracking
-    title: john extractors
-    action: warn
-    message: Password cracking is not allowed.
-    match:
-      - command: "*2john"
-  - id: t.cmd-args
-    category: remote-access
-    title: ssh reverse tunnel
-    action: warn
-    message: Reverse tunnels are not allowed.
-    match:
-      - command: {name: ssh, args: '(^|\s)-[A-Za-z]*R'}
-  - id: t.url
-    category: mining
-    title: stratum pools
-    action: block
-    message: Mining is not allowed.
-    match:
-      - url: "stratum+tcp://*"
-  - id: t.magnet
-    category: p2p
-    title: BitTorrent magnet links
-    action: warn
-    message: Peer-to-peer sharing is not allowed.
-    match:
-      - url: "magnet:?xt=urn:btih:*"
-  - id: t.domain
-    category: mining
-    title: a mining pool
-    action: block
-    message: Mining is not allowed.
-    match:
-      - domain: supportxmr.com
-  - id: t.regex
-    category: dos
-    title: hping3 floods
-    action: block
-    message: Flooding is not allowed.
-    match:
-      - regex: 'hping3\s+--flood'
-    unless:
-      - 'localhost|127\.0\.0\.1'
-  - id: t.literal
-    category: dos
-    title: slowloris
-    severity: low
-    action: log
-    message: Slow HTTP attacks are not allowed.
-    match:
-      - literal: slowloris
-  - id: t.private
-    category: mining
-    title: an operator's secret pattern
-    action: log
-    private: true
-    message: Not allowed here.
-    match:
-      - literal: secret-miner-token
-"""
+POLICY = policy_text("matchers")
 
 
 @pytest.fixture(scope="module")

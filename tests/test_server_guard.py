@@ -4,33 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kernel_client import V1, KernelWS, kinds, make_msg, reply_of, stdout_of
-from policies import BLOCK_RULE, WARN_RULE, policy
+from guard_fixtures import connect, enable_guard, policy_text, read_audit, start_kernel
+from kernel_client import kinds, make_msg, reply_of, stdout_of
 from traitlets.config import Config
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 PROTOCOLS = ["v1", "legacy"]
-POLICY = policy(
-    WARN_RULE,
-    BLOCK_RULE + "      - package: {name: blockme_pkg, via: [import]}\n",
-    """\
-  - id: test.secret
-    category: testing
-    title: A private rule
-    action: warn
-    private: true
-    message: Something private.
-    match:
-      - literal: zzsecretpatternzz
-""",
-    header="info_url: https://example.org/terms\nappeal_url: https://example.org/appeal\n",
-)
+POLICY = policy_text("server")
 
 
 @pytest.fixture
@@ -41,36 +26,8 @@ def policy_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def audit_path(tmp_path: Path) -> Path:
-    return tmp_path / "audit.jsonl"
-
-
-@pytest.fixture
 def jp_server_config(jp_server_config: Config, policy_file: Path, audit_path: Path) -> Config:
-    jp_server_config["ServerApp"]["jpserver_extensions"]["jupyter_tos_guard"] = True
-    jp_server_config["TosGuard"] = Config(
-        {"policy_files": [str(policy_file)], "audit_log": str(audit_path), "reload_interval": 0.2}
-    )
-    return jp_server_config
-
-
-async def start_kernel(jp_fetch: Any, path: str = "") -> str:
-    r = await jp_fetch("api", "kernels", method="POST", body=json.dumps({"name": "python3", "path": path}))
-    return str(json.loads(r.body)["id"])
-
-
-async def connect(jp_ws_fetch: Any, kernel_id: str, protocol: str) -> KernelWS:
-    kwargs: dict[str, Any] = {"subprotocols": [V1]} if protocol == "v1" else {}
-    ws = await jp_ws_fetch("api", "kernels", kernel_id, "channels", params={"session_id": uuid.uuid4().hex}, **kwargs)
-    client = KernelWS(ws, protocol)
-    await client.kernel_info()
-    return client
-
-
-def audit_lines(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return enable_guard(jp_server_config, policy_file=policy_file, audit_path=audit_path, reload_interval=0.2)
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -108,7 +65,7 @@ async def test_warn_shows_notice_first_and_code_runs(
     assert first["header"]["session"] != ws.session  # the kernel's session, not ours
     assert reply_of(msgs)["content"]["status"] == "ok"
     assert marker.exists()
-    records = [r for r in audit_lines(audit_path) if r["event"] == "decision"]
+    records = read_audit(audit_path, event="decision")
     assert records[-1]["action"] == "warn" and records[-1]["rules"] == ["test.warnme"]
     assert records[-1]["kernel_id"] == kernel and len(records[-1]["code_sha256"]) == 64
 
@@ -133,7 +90,7 @@ async def test_block_never_runs_and_kernel_stays_usable(
     assert not marker.exists()
     after = await ws.execute("print(40 + 2)")
     assert stdout_of(after) == "42\n"
-    records = [r for r in audit_lines(audit_path) if r["event"] == "decision"]
+    records = read_audit(audit_path, event="decision")
     assert records[-1]["action"] == "block" and records[-1]["channel"] == "shell"
 
 
@@ -323,7 +280,7 @@ async def test_broken_policy_edit_keeps_last_good(
     ws = await connect(jp_ws_fetch, kernel, "v1")
     msgs = await ws.execute("!blockme-tool")
     assert reply_of(msgs)["content"]["status"] == "error"  # last good policy still in force
-    assert any(r["event"] == "policy_error" for r in audit_lines(audit_path))
+    assert read_audit(audit_path, event="policy_error")
     policy_file.write_text(POLICY.replace("action: block", "action: warn"))
     for _ in range(50):
         await asyncio.sleep(0.1)
@@ -423,7 +380,7 @@ async def test_confirm_blocks_then_runs_once_with_token(
     assert reply_of(await run(code, token))["content"]["status"] == "ok"
     assert marker.read_text() == "x"
     assert reply_of(await run(code, token))["content"]["status"] == "error"  # single use
-    actions = [r["action"] for r in audit_lines(audit_path) if r["event"] == "decision"]
+    actions = [r["action"] for r in read_audit(audit_path, event="decision")]
     assert "acknowledged" in actions
 
 

@@ -3,85 +3,60 @@
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from guard_fixtures import POLICIES, connect, enable_guard, read_audit, start_kernel, start_session
 from jupyter_client.asynchronous.client import AsyncKernelClient
-from kernel_client import V1, KernelWS, kinds, reply_of, stdout_of
-from policies import BLOCK_RULE, WARN_RULE, policy
+from kernel_client import KernelWS, kinds, reply_of, stdout_of
 from traitlets.config import Config
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
-POLICY = policy(BLOCK_RULE, WARN_RULE)
 
-
-def base_config(jp_server_config: Config, tmp_path: Path, **traits: Any) -> Config:
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(POLICY)
-    jp_server_config["ServerApp"]["jpserver_extensions"]["jupyter_tos_guard"] = True
-    jp_server_config["TosGuard"] = Config(
-        dict(
-            {"policy_files": [str(policy)], "audit_log": str(tmp_path / "audit.jsonl"), "use_default_policy": False},
-            **traits,
-        )
+def base_config(jp_server_config: Config, audit_path: Path, **traits: Any) -> Config:
+    return enable_guard(
+        jp_server_config,
+        policy_file=POLICIES / "warn_block.yaml",
+        audit_path=audit_path,
+        use_default_policy=False,
+        **traits,
     )
-    return jp_server_config
 
 
-async def connect(jp_fetch: Any, jp_ws_fetch: Any, path: str = "") -> tuple[str, KernelWS]:
-    if path:
-        r = await jp_fetch(
-            "api",
-            "sessions",
-            method="POST",
-            body=json.dumps({"path": path, "type": "notebook", "name": path, "kernel": {"name": "python3"}}),
-        )
-        kid = json.loads(r.body)["kernel"]["id"]
-    else:
-        r = await jp_fetch("api", "kernels", method="POST", body=json.dumps({"name": "python3", "path": ""}))
-        kid = json.loads(r.body)["id"]
-    ws = await jp_ws_fetch(
-        "api", "kernels", kid, "channels", params={"session_id": uuid.uuid4().hex}, subprotocols=[V1]
-    )
-    client = KernelWS(ws, "v1")
-    await client.kernel_info()
-    return kid, client
-
-
-def audit(tmp_path: Path) -> list[dict[str, Any]]:
-    path = tmp_path / "audit.jsonl"
-    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+async def open_kernel(jp_fetch: Any, jp_ws_fetch: Any, path: str = "") -> tuple[str, KernelWS]:
+    """A kernel (of notebook `path`'s session when given) and a v1 client on its websocket."""
+    kid = await (start_session(jp_fetch, path) if path else start_kernel(jp_fetch))
+    return kid, await connect(jp_ws_fetch, kid)
 
 
 class TestMonitorMode:
     @pytest.fixture
-    def jp_server_config(self, jp_server_config: Config, tmp_path: Path) -> Config:
-        return base_config(jp_server_config, tmp_path, mode="monitor")
+    def jp_server_config(self, jp_server_config: Config, audit_path: Path) -> Config:
+        return base_config(jp_server_config, audit_path, mode="monitor")
 
-    async def test_monitor_shows_nothing_and_audits(self, jp_fetch: Any, jp_ws_fetch: Any, tmp_path: Path) -> None:
-        _, ws = await connect(jp_fetch, jp_ws_fetch)
+    async def test_monitor_shows_nothing_and_audits(self, jp_fetch: Any, jp_ws_fetch: Any, audit_path: Path) -> None:
+        _, ws = await open_kernel(jp_fetch, jp_ws_fetch)
         msgs = await ws.execute("!blockme-tool\nprint('ran')")
         assert reply_of(msgs)["content"]["status"] == "ok"
         assert "ran" in stdout_of(msgs)
         assert all("jupyter_tos_guard" not in m["metadata"] for m in msgs)
-        records = [r for r in audit(tmp_path) if r["event"] == "decision"]
+        records = read_audit(audit_path, event="decision")
         assert records[-1]["action"] == "log" and records[-1]["policy_action"] == "block"
 
 
 class TestWarnMode:
     @pytest.fixture
-    def jp_server_config(self, jp_server_config: Config, tmp_path: Path) -> Config:
-        return base_config(jp_server_config, tmp_path, mode="warn")
+    def jp_server_config(self, jp_server_config: Config, audit_path: Path) -> Config:
+        return base_config(jp_server_config, audit_path, mode="warn")
 
-    async def test_blocks_become_warnings(self, jp_fetch: Any, jp_ws_fetch: Any, tmp_path: Path) -> None:
-        _, ws = await connect(jp_fetch, jp_ws_fetch)
+    async def test_blocks_become_warnings(self, jp_fetch: Any, jp_ws_fetch: Any, audit_path: Path) -> None:
+        _, ws = await open_kernel(jp_fetch, jp_ws_fetch)
         msgs = await ws.execute("!blockme-tool\nprint('ran')")
         assert msgs[0]["header"]["msg_type"] == "display_data"
         assert "ran" in stdout_of(msgs)
-        assert [r for r in audit(tmp_path) if r["event"] == "decision"][-1]["action"] == "warn"
+        assert read_audit(audit_path, event="decision")[-1]["action"] == "warn"
 
 
 def _break_engine(jp_serverapp: Any) -> None:
@@ -95,46 +70,48 @@ def _break_engine(jp_serverapp: Any) -> None:
 
 class TestFailOpen:
     @pytest.fixture
-    def jp_server_config(self, jp_server_config: Config, tmp_path: Path) -> Config:
-        return base_config(jp_server_config, tmp_path)
+    def jp_server_config(self, jp_server_config: Config, audit_path: Path) -> Config:
+        return base_config(jp_server_config, audit_path)
 
     async def test_engine_failure_forwards_and_audits(
-        self, jp_fetch: Any, jp_ws_fetch: Any, jp_serverapp: Any, tmp_path: Path
+        self, jp_fetch: Any, jp_ws_fetch: Any, jp_serverapp: Any, audit_path: Path
     ) -> None:
-        _, ws = await connect(jp_fetch, jp_ws_fetch)
+        _, ws = await open_kernel(jp_fetch, jp_ws_fetch)
         _break_engine(jp_serverapp)
         msgs = await ws.execute("print('forwarded')")
         assert stdout_of(msgs) == "forwarded\n"
-        failure = [r for r in audit(tmp_path) if r["event"] == "engine_error"][-1]
+        failure = read_audit(audit_path, event="engine_error")[-1]
         assert failure["action"] == "allow" and "simulated engine bug" in failure["error"]
 
 
 class TestFailClosed:
     @pytest.fixture
-    def jp_server_config(self, jp_server_config: Config, tmp_path: Path) -> Config:
-        return base_config(jp_server_config, tmp_path, on_engine_error="fail_closed")
+    def jp_server_config(self, jp_server_config: Config, audit_path: Path) -> Config:
+        return base_config(jp_server_config, audit_path, on_engine_error="fail_closed")
 
     async def test_engine_failure_blocks(
-        self, jp_fetch: Any, jp_ws_fetch: Any, jp_serverapp: Any, tmp_path: Path
+        self, jp_fetch: Any, jp_ws_fetch: Any, jp_serverapp: Any, audit_path: Path
     ) -> None:
-        _, ws = await connect(jp_fetch, jp_ws_fetch)
+        _, ws = await open_kernel(jp_fetch, jp_ws_fetch)
         _break_engine(jp_serverapp)
         msgs = await ws.execute("print('forwarded')")
         assert reply_of(msgs)["content"]["status"] == "error"
         assert stdout_of(msgs) == ""
         assert "could not be completed" in msgs[1]["content"]["evalue"]
-        assert [r for r in audit(tmp_path) if r["event"] == "engine_error"][-1]["action"] == "block"
+        assert read_audit(audit_path, event="engine_error")[-1]["action"] == "block"
 
 
 class TestSessionsMetricsAndSilent:
     @pytest.fixture
-    def jp_server_config(self, jp_server_config: Config, tmp_path: Path) -> Config:
-        return base_config(jp_server_config, tmp_path, max_scan_bytes=4096)
+    def jp_server_config(self, jp_server_config: Config, audit_path: Path) -> Config:
+        return base_config(jp_server_config, audit_path, max_scan_bytes=4096)
 
-    async def test_audit_names_notebook_user_and_kernel(self, jp_fetch: Any, jp_ws_fetch: Any, tmp_path: Path) -> None:
-        kid, ws = await connect(jp_fetch, jp_ws_fetch, path="course/lab1.ipynb")
+    async def test_audit_names_notebook_user_and_kernel(
+        self, jp_fetch: Any, jp_ws_fetch: Any, audit_path: Path
+    ) -> None:
+        kid, ws = await open_kernel(jp_fetch, jp_ws_fetch, path="course/lab1.ipynb")
         await ws.execute("!warnme-tool")
-        record = [r for r in audit(tmp_path) if r["event"] == "decision"][-1]
+        record = read_audit(audit_path, event="decision")[-1]
         assert record["notebook_path"] == "course/lab1.ipynb"
         assert record["kernel_id"] == kid and record["kernel_name"] == "python3"
         assert record["user"] and record["msg_id"] and record["policy_digest"]
@@ -148,7 +125,7 @@ class TestSessionsMetricsAndSilent:
             )
 
         before = (await jp_fetch("metrics")).body.decode()
-        _, ws = await connect(jp_fetch, jp_ws_fetch)
+        _, ws = await open_kernel(jp_fetch, jp_ws_fetch)
         await ws.execute("!blockme-tool")
         await ws.execute("x = 1")
         after = (await jp_fetch("metrics")).body.decode()
@@ -158,32 +135,32 @@ class TestSessionsMetricsAndSilent:
         assert "jupyter_tos_guard_check_seconds_bucket" in after
 
     async def test_silent_request_is_screened_without_notice(
-        self, jp_fetch: Any, jp_ws_fetch: Any, tmp_path: Path
+        self, jp_fetch: Any, jp_ws_fetch: Any, audit_path: Path
     ) -> None:
-        _, ws = await connect(jp_fetch, jp_ws_fetch)
+        _, ws = await open_kernel(jp_fetch, jp_ws_fetch)
         msgs = await ws.execute("!warnme-tool", silent=True)
         assert all(m["header"]["msg_type"] != "display_data" for m in msgs)
-        assert [r for r in audit(tmp_path) if r["event"] == "decision"][-1]["rules"] == ["test.warnme"]
+        assert read_audit(audit_path, event="decision")[-1]["rules"] == ["test.warnme"]
         blocked = await ws.execute("!blockme-tool", silent=True)
         assert reply_of(blocked)["content"]["status"] == "error"
 
-    async def test_huge_cell_is_truncated_and_audited(self, jp_fetch: Any, jp_ws_fetch: Any, tmp_path: Path) -> None:
-        _, ws = await connect(jp_fetch, jp_ws_fetch)
+    async def test_huge_cell_is_truncated_and_audited(self, jp_fetch: Any, jp_ws_fetch: Any, audit_path: Path) -> None:
+        _, ws = await open_kernel(jp_fetch, jp_ws_fetch)
         code = "!warnme-tool\n" + "x = 1\n" * 2000
         msgs = await ws.execute(code)
         assert reply_of(msgs)["content"]["status"] == "ok"
-        assert [r for r in audit(tmp_path) if r["event"] == "decision"][-1]["truncated"] is True
+        assert read_audit(audit_path, event="decision")[-1]["truncated"] is True
 
 
 class TestAllowIsIdentical:
     @pytest.fixture
-    def jp_server_config(self, jp_server_config: Config, tmp_path: Path) -> Config:
-        return base_config(jp_server_config, tmp_path)
+    def jp_server_config(self, jp_server_config: Config, audit_path: Path) -> Config:
+        return base_config(jp_server_config, audit_path)
 
     async def test_same_messages_as_talking_to_the_kernel_directly(
         self, jp_fetch: Any, jp_ws_fetch: Any, jp_serverapp: Any
     ) -> None:
-        kid, ws = await connect(jp_fetch, jp_ws_fetch)
+        kid, ws = await open_kernel(jp_fetch, jp_ws_fetch)
         code = "print('a'); import sys; print('b', file=sys.stderr); 6 * 7"
         through_guard = await ws.execute(code)
         km = jp_serverapp.kernel_manager.get_kernel(kid)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from guard_fixtures import POLICIES, enable_guard, read_audit
 from standin import POOL_ARGS, open_terminal, write_standin
 from traitlets.config import Config
 
@@ -15,19 +16,11 @@ pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 
 @pytest.fixture
-def audit_path(tmp_path: Path) -> Path:
-    return tmp_path / "audit.jsonl"
-
-
-@pytest.fixture
-def jp_server_config(jp_server_config: Config, tmp_path: Path, audit_path: Path) -> Config:
-    policy = tmp_path / "policy.yaml"
-    policy.write_text("version: 1\nrules: []\n")
-    jp_server_config["ServerApp"]["jpserver_extensions"]["jupyter_tos_guard"] = True
+def jp_server_config(jp_server_config: Config, audit_path: Path) -> Config:
+    enable_guard(jp_server_config, policy_file=POLICIES / "empty.yaml", audit_path=audit_path)
     jp_server_config["ServerApp"]["terminado_settings"] = {
         "shell_command": ["/bin/bash", "--norc", "--noprofile", "-i"]
     }
-    jp_server_config["TosGuard"] = Config({"policy_files": [str(policy)], "audit_log": str(audit_path)})
     return jp_server_config
 
 
@@ -38,13 +31,6 @@ def runtime(jp_serverapp: Any) -> Iterator[None]:
     yield
     jp_serverapp.web_app.settings["tos_guard_watcher"].stop()
     uninstall_terminal_hook()
-
-
-def terminal_records(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in records if r.get("surface") == "terminal"]
 
 
 @pytest.mark.parametrize(
@@ -71,7 +57,7 @@ async def test_a_blocked_line_is_not_sent_and_the_terminal_says_why(
     await term.send("echo NEXT-$((40+2))\r")
     await term.expect("NEXT-42")
     assert not Path(str(standin) + ".log").exists()
-    [record] = terminal_records(audit_path)
+    [record] = read_audit(audit_path, surface="terminal")
     assert record["action"] == "block" and "mining.xmrig" in record["rules"]
     assert record["origin"] == f"terminal:{term.name}" and record["command_line"].startswith("./xmrig 30")
 
@@ -83,7 +69,7 @@ async def test_ordinary_lines_pass_untouched(
     await term.ws.write_message(json.dumps(["set_size", 30, 100, 600, 800]))
     await term.send("echo mining data is fine; echo OK-$((2*21))\r")
     await term.expect("OK-42")
-    assert terminal_records(audit_path) == []
+    assert read_audit(audit_path, surface="terminal") == []
     assert "terms of use" not in term.output
 
 

@@ -10,13 +10,13 @@ import asyncio
 import getpass
 import json
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kernel_client import V1, KernelWS, execute_content, make_msg, reply_of, stdout_of
+from guard_fixtures import connect, enable_guard, policy_text, read_audit, start_session
+from kernel_client import KernelWS, execute_content, make_msg, reply_of, stdout_of
 from standin import POOL_ARGS, alive, open_terminal, started, wait_dead, write_standin
 from traitlets.config import Config
 
@@ -29,11 +29,6 @@ MIME = "application/vnd.jupyter.tos-guard+json"
 
 
 @pytest.fixture
-def audit_path(tmp_path: Path) -> Path:
-    return tmp_path / "audit.jsonl"
-
-
-@pytest.fixture
 def guard_settings(request: pytest.FixtureRequest) -> dict[str, Any]:
     return dict(getattr(request, "param", {}))
 
@@ -43,14 +38,11 @@ def jp_server_config(
     jp_server_config: Config, tmp_path: Path, audit_path: Path, guard_settings: dict[str, Any]
 ) -> Config:
     policy = tmp_path / "policy.yaml"
-    policy.write_text(guard_settings.pop("policy", "version: 1\nrules: []\n"))
-    jp_server_config["ServerApp"]["jpserver_extensions"]["jupyter_tos_guard"] = True
+    policy.write_text(guard_settings.pop("policy", policy_text("empty")))
+    enable_guard(jp_server_config, policy_file=policy, audit_path=audit_path, reload_interval=0, **guard_settings)
     jp_server_config["ServerApp"]["terminado_settings"] = {
         "shell_command": ["/bin/bash", "--norc", "--noprofile", "-i"]
     }
-    jp_server_config["TosGuard"] = Config(
-        {"policy_files": [str(policy)], "audit_log": str(audit_path), "reload_interval": 0, **guard_settings}
-    )
     jp_server_config["ProcessWatcher"] = Config({"interval": INTERVAL, "grace": GRACE, "rescan_interval": 1.0})
     # in this file the watcher is what acts; typed-line checks have their own tests
     jp_server_config["TerminalGuard"] = Config({"check_typed_lines": False})
@@ -67,28 +59,6 @@ def watcher(jp_serverapp: Any) -> Iterator[Any]:
     found.stop()
     uninstall_terminal_hook()
     assert not found.running
-
-
-def process_records(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in records if r.get("surface") == "process"]
-
-
-async def start_session(jp_fetch: Any, path: str) -> str:
-    body = {"path": path, "type": "notebook", "name": path, "kernel": {"name": "python3"}}
-    r = await jp_fetch("api", "sessions", method="POST", body=json.dumps(body))
-    return str(json.loads(r.body)["kernel"]["id"])
-
-
-async def connect(jp_ws_fetch: Any, kernel_id: str) -> KernelWS:
-    ws = await jp_ws_fetch(
-        "api", "kernels", kernel_id, "channels", params={"session_id": uuid.uuid4().hex}, subprotocols=[V1]
-    )
-    client = KernelWS(ws, "v1")
-    await client.kernel_info()
-    return client
 
 
 async def notice_without_parent(ws: KernelWS, timeout: float = 20) -> dict[str, Any]:
@@ -123,7 +93,7 @@ async def test_miner_started_in_a_terminal_is_stopped_and_told_there(
     await term.send("echo STILL-$((6*7))\r")
     await term.expect("STILL-42")  # the terminal's shell lives on
     assert alive(shell) and alive(os.getpid())
-    [record] = process_records(audit_path)
+    [record] = read_audit(audit_path, surface="process")
     assert record["action"] == "block" and record["rules"] == ["mining.xmrig"]
     assert record["pid"] == run["pid"] and record["origin"] == f"terminal:{term.name}"
     assert "./xmrig 30" in record["command_line"]
@@ -151,7 +121,7 @@ async def test_script_written_by_an_earlier_cell_is_stopped_with_the_notice_in_t
     assert payload["surface"] == "process" and payload["action"] == "block"
     assert payload["rules"][0]["id"] == "mining.xmrig" and payload["started_from"] == "notebook lab.ipynb"
     assert "This program was stopped" in notices[0]["content"]["data"]["text/plain"]
-    [record] = process_records(audit_path)
+    [record] = read_audit(audit_path, surface="process")
     assert record["origin"] == f"kernel:{kernel}" and record["notebook_path"] == "lab.ipynb"
     assert record["command_line"] == "bash start.sh"  # the script, judged by its content
     assert stdout_of(await ws.execute("print(6 * 7)")) == "42\n"  # the kernel lives on
@@ -176,7 +146,7 @@ async def test_renamed_copy_with_pool_arguments_detached_from_the_kernel(
     assert notice["parent_header"] == {}
     payload = notice["content"]["data"][MIME]
     assert {r["id"] for r in payload["rules"]} == {"mining.stratum-url", "mining.pool-domains"}
-    [record] = process_records(audit_path)
+    [record] = read_audit(audit_path, surface="process")
     assert record["pid"] == run["pid"] and record["origin"] == f"kernel:{kernel}"
     assert "stratum+tcp://pool.supportxmr.com:3333" in record["command_line"]
     assert alive(kernel_pid(jp_serverapp, kernel))
@@ -198,7 +168,7 @@ async def test_benign_long_running_processes_are_never_touched(
     await term.send("python3 -c 'import time; time.sleep(30)' &\r")
     await term.settle(6 * INTERVAL + watcher.rescan_interval)
     assert all(alive(pid) for pid in pids)
-    assert process_records(audit_path) == []
+    assert read_audit(audit_path, surface="process") == []
     for pid in pids:
         os.kill(pid, 9)
 
@@ -213,7 +183,7 @@ async def test_monitor_mode_audits_and_lets_it_run(
     run = await started(standin)
     await term.settle(4 * INTERVAL + GRACE)
     assert alive(run["pid"])
-    [record] = process_records(audit_path)
+    [record] = read_audit(audit_path, surface="process")
     assert record["action"] == "log" and record["policy_action"] == "block" and record["pid"] == run["pid"]
     assert "terms of use" not in term.output
     os.kill(run["pid"], 9)
@@ -233,7 +203,7 @@ async def test_an_exemption_spares_the_process(
     run = await started(standin)
     await term.settle(4 * INTERVAL + GRACE)
     assert alive(run["pid"])
-    [record] = process_records(audit_path)
+    [record] = read_audit(audit_path, surface="process")
     assert record["action"] == "exempted" and record["rules"] == ["mining.xmrig"]
     os.kill(run["pid"], 9)
 
@@ -253,7 +223,7 @@ async def test_a_warn_rule_tells_and_lets_it_run(
     await term.expect("Terms of use warning")
     await term.settle(2 * INTERVAL + GRACE)
     assert alive(run["pid"])
-    [record] = process_records(audit_path)
+    [record] = read_audit(audit_path, surface="process")
     assert record["action"] == "warn"
     os.kill(run["pid"], 9)
 
@@ -277,5 +247,5 @@ async def test_a_long_lived_process_that_becomes_a_miner_is_caught_on_rescan(
     run = await started(standin)
     assert run["pid"] == pid
     await wait_dead(pid, watcher.rescan_interval + BOUND)
-    [record] = process_records(audit_path)
+    [record] = read_audit(audit_path, surface="process")
     assert record["pid"] == pid and record["rules"] == ["mining.xmrig"]

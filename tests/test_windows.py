@@ -8,11 +8,6 @@ from jupyter_tos_guard.policy import Engine, load_policy
 from jupyter_tos_guard.policy.windows import focus
 
 
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    return Engine(load_policy())
-
-
 def filler(lines: int) -> str:
     return "".join(f"value_{i} = compute({i}, factor=0.5)  # step {i}\n" for i in range(lines))
 
@@ -32,32 +27,32 @@ def test_focus_keeps_the_statement_what_it_reads_and_maps_runs_back() -> None:
     assert all(window.text[t : t + n] == text[c : c + n] for t, c, n in window.runs)
 
 
-def test_hit_deep_in_a_large_cell_is_found_with_its_line(engine: Engine) -> None:
+def test_hit_deep_in_a_large_cell_is_found_with_its_line(default_engine: Engine) -> None:
     code = filler(3000) + "!./xmrig -o pool.supportxmr.com:443 -u W\n" + filler(100)
-    verdict = engine.evaluate(code)
+    verdict = default_engine.evaluate(code)
     hit = verdict.hit("mining.xmrig")
     assert hit is not None and hit.matches[0].span.line == 3001
 
 
-def test_multiline_statement_around_a_hit_is_kept_whole(engine: Engine) -> None:
+def test_multiline_statement_around_a_hit_is_kept_whole(default_engine: Engine) -> None:
     code = (
         filler(500)
         + "import subprocess\nsubprocess.run(\n    [\n        './hashcat',\n        '-m', '0',\n    ]\n)\n"
         + filler(10)
     )
-    verdict = engine.evaluate(code)
+    verdict = default_engine.evaluate(code)
     hit = verdict.hit("password-cracking.hashcat")
     assert hit is not None and hit.matches[0].span.line == 504
 
 
-def test_variables_assigned_far_away_still_fold(engine: Engine) -> None:
+def test_variables_assigned_far_away_still_fold(default_engine: Engine) -> None:
     code = 'tool = "girmx"[::-1]\n' + filler(800) + "import os\nos.system(tool + ' -o p:1')\n"
-    assert "mining.xmrig" in engine.evaluate(code).rule_ids
+    assert "mining.xmrig" in default_engine.evaluate(code).rule_ids
 
 
-def test_large_benign_cell_is_allowed(engine: Engine) -> None:
+def test_large_benign_cell_is_allowed(default_engine: Engine) -> None:
     code = filler(20000) + "import subprocess\nsubprocess.run(['nvidia-smi'])\n"
-    assert engine.evaluate(code).rule_ids == ()
+    assert default_engine.evaluate(code).rule_ids == ()
 
 
 @pytest.mark.parametrize(
@@ -76,26 +71,26 @@ def test_large_benign_cell_is_allowed(engine: Engine) -> None:
         ("!pip install qBittorrent__API", "p2p.qbittorrent"),  # PEP 503: runs of - _ . are one separator
     ],
 )
-def test_wrappers_and_process_apis(engine: Engine, code: str, rule: str) -> None:
-    assert rule in engine.evaluate(code).rule_ids
+def test_wrappers_and_process_apis(default_engine: Engine, code: str, rule: str) -> None:
+    assert rule in default_engine.evaluate(code).rule_ids
 
 
-def test_decorated_function_after_a_hit_keeps_the_payload_decoded(engine: Engine) -> None:
+def test_decorated_function_after_a_hit_keeps_the_payload_decoded(default_engine: Engine) -> None:
     import base64
 
     payload = base64.b64encode(b"import os; os.system('./xmrig -o pool.supportxmr.com:443')").decode()
     code = (
         filler(120) + f"import base64\nexec(base64.b64decode('{payload}'))\n@staticmethod\ndef later():\n    return 1\n"
     )
-    assert "mining.xmrig" in engine.evaluate(code).rule_ids
+    assert "mining.xmrig" in default_engine.evaluate(code).rule_ids
 
 
 @pytest.mark.parametrize(
     "assign", ["def setup():\n    A = './xm'\n", "with open('f') as fh:\n    A = './xm'\n", "A = ''\nA += './xm'\n"]
 )
-def test_variables_from_indented_or_augmented_assignments_still_fold(engine: Engine, assign: str) -> None:
+def test_variables_from_indented_or_augmented_assignments_still_fold(default_engine: Engine, assign: str) -> None:
     code = assign + filler(300) + "import os\nos.system(A + 'rig -o p:1')\n"
-    assert "mining.xmrig" in engine.evaluate(code).rule_ids
+    assert "mining.xmrig" in default_engine.evaluate(code).rule_ids
 
 
 @pytest.mark.parametrize(
@@ -114,10 +109,10 @@ def test_variables_from_indented_or_augmented_assignments_still_fold(engine: Eng
         ("x = 1 + \\\n  2\n!./xmrig", "python", 3),
     ],
 )
-def test_focus_follows_variables_and_cell_magics(engine: Engine, code: str, language: str, line: int) -> None:
+def test_focus_follows_variables_and_cell_magics(default_engine: Engine, code: str, language: str, line: int) -> None:
     from jupyter_tos_guard.policy import EvaluationContext
 
-    hit = engine.evaluate(code, EvaluationContext(language=language)).hit("mining.xmrig")
+    hit = default_engine.evaluate(code, EvaluationContext(language=language)).hit("mining.xmrig")
     assert hit is not None and hit.matches[0].span.line == line
 
 
@@ -129,20 +124,20 @@ def test_focus_follows_variables_and_cell_magics(engine: Engine, code: str, lang
         "x = 1 + \\\n!./xmrig",  # a Python continuation line, not a shell escape
     ],
 )
-def test_focus_does_not_read_strings_as_code(engine: Engine, code: str) -> None:
-    assert "mining.xmrig" not in engine.evaluate(code).rule_ids
+def test_focus_does_not_read_strings_as_code(default_engine: Engine, code: str) -> None:
+    assert "mining.xmrig" not in default_engine.evaluate(code).rule_ids
 
 
-def test_focused_spans_point_into_the_cell(engine: Engine) -> None:
+def test_focused_spans_point_into_the_cell(default_engine: Engine) -> None:
     code = filler(40) + "def setup():\n    TOOL = './xm'\n" + filler(40) + "import os\nos.system(TOOL + 'rig')\n"
-    m = engine.evaluate(code).hit("mining.xmrig").matches[0]
+    m = default_engine.evaluate(code).hit("mining.xmrig").matches[0]
     assert code[m.span.start : m.span.end] == "TOOL + 'rig'"
     assert m.span.line == code[: m.span.start].count("\n") + 1
 
 
-def test_a_quoted_word_late_in_a_shell_cell_does_not_hide_an_earlier_decoder(engine: Engine) -> None:
+def test_a_quoted_word_late_in_a_shell_cell_does_not_hide_an_earlier_decoder(default_engine: Engine) -> None:
     code = '%%bash\necho "it\'s" done\necho eG1yaWcgLW8gcG9vbA== | base64 -d | sh\nls\necho "x"y\n'
-    assert "mining.xmrig" in engine.evaluate(code).rule_ids
+    assert "mining.xmrig" in default_engine.evaluate(code).rule_ids
 
 
 def test_focused_reading_agrees_with_whole_reading_on_every_rule_example_in_filler() -> None:
@@ -190,8 +185,8 @@ def test_focused_reading_agrees_with_whole_reading_on_every_rule_example_in_fill
         ("%%bash\nP=./xm\nQ=rig\n$P$Q", True),
     ],
 )
-def test_shell_cells_go_deep_only_on_signs_of_hiding(engine: Engine, code: str, deep: bool) -> None:
-    assert engine.needs_analysis(code) is deep
+def test_shell_cells_go_deep_only_on_signs_of_hiding(default_engine: Engine, code: str, deep: bool) -> None:
+    assert default_engine.needs_analysis(code) is deep
 
 
 def test_span_finder_fast_and_public_paths_agree() -> None:

@@ -22,6 +22,7 @@ from typing import Any
 
 import nbformat
 import pytest
+from guard_fixtures import policy_text
 
 CHROMIUM = os.environ.get("TOS_GUARD_E2E_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -59,17 +60,6 @@ def _require_browser() -> None:
         pytest.fail(f"end-to-end tests cannot run: {reason}")  # in CI a missing browser is a broken setup
     pytest.skip(reason)
 
-
-POLICY = """\
-version: 1
-name: End-to-end test terms of use
-info_url: https://example.org/terms-of-use
-appeal_url: https://example.org/exemption-request
-rules:
-  # the default rule for ngrok TCP tunnels asks first instead of blocking
-  - id: remote-access.ngrok-tcp
-    action: confirm
-"""
 
 WARN_CODE = """\
 FACESWAP_REPO = "https://github.com/deepfakes/faceswap"
@@ -179,7 +169,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     for name, cells in NOTEBOOKS.items():
         _write_notebook(root / name, cells)
     policy = home / "policy.yaml"
-    policy.write_text(POLICY)
+    policy.write_text(policy_text("e2e"))
     audit = home / "audit.jsonl"
     (config / "jupyter_server_config.json").write_text(
         json.dumps(

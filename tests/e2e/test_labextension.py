@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from guard_fixtures import read_audit
 from playwright.sync_api import Locator, Page, expect
 
 from .conftest import Lab
@@ -89,10 +90,7 @@ def entries(panel: Locator) -> Locator:
 
 def audit(lab: Lab, surface: str = "cell") -> list[dict[str, Any]]:
     """The audit records of one surface: cells by default (opening a notebook adds a `file` record)."""
-    if not lab.audit.exists():
-        return []
-    records = [json.loads(line) for line in lab.audit.read_text().splitlines() if line.strip()]
-    return [r for r in records if r.get("surface") == surface]
+    return read_audit(lab.audit, surface=surface)
 
 
 def shot(page: Page, screenshots: Path, name: str) -> None:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/kernel_client.py
-from policies import BLOCK_RULE, WARN_RULE, policy  # noqa: E402 (tests/ is on the path above)
+from guard_fixtures import policy_text  # noqa: E402 (tests/ is on the path above)
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICE = "tos-guard"
@@ -36,19 +36,8 @@ PASSWORD = "guard-test-password"
 USERS = ["admin", "alice", "bob", "carol", "dave", "rogue"]
 T = TypeVar("T")
 
-LOCAL_POLICY = policy(WARN_RULE, BLOCK_RULE)
-
-CENTRAL_POLICY = """
-version: 1
-rules:
-  - id: test.central
-    category: central
-    title: A rule served by the hub service
-    action: block
-    message: centrally forbidden.
-    match:
-      - literal: zzcentralzz
-"""
+LOCAL_POLICY = policy_text("warn_block")
+CENTRAL_POLICY = policy_text("central")
 
 LADDER = [
     {"name": "warnings", "actions": ["warn"], "count": 3, "window": 3600, "response": "notify"},
