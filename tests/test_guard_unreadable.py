@@ -6,12 +6,12 @@ budget) to hide what follows; `on_unreadable` decides, and every such decision i
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import pytest
+from guard_fixtures import read_audit
 
 from jupyter_tos_guard.config import TosGuard
 from jupyter_tos_guard.guard import Guard, Request
@@ -53,8 +53,7 @@ def make_guard(tmp_path: Path, **traits: Any) -> Guard:
 
 
 def records(tmp_path: Path) -> list[dict[str, Any]]:
-    path = tmp_path / "a.jsonl"
-    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+    return read_audit(tmp_path / "a.jsonl")
 
 
 def test_payload_past_the_cap_is_blocked_and_audited(tmp_path: Path) -> None:

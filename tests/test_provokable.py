@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from jupyter_tos_guard.policy import Action, Engine, EvaluationContext, load_policy
+from jupyter_tos_guard.policy import Action, Engine, EvaluationContext
 from jupyter_tos_guard.policy.verdict import line_text
 
 PAYLOAD = "!./xmrig -o stratum+tcp://pool.supportxmr.com:3333 -u 44AFFq5kSiGBoZ"
@@ -45,8 +45,8 @@ PROVOKING = [
 
 
 @pytest.fixture(scope="module")
-def engine() -> Engine:
-    return Engine(load_policy())
+def engine(default_engine: Engine) -> Engine:
+    return default_engine
 
 
 @pytest.mark.parametrize(("name", "code"), PROVOKING, ids=[n for n, _ in PROVOKING])

@@ -27,7 +27,9 @@ def policy_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def jp_server_config(jp_server_config: Config, policy_file: Path, audit_path: Path) -> Config:
-    return enable_guard(jp_server_config, policy_file=policy_file, audit_path=audit_path, reload_interval=0.2)
+    return enable_guard(
+        jp_server_config, policy_file=policy_file, audit_path=audit_path, reload_interval=0.2, check_api=True
+    )
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
