@@ -201,10 +201,12 @@ def terminal_text(payload: dict[str, Any]) -> str:
 def error_content(payload: dict[str, Any]) -> dict[str, Any]:
     """`error` content for a blocked cell: readable as a normal failed cell everywhere."""
     first = payload["rules"][0] if payload["rules"] else None
-    if first is not None:
+    if payload.get("reason"):  # why it stopped, when that is not (only) a rule: unreadable, failed
+        evalue = payload["reason"]
+    elif first is not None:
         evalue = f"{first['title']} (rule {first['id']}): {first['message']}"
     else:
-        evalue = payload.get("reason") or ENGINE_FAILED
+        evalue = ENGINE_FAILED
     red, reset = "\x1b[0;31m", "\x1b[0m"
     traceback = [f"{red}{ERROR_NAME}{reset}: This cell was not run."] + _plain_lines(payload)
     return {"ename": ERROR_NAME, "evalue": evalue, "traceback": traceback}
