@@ -30,8 +30,10 @@ from tornado.websocket import WebSocketClosedError
 
 from .guard import Decision, Guard, Request
 from .identity import groups_of, user_of
-from .messages import METADATA_KEY, error_content, notice_content, refused_content
+from .message_routes import CHECKED_TYPES, code_of
+from .messages import METADATA_KEY, debugger_refusal, error_content, notice_content, refused_content
 from .policy import Action
+from .policy.engine import normalize_text
 
 V1 = "v1.kernel.websocket.jupyter.org"
 _MAX_DRAIN_SECONDS = 3600.0  # never abort for longer than this, whatever happens to replies
@@ -214,6 +216,8 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
         if allowed and msg_type not in allowed:
             self.log.warning('Received message of type "%s", which is not allowed. Ignoring.', msg_type)
             return None
+        if msg_type in CHECKED_TYPES:
+            return self._check_carrier(parsed, str(msg_type))
         if msg_type != "execute_request":
             self._forward(parsed)
             return None
@@ -243,6 +247,89 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
             return  # the websocket closed while the cell was checked
         if self._apply(parsed, execute, decision):
             self._forward(parsed)
+
+    # --- other messages that carry code: the debugger, stdin, comms (message_routes.py) ------
+
+    def _check_carrier(self, parsed: _Parsed, msg_type: str) -> t.Awaitable[None] | None:
+        guard = self.guard
+        try:
+            code = code_of(msg_type, self._content(parsed))
+        except MalformedMessage as exc:
+            self.log.warning("tos-guard: dropped an unreadable %s: %s", msg_type, exc)
+            return None
+        if guard is None or code is None:
+            self._forward(parsed)
+            return None
+        request = Request(
+            code=normalize_text(code),
+            msg_id=parsed.header.get("msg_id"),
+            channel=parsed.channel,
+            kernel_id=self.kernel_id,
+            kernel_name=getattr(self.kernel_manager, "kernel_name", None),
+            notebook_path=self._notebook_path,
+            user=self._user_name(),
+            groups=self._user_groups(),
+            language=self._language,
+            surface="debugger" if msg_type == "debug_request" else "cell",
+            origin=msg_type,
+        )
+        if guard.offloads(request):
+            return self._carrier_later(guard, parsed, msg_type, request)
+        self._carrier_decided(parsed, msg_type, guard.check(request))
+        return None
+
+    async def _carrier_later(self, guard: Guard, parsed: _Parsed, msg_type: str, request: Request) -> None:
+        decision = await guard.check_async(request)
+        if self.channels:
+            self._carrier_decided(parsed, msg_type, decision)
+
+    def _carrier_decided(self, parsed: _Parsed, msg_type: str, decision: Decision) -> None:
+        if decision.action < Action.CONFIRM:
+            if decision.action == Action.WARN and decision.payload is not None and msg_type != "debug_request":
+                self._notice_in_running_cell(decision, msg_type)
+            self._forward(parsed)
+            return
+        # stopped: nothing of it reaches the kernel
+        if msg_type == "debug_request":
+            self._answer_debug_refused(parsed, decision)
+            return
+        self._notice_in_running_cell(decision, msg_type)
+        if msg_type == "input_reply":
+            # the kernel waits at input() for this reply: interrupt it, so the cell ends with
+            # KeyboardInterrupt instead of hanging (or running on with other input)
+            asyncio.ensure_future(self._interrupt())
+
+    def _notice_in_running_cell(self, decision: Decision, msg_type: str) -> None:
+        assert decision.payload is not None
+        judged = "input" if msg_type == "input_reply" else "comm message"
+        payload = dict(decision.payload, judged=judged)
+        if payload["action"] == "confirm":  # nobody can acknowledge a message already sent
+            payload["action"] = "block"
+            payload.pop("confirm", None)
+        parent = self._executing_header()
+        self._send_to_client(
+            self._make_msg("display_data", notice_content(payload), parent, self._meta(decision)), "iopub"
+        )
+
+    def _answer_debug_refused(self, parsed: _Parsed, decision: Decision) -> None:
+        assert decision.payload is not None
+        content = self._content(parsed)
+        reply = {
+            "seq": 0,
+            "type": "response",
+            "request_seq": content.get("seq", 0),
+            "success": False,
+            "command": content.get("command"),
+            "message": debugger_refusal(decision.payload),
+            "body": {},
+        }
+        self._send_to_client(self._make_msg("debug_reply", reply, parsed.header, self._meta(decision)), parsed.channel)
+
+    async def _interrupt(self) -> None:
+        try:
+            await self.kernel_manager.interrupt_kernel()
+        except Exception:
+            self.log.warning("tos-guard: could not interrupt the kernel after a refused input", exc_info=True)
 
     def _forward(self, parsed: _Parsed) -> None:
         stream = self.channels.get(parsed.channel)

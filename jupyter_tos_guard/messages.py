@@ -88,7 +88,8 @@ def _stopped(payload: dict[str, Any]) -> bool:
 
 
 def _headline(payload: dict[str, Any]) -> str:
-    """What happened, said for where it happened: a cell, a process, a typed terminal command."""
+    """What happened, said for where it happened: a cell, a process, a typed terminal command,
+    an input() answer or a comm message."""
     if not _stopped(payload):
         return "Terms of use warning"
     surface = payload.get("surface")
@@ -96,7 +97,21 @@ def _headline(payload: dict[str, Any]) -> str:
         return "This program was stopped"
     if surface == "terminal":
         return "This command was not run"
+    if surface == "debugger":
+        return "This debugger command was not run"
+    judged = payload.get("judged")
+    if judged == "input":
+        return "This input was not passed to the running cell, which was interrupted"
+    if judged == "comm message":
+        return "A message to the kernel was not passed on"
     return "This cell was not run"
+
+
+def debugger_refusal(payload: dict[str, Any]) -> str:
+    """The debug_reply message for a refused debugger command (the debugger shows one line)."""
+    first = payload["rules"][0] if payload["rules"] else None
+    why = payload.get("reason") or (f"{first['title']}: {first['message']}" if first else ENGINE_FAILED)
+    return f"Not run (terms of use): {why}"
 
 
 def _process_line(payload: dict[str, Any]) -> str | None:

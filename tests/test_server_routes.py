@@ -1,0 +1,181 @@
+"""Routes into the kernel besides execute_request, on a real server and ipykernel: the
+debugger, input() answers and comms are judged by the same rules as a cell."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from guard_fixtures import connect, enable_guard, policy_text, read_audit, start_kernel
+from kernel_client import KernelWS, execute_content, make_msg, reply_of, stdout_of
+from traitlets.config import Config
+
+from jupyter_tos_guard.message_routes import COVERAGE, code_of
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+BLOCKED = "__import__('os').system('blockme-tool --go')"
+
+
+@pytest.fixture
+def jp_server_config(jp_server_config: Config, tmp_path: Path, audit_path: Path) -> Config:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(policy_text("warn_block"))
+    return enable_guard(
+        jp_server_config, policy_file=policy, audit_path=audit_path, use_default_policy=False, reload_interval=0
+    )
+
+
+async def until(ws: KernelWS, want: Any, timeout: float = 30) -> dict[str, Any]:
+    """The first message (received so far or later) for which `want` is true."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    seen = 0
+    while True:
+        while seen < len(ws.received):
+            msg = ws.received[seen]
+            seen += 1
+            if want(msg):
+                return msg
+        await ws.recv(max(0.1, deadline - loop.time()))
+
+
+def debug_msg(ws: KernelWS, command: str, arguments: dict[str, Any], seq: int) -> dict[str, Any]:
+    return make_msg(
+        "debug_request", {"type": "request", "seq": seq, "command": command, "arguments": arguments}, ws.session
+    )
+
+
+async def test_debugger_evaluate_of_a_blocked_command_is_refused(
+    jp_fetch: Any, jp_ws_fetch: Any, jp_root_dir: Path, audit_path: Path
+) -> None:
+    ws = await connect(jp_ws_fetch, await start_kernel(jp_fetch))
+    marker = jp_root_dir / "debugged.txt"
+    msg = debug_msg(ws, "evaluate", {"expression": f"open({str(marker)!r}, 'w') and {BLOCKED}", "context": "repl"}, 7)
+    await ws.send(msg, "control")
+    reply = await until(ws, lambda m: m["parent_header"].get("msg_id") == msg["header"]["msg_id"])
+    assert reply["header"]["msg_type"] == "debug_reply" and reply["channel"] == "control"
+    content = reply["content"]
+    assert content["success"] is False and content["request_seq"] == 7 and content["command"] == "evaluate"
+    assert "block-me is not allowed" in content["message"]
+    assert not marker.exists()
+    [record] = read_audit(audit_path, event="decision")
+    assert record["surface"] == "debugger" and record["origin"] == "debug_request" and record["action"] == "block"
+
+
+async def test_debugger_commands_that_run_nothing_pass(jp_fetch: Any, jp_ws_fetch: Any, audit_path: Path) -> None:
+    ws = await connect(jp_ws_fetch, await start_kernel(jp_fetch))
+    msg = debug_msg(ws, "debugInfo", {}, 1)
+    await ws.send(msg, "control")
+    reply = await until(
+        ws,
+        lambda m: (
+            m["parent_header"].get("msg_id") == msg["header"]["msg_id"] and m["header"]["msg_type"] == "debug_reply"
+        ),
+    )
+    assert reply["content"].get("success") is True  # the kernel's own answer
+    assert read_audit(audit_path, event="decision") == []
+
+
+async def test_input_feeding_exec_is_refused_and_the_cell_interrupted(
+    jp_fetch: Any, jp_ws_fetch: Any, jp_root_dir: Path, audit_path: Path
+) -> None:
+    ws = await connect(jp_ws_fetch, await start_kernel(jp_fetch))
+    marker = jp_root_dir / "typed.txt"
+    cell = make_msg("execute_request", execute_content("exec(input('code? '))", allow_stdin=True), ws.session)
+    await ws.send(cell)
+    prompt = await until(ws, lambda m: m["header"]["msg_type"] == "input_request")
+    answer = make_msg("input_reply", {"value": f"open({str(marker)!r}, 'w'); {BLOCKED}"}, ws.session)
+    answer["parent_header"] = prompt["header"]
+    await ws.send(answer, "stdin")
+    msgs = await ws.collect(cell["header"]["msg_id"])
+    notice = next(m for m in msgs if m["header"]["msg_type"] == "display_data")
+    assert "This input was not passed to the running cell" in notice["content"]["data"]["text/plain"]
+    reply = reply_of(msgs)["content"]
+    assert reply["status"] == "error" and reply["ename"] == "KeyboardInterrupt"
+    assert not marker.exists()
+    [record] = read_audit(audit_path, event="decision")
+    assert record["origin"] == "input_reply" and record["channel"] == "stdin"
+    # an ordinary answer goes through
+    cell = make_msg("execute_request", execute_content("print(input('name? ').upper())", allow_stdin=True), ws.session)
+    await ws.send(cell)
+    prompt = await until(
+        ws,
+        lambda m: (
+            m["header"]["msg_type"] == "input_request" and m["parent_header"].get("msg_id") == cell["header"]["msg_id"]
+        ),
+    )
+    answer = make_msg("input_reply", {"value": "ada"}, ws.session)
+    answer["parent_header"] = prompt["header"]
+    await ws.send(answer, "stdin")
+    assert stdout_of(await ws.collect(cell["header"]["msg_id"])) == "ADA\n"
+
+
+async def test_comm_payloads_that_a_target_would_exec_are_judged(
+    jp_fetch: Any, jp_ws_fetch: Any, jp_root_dir: Path, audit_path: Path
+) -> None:
+    ws = await connect(jp_ws_fetch, await start_kernel(jp_fetch))
+    register = (
+        "def target(comm, msg):\n"
+        "    exec(msg['content']['data']['code'])\n"
+        "    comm.on_msg(lambda m: exec(m['content']['data']['code']))\n"
+        "get_ipython().kernel.comm_manager.register_target('runner', target)\n"
+    )
+    assert reply_of(await ws.execute(register))["content"]["status"] == "ok"
+    bad, good = jp_root_dir / "bad.txt", jp_root_dir / "good.txt"
+    comm_id = uuid.uuid4().hex
+    opened = make_msg(
+        "comm_open",
+        {"comm_id": comm_id, "target_name": "runner", "data": {"code": f"open({str(bad)!r}, 'w'); {BLOCKED}"}},
+        ws.session,
+    )
+    await ws.send(opened)
+    comm_id2 = uuid.uuid4().hex
+    harmless = make_msg(
+        "comm_open",
+        {"comm_id": comm_id2, "target_name": "runner", "data": {"code": f"open({str(good)!r}, 'w').write('ok')"}},
+        ws.session,
+    )
+    await ws.send(harmless)
+    # the kernel runs what it is sent in order: once the harmless one ran, the other would have too
+    for _ in range(100):
+        if good.exists():
+            break
+        await asyncio.sleep(0.1)
+    assert good.exists() and not bad.exists()
+    [record] = read_audit(audit_path, event="decision")
+    assert record["origin"] == "comm_open" and record["rules"] == ["test.blockme"]
+    msg = make_msg("comm_msg", {"comm_id": comm_id2, "data": {"code": BLOCKED}}, ws.session)
+    await ws.send(msg)
+    await asyncio.sleep(0.5)
+    assert [r["origin"] for r in read_audit(audit_path, event="decision")] == ["comm_open", "comm_msg"]
+
+
+def test_every_message_a_frontend_sends_is_listed() -> None:
+    """README's table comes from here: each client->kernel message type says what is read."""
+    from jupyter_client.session import Session  # noqa: F401  (the protocol's own module is present)
+
+    for msg_type in (
+        "execute_request",
+        "debug_request",
+        "input_reply",
+        "comm_open",
+        "comm_msg",
+        "complete_request",
+        "inspect_request",
+        "kernel_info_request",
+        "shutdown_request",
+        "interrupt_request",
+        "history_request",
+        "is_complete_request",
+        "comm_info_request",
+        "comm_close",
+    ):
+        assert msg_type in COVERAGE, msg_type
+    assert code_of("debug_request", {"command": "evaluate", "arguments": {"expression": "1+1"}}) == "1+1"
+    assert code_of("debug_request", {"command": "stackTrace", "arguments": {}}) is None
+    assert code_of("comm_msg", {"data": {"a": ["x", {"b": "y"}], "n": 3}}) == "x\ny"
+    assert code_of("input_reply", {"value": ""}) is None
