@@ -122,6 +122,16 @@ class TosGuard(Configurable):
         further calls get 429 until the minute has passed.""",
     )
 
+    read_included_files = Bool(
+        True,
+        config=True,
+        help="""Judge the files a cell runs inside the kernel together with the cell:
+        `%run x.py` or `x.ipynb`, `exec(open("x.py").read())`, `runpy.run_path("x.py")` and
+        `import x` of a module beside the notebook. Such code starts no process, so the
+        process watcher cannot see it. Files are found from the kernel's own working
+        directory and read up to `max_scan_bytes`.""",
+    )
+
     worker_chars = Int(
         32 * 1024,
         config=True,

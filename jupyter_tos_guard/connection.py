@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import re
 import time
 import typing as t
 import weakref
@@ -30,6 +31,7 @@ from tornado.websocket import WebSocketClosedError
 
 from .guard import Decision, Guard, Request
 from .identity import groups_of, user_of
+from .includes import kernel_cwd, read_files
 from .message_routes import CHECKED_TYPES, code_of
 from .messages import METADATA_KEY, debugger_refusal, error_content, notice_content, refused_content
 from .policy import Action
@@ -62,6 +64,9 @@ class _Parsed(t.NamedTuple):
     header: dict[str, t.Any]
     msg: dict[str, t.Any] | None  # legacy protocol: the whole message
     msg_list: list[t.Any] | None  # v1 protocol: [header, parent, metadata, content, *buffers] bytes
+
+
+_MAY_INCLUDE = re.compile(r"%run|run_path|exec\s*\(\s*open|^\s*(?:import|from)\s", re.M)
 
 
 class _Execute(t.NamedTuple):
@@ -426,8 +431,18 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
             user=self._user_name(),
             groups=self._user_groups(),
             language=self._language,
+            included=self._included(code),
         )
         return _Execute(request, bool(content.get("silent")), bool(content.get("stop_on_error", True)))
+
+    def _included(self, code: str) -> tuple[tuple[str, str], ...]:
+        """Files the cell runs in the kernel, read from where the kernel runs (includes.py)."""
+        guard = self.guard
+        if guard is None or not guard.config.read_included_files or not _MAY_INCLUDE.search(code):
+            return ()
+        provisioner = getattr(self.kernel_manager, "provisioner", None)
+        cap = guard.config.max_scan_bytes or 1024 * 1024
+        return read_files(code, kernel_cwd(getattr(provisioner, "pid", None)), cap)
 
     def _apply(self, parsed: _Parsed, execute: _Execute, decision: Decision) -> bool:
         """Act on a decision (notice, block, abort what follows); True to forward the request."""

@@ -21,7 +21,7 @@ from .acknowledge import Acknowledgements
 from .audit import AuditLog, utc_from_timestamp, utc_now
 from .config import TosGuard
 from .exemptions import Exemption
-from .messages import failure_payload, unreadable_reason, verdict_payload
+from .messages import failure_payload, included_reason, unreadable_reason, verdict_payload
 from .policy import Action, Engine, EvaluationContext, PolicyError, Verdict
 from .policy.loader import default_policy_texts, load_texts, read_sources
 from .policy.model import Policy
@@ -51,6 +51,8 @@ class Request:
     pid: int | None = None  # processes: the process judged
     command_line: str | None = None  # processes: its argv joined (the record keeps an excerpt)
     origin: str | None = None  # what started it: a kernel, a terminal name, a file path
+    # files the cell runs in the kernel (`%run x.py`, a local import), as (path, text)
+    included: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -252,7 +254,7 @@ class Guard:
         try:
             # each user_expression is read on its own: glued to the code, an expression like
             # `)` would turn the whole cell into one the Python reader cannot parse
-            verdicts = [engine.evaluate(part, context) for part in (request.code, *request.user_expressions)]
+            verdicts = [engine.evaluate(part, context) for part in _parts(request)]
         except Exception as exc:  # a bug in the engine: audit it, then fail open or closed
             return self._engine_failed(request, _whole(request), exc)
         return self._decide(request, engine, verdicts)
@@ -260,7 +262,7 @@ class Guard:
     def offloads(self, request: Request) -> bool:
         """Whether `check_async` sends this request to the worker process (a large cell)."""
         limit = self.config.worker_chars
-        return limit > 0 and len(request.code) + sum(map(len, request.user_expressions)) > limit
+        return limit > 0 and sum(map(len, _parts(request))) > limit
 
     async def check_async(self, request: Request) -> Decision:
         """The decision, with large cells judged in the worker process under the deadline, so
@@ -269,7 +271,7 @@ class Guard:
             return self.check(request)
         metrics.CHECKED.inc()
         engine = self.engine
-        parts = (request.code, *request.user_expressions)
+        parts = _parts(request)
         job = Job(
             engine.policy.digest,
             self._texts.get(engine.policy.digest, ()),
@@ -323,6 +325,10 @@ class Guard:
         if unreadable is not None:
             payload["reason"] = unreadable_reason(unreadable, stopped=action >= Action.CONFIRM)
         record = self._base_record("decision", request)
+        included = next((path for path, text in request.included if text is code), None)
+        if included is not None:  # the cell itself only names the file
+            record["origin"] = included
+            payload["reason"] = payload.get("reason") or included_reason(included)
         first = verdict.hits[0].matches[0] if verdict.hits and verdict.hits[0].matches else None
         whole = "\n".join((request.code, *request.user_expressions))
         code_sha256 = hashlib.sha256(whole.encode("utf-8", "surrogatepass")).hexdigest()
@@ -502,11 +508,16 @@ def _whole(request: Request) -> str:
     return "\n".join((request.code, *request.user_expressions))
 
 
+def _parts(request: Request) -> tuple[str, ...]:
+    """What is judged apart: the code, each user_expression, each file the cell runs."""
+    return (request.code, *request.user_expressions, *(text for _, text in request.included))
+
+
 def _combine(request: Request, verdicts: list[Verdict]) -> tuple[str, Verdict, list[str]]:
-    """The verdicts on the code and on each user_expression, as one: the part whose verdict is
-    shown (the strongest; the code on a tie), that verdict, and every rule that fired in any
-    part (all of them are audited). A deadline verdict covers the whole request."""
-    parts = (request.code, *request.user_expressions)
+    """The verdicts on the code, each user_expression and each included file, as one: the part
+    whose verdict is shown (the strongest; the code on a tie), that verdict, and every rule
+    that fired in any part (all of them are audited). A deadline verdict covers the whole."""
+    parts = _parts(request)
     shown_code, shown = parts[0], verdicts[0]
     rule_ids = list(shown.rule_ids)
     unreadable, truncated = shown.unreadable, shown.truncated

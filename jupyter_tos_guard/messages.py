@@ -216,15 +216,19 @@ def terminal_text(payload: dict[str, Any]) -> str:
 def error_content(payload: dict[str, Any]) -> dict[str, Any]:
     """`error` content for a blocked cell: readable as a normal failed cell everywhere."""
     first = payload["rules"][0] if payload["rules"] else None
-    if payload.get("reason"):  # why it stopped, when that is not (only) a rule: unreadable, failed
-        evalue = payload["reason"]
-    elif first is not None:
-        evalue = f"{first['title']} (rule {first['id']}): {first['message']}"
-    else:
-        evalue = ENGINE_FAILED
+    # the rule, and the reason when there is more to say (unreadable code, a file the cell runs)
+    said = [f"{first['title']} (rule {first['id']}): {first['message']}"] if first is not None else []
+    if payload.get("reason"):
+        said.insert(0, payload["reason"])
+    evalue = " — ".join(said) or ENGINE_FAILED
     red, reset = "\x1b[0;31m", "\x1b[0m"
     traceback = [f"{red}{ERROR_NAME}{reset}: This cell was not run."] + _plain_lines(payload)
     return {"ename": ERROR_NAME, "evalue": evalue, "traceback": traceback}
+
+
+def included_reason(path: str) -> str:
+    """Why a cell that only names a file was judged by that file's contents."""
+    return f"This cell runs {path}, and the lines shown below are from that file."
 
 
 def unreadable_reason(why: str, *, stopped: bool) -> str:

@@ -4,6 +4,7 @@ debugger, input() answers and comms are judged by the same rules as a cell."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -179,3 +180,63 @@ def test_every_message_a_frontend_sends_is_listed() -> None:
     assert code_of("debug_request", {"command": "stackTrace", "arguments": {}}) is None
     assert code_of("comm_msg", {"data": {"a": ["x", {"b": "y"}], "n": 3}}) == "x\ny"
     assert code_of("input_reply", {"value": ""}) is None
+
+
+async def upload(jp_fetch: Any, path: str, text: str) -> None:
+    """Through the contents API, as JupyterLab's upload does."""
+    body = {"type": "file", "format": "text", "content": text}
+    await jp_fetch("api", "contents", path, method="PUT", body=json.dumps(body))
+
+
+async def test_files_a_cell_runs_in_the_kernel_are_judged_with_it(
+    jp_fetch: Any, jp_ws_fetch: Any, jp_root_dir: Path, audit_path: Path
+) -> None:
+    ws = await connect(jp_ws_fetch, await start_kernel(jp_fetch))
+    marker = jp_root_dir / "ran.txt"
+    payload = f"open({str(marker)!r}, 'w').write('x')\n{BLOCKED}\n"
+    await upload(jp_fetch, "notes.py", payload)
+    (jp_root_dir / "sub").mkdir()
+    (jp_root_dir / "sub" / "tools.py").write_text(payload)
+    (jp_root_dir / "fine.py").write_text("VALUE = 42\n")
+    for cell in ("%run notes.py", "import notes", "exec(open('notes.py').read())", "%cd sub\nimport tools"):
+        msgs = await ws.execute(cell)
+        reply = reply_of(msgs)["content"]
+        assert reply["status"] == "error", cell
+        assert "block-me is not allowed" in reply["evalue"]
+        assert ("tools.py" if "tools" in cell else "notes.py") in reply["evalue"]
+        assert not marker.exists()
+    records = read_audit(audit_path, event="decision", surface="cell")  # (the upload has its own, surface file)
+    assert [Path(r["origin"]).name for r in records] == ["notes.py", "notes.py", "notes.py", "tools.py"]
+    # ordinary imports and harmless local modules pass without a record
+    assert (
+        stdout_of(await ws.execute("import os, json\nimport fine\nprint(fine.VALUE)")) == "42\n"
+    )  # (the %cd cell was blocked)
+    assert len(read_audit(audit_path, event="decision", surface="cell")) == 4
+
+
+async def test_dumped_cell_holding_blocked_code_is_refused(jp_fetch: Any, jp_ws_fetch: Any, audit_path: Path) -> None:
+    ws = await connect(jp_ws_fetch, await start_kernel(jp_fetch))
+    msg = debug_msg(ws, "dumpCell", {"code": BLOCKED}, 3)
+    await ws.send(msg, "control")
+    reply = await until(ws, lambda m: m["parent_header"].get("msg_id") == msg["header"]["msg_id"])
+    assert reply["content"]["success"] is False
+    assert read_audit(audit_path, event="decision")[-1]["surface"] == "debugger"
+
+
+def test_named_files() -> None:
+    from jupyter_tos_guard.includes import named_files
+
+    code = (
+        "%run -i 'job.py' --fast\n%run -m pkg.mod\nexec(open(\"a.py\").read())\n"
+        "import runpy; runpy.run_path('b.py')\nfrom helpers import x\nimport os, local_mod\n# %run not.py\n"
+    )
+    assert named_files(code) == [
+        "job.py",
+        "pkg/mod.py",
+        "a.py",
+        "b.py",
+        "runpy.py",
+        "helpers.py",
+        "os.py",
+        "local_mod.py",
+    ]
