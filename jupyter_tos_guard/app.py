@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+from collections.abc import Callable
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
@@ -22,6 +23,7 @@ from .files import FileCheck, FileScanner
 from .guard import EVENT_SCHEMA_ID, Guard
 from .handlers import routes
 from .reporter import Reporter, make_reporter
+from .startup import StartupCheck, install_startup_check
 from .terminals import TerminalGuard, install_terminal_hook, uninstall_terminal_hook
 from .watcher import ProcessWatcher, attach_watcher
 
@@ -73,6 +75,7 @@ class TosGuardApp(ExtensionApp):
     watcher: ProcessWatcher | None = None
     _active = False
     _reloader: PeriodicCallback | None = None
+    _uninstall_startup_check: Callable[[], None] | None = None
 
     # --- link: before the tornado application exists ------------------------------------------
 
@@ -128,6 +131,9 @@ class TosGuardApp(ExtensionApp):
     def _start_file_checks(self, guard: Guard) -> None:
         serverapp = self.serverapp
         assert serverapp is not None
+        if guard.config.check_startup_files:  # what a kernel runs before any cell
+            check = StartupCheck(guard, guard.config.max_scan_bytes or 1024 * 1024)
+            self._uninstall_startup_check = install_startup_check(serverapp.kernel_manager, check)
         config = FileCheck(parent=self)
         if not config.enabled:
             return
@@ -142,6 +148,9 @@ class TosGuardApp(ExtensionApp):
     # --- stop: leave no task, timer or open file behind -------------------------------------------
 
     async def stop_extension(self) -> None:
+        if self._uninstall_startup_check is not None:
+            self._uninstall_startup_check()
+            self._uninstall_startup_check = None
         if self.watcher is not None:
             self.watcher.stop()
             self.watcher = None

@@ -132,6 +132,16 @@ class TosGuard(Configurable):
         directory and read up to `max_scan_bytes`.""",
     )
 
+    check_startup_files = Bool(
+        True,
+        config=True,
+        help="""Before a kernel starts or restarts, judge the files it runs before any cell:
+        IPython's startup files and config in the default profile, and the user's
+        `usercustomize.py`, `sitecustomize.py` and `.pth` files. A cell can write one with
+        `open()`; the next kernel would run it. While one holds code a block rule covers, the
+        start is refused with the file named (the file is never changed).""",
+    )
+
     worker_chars = Int(
         32 * 1024,
         config=True,

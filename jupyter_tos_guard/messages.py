@@ -226,6 +226,15 @@ def error_content(payload: dict[str, Any]) -> dict[str, Any]:
     return {"ename": ERROR_NAME, "evalue": evalue, "traceback": traceback}
 
 
+def startup_refusal(path: str, payload: dict[str, Any]) -> str:
+    """Why a kernel may not start: a file it would run first holds prohibited code."""
+    titles = ", ".join(dict.fromkeys(r["title"] for r in payload["rules"])) or "code that could not be checked"
+    return (
+        f"The kernel was not started: it would first run {path}, which holds code these terms "
+        f"prohibit ({titles}). Remove or fix that file, then start the kernel again."
+    )
+
+
 def included_reason(path: str) -> str:
     """Why a cell that only names a file was judged by that file's contents."""
     return f"This cell runs {path}, and the lines shown below are from that file."

@@ -157,7 +157,11 @@ class ProcessWatcher(LoggingConfigurable):
         self._seen: dict[int, _Seen] = {}
         self._scripts: collections.OrderedDict[tuple[str, int, int], bool] = collections.OrderedDict()
         self._base_protected: frozenset[int] = frozenset()
-        self._protected: frozenset[int] = frozenset()  # replaced whole, read by the thread
+        self._protected: frozenset[int] = frozenset()  # never stopped; replaced whole, read by the thread
+        # never judged: the server, its ancestors, terminals' shells, the guard's helpers. Kernels
+        # are judged by their own argv (a kernelspec can start anything) but never stopped as
+        # part of stopping something else.
+        self._unjudged: frozenset[int] = frozenset()
         self._helpers: set[int] = set()
         self._kernels: dict[int, str] = {}
         self._terminals: dict[int, str] = {}
@@ -197,6 +201,7 @@ class ProcessWatcher(LoggingConfigurable):
         os.environ[MARKER_ENV] = marker
         self._marker = f"{MARKER_ENV}={marker}".encode()
         self._base_protected = frozenset({self._pid, *processes.ancestors(self._pid)})
+        self._unjudged = self._unjudged | self._base_protected
         self._loop = IOLoop.current()
         self._deciding = asyncio.Lock()
         self.refresh()
@@ -238,6 +243,7 @@ class ProcessWatcher(LoggingConfigurable):
         """Never judge or stop this process (one of the guard's own helpers)."""
         self._helpers.add(pid)
         self._protected = self._protected | {pid}
+        self._unjudged = self._unjudged | {pid}
 
     @property
     def _same_uid_mode(self) -> bool:
@@ -263,7 +269,8 @@ class ProcessWatcher(LoggingConfigurable):
             if pid:
                 terminals[int(pid)] = str(name)
         self._kernels, self._terminals = kernels, terminals
-        self._protected = self._base_protected | set(kernels) | set(terminals) | self._helpers
+        self._unjudged = self._base_protected | set(terminals) | self._helpers
+        self._protected = self._unjudged | set(kernels)
 
     # --- the scan (watcher thread) -----------------------------------------------------------------
 
@@ -310,9 +317,9 @@ class ProcessWatcher(LoggingConfigurable):
             self._next_rescan = now + self.rescan_interval
         # known processes first: a parent that exec'd since the last look is judged before the
         # children it started meanwhile, so they go with its stop instead of each getting a record
-        protected = self._protected
+        unjudged = self._unjudged
         for pid, entry in list(seen.items()):
-            if not entry.inside or pid in protected:
+            if not entry.inside or pid in unjudged:
                 continue
             if not rescan and now - entry.first_seen > SETTLE_SECONDS:
                 continue
@@ -338,7 +345,7 @@ class ProcessWatcher(LoggingConfigurable):
         inside = self._inside(pid, stat)
         entry = _Seen(stat.start, stat.ppid, now, inside)
         self._seen[pid] = entry
-        if not inside or pid in self._protected:
+        if not inside or pid in self._unjudged:
             return
         entry.cmdline = processes.read_cmdline_raw(pid)
         if entry.cmdline:
@@ -454,7 +461,7 @@ class ProcessWatcher(LoggingConfigurable):
     async def _decide_one(self, candidate: Candidate) -> None:
         try:
             self.refresh()  # a kernel or terminal that started a moment ago is known now
-            if candidate.pid in self._protected or self._under_a_stop(candidate):
+            if candidate.pid in self._unjudged or self._under_a_stop(candidate):
                 return
             kernel_id, terminal = self._started_by(candidate)
             if kernel_id is None and terminal is None and candidate.session_name:
@@ -579,7 +586,9 @@ class ProcessWatcher(LoggingConfigurable):
 
     def _order_stop(self, candidate: Candidate) -> None:
         self._being_stopped[(candidate.pid, candidate.start)] = time.monotonic() + self.grace + 4 * self.interval
-        self._orders.append(_StopOrder(candidate.pid, candidate.start, self._protected, self.grace))
+        # a kernel judged on its own argv goes; kernels around it stay
+        protected = self._protected - {candidate.pid}
+        self._orders.append(_StopOrder(candidate.pid, candidate.start, protected, self.grace))
         self._wake.set()
 
     # --- stopping (watcher thread) -------------------------------------------------------------------

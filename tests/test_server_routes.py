@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -240,3 +241,33 @@ def test_named_files() -> None:
         "os.py",
         "local_mod.py",
     ]
+
+
+async def test_a_kernel_does_not_start_while_a_startup_file_holds_blocked_code(
+    jp_fetch: Any, jp_ws_fetch: Any, audit_path: Path
+) -> None:
+    from tornado.httpclient import HTTPClientError
+
+    kernel = await start_kernel(jp_fetch)  # starts: nothing in the startup folder yet
+    startup = Path(os.environ.get("IPYTHONDIR") or Path.home() / ".ipython") / "profile_default" / "startup"
+    startup.mkdir(parents=True, exist_ok=True)
+    planted = startup / "00-persist.py"
+    planted.write_text(BLOCKED + "\n")  # as a cell's open(...).write(...) would
+    try:
+        with pytest.raises(HTTPClientError) as err:
+            await start_kernel(jp_fetch)
+        assert err.value.code == 403
+        message = json.loads(err.value.response.body)["message"]
+        assert "00-persist.py" in message and "Remove or fix that file" in message
+        [record] = read_audit(audit_path, event="decision", surface="file")
+        assert record["origin"] == str(planted) and record["action"] == "block"
+        # a restart is refused too (the server answers a failed restart with a bare 500)
+        with pytest.raises(HTTPClientError) as err:
+            await jp_fetch("api", "kernels", kernel, "restart", method="POST", body="{}")
+        assert err.value.code == 500
+        ws = await connect(jp_ws_fetch, kernel)  # the old kernel lives on, its startup not re-run
+        assert stdout_of(await ws.execute("print('still here')")) == "still here\n"
+        planted.write_text("print('hello from startup')\n")  # fixed: kernels start again
+        await start_kernel(jp_fetch)
+    finally:
+        planted.unlink(missing_ok=True)

@@ -249,3 +249,21 @@ async def test_a_long_lived_process_that_becomes_a_miner_is_caught_on_rescan(
     await wait_dead(pid, watcher.rescan_interval + BOUND)
     [record] = read_audit(audit_path, surface="process")
     assert record["pid"] == pid and record["rules"] == ["mining.xmrig"]
+
+
+async def test_a_kernelspec_whose_argv_starts_a_miner_is_stopped(
+    jp_fetch: Any, jp_data_dir: Path, jp_root_dir: Path, audit_path: Path, watcher: Any
+) -> None:
+    """A student's own kernelspec can launch anything with POST /api/kernels: the watcher
+    judges what it starts like any other process."""
+    standin = write_standin(jp_root_dir)
+    spec = jp_data_dir / "kernels" / "fast-python"
+    spec.mkdir(parents=True)
+    argv = [str(standin), "30", *POOL_ARGS.split(), "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "Fast Python", "language": "python"}))
+    r = await jp_fetch("api", "kernels", method="POST", body=json.dumps({"name": "fast-python"}))
+    assert json.loads(r.body)["name"] == "fast-python"
+    run = await started(standin)
+    assert await wait_dead(run["pid"], BOUND) <= BOUND
+    records = read_audit(audit_path, surface="process")
+    assert records and records[0]["pid"] == run["pid"] and "mining.xmrig" in records[0]["rules"]
