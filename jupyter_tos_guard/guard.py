@@ -248,7 +248,7 @@ class Guard:
 
     def check(self, request: Request) -> Decision:
         """The decision on one request, judged here (on the caller's thread)."""
-        metrics.CHECKED.inc()
+        metrics.CHECKED.labels(surface=request.surface).inc()
         engine = self.engine
         context = _context(request)
         try:
@@ -269,7 +269,7 @@ class Guard:
         the event loop keeps serving everyone else; small ones as `check` does."""
         if not self.offloads(request):
             return self.check(request)
-        metrics.CHECKED.inc()
+        metrics.CHECKED.labels(surface=request.surface).inc()
         engine = self.engine
         parts = _parts(request)
         job = Job(
@@ -359,9 +359,9 @@ class Guard:
         )
         self._record(record, payload if action >= Action.WARN else None)  # before the action takes effect
         for category in record["categories"]:
-            metrics.MATCHED.labels(category=category, action=action_label).inc()
+            metrics.MATCHED.labels(category=category, action=action_label, surface=request.surface).inc()
         if action >= Action.CONFIRM:
-            metrics.BLOCKED.inc()
+            metrics.BLOCKED.labels(surface=request.surface).inc()
         if action >= Action.WARN:
             self.recent.append(
                 {
@@ -458,7 +458,7 @@ class Guard:
         if not closed:
             self._record(record, None)
             return Decision(Action.ALLOW, record=record)
-        metrics.BLOCKED.inc()
+        metrics.BLOCKED.labels(surface=request.surface).inc()
         # the event carries the payload, so every frontend shows the same words
         payload = failure_payload(info_url=self.info_url, appeal_url=self.appeal_url)
         self._record(record, payload)

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-CHECKED = Counter("jupyter_tos_guard_checked_total", "Kernel execute requests checked against the terms-of-use policy.")
+# `surface`: the route the code took (cell, debugger, process, terminal, file), as in the audit
+CHECKED = Counter(
+    "jupyter_tos_guard_checked_total", "Requests checked against the terms-of-use policy, by surface.", ["surface"]
+)
 MATCHED = Counter(
     "jupyter_tos_guard_matched_total",
-    "Checked requests that matched at least one rule, by category and by the action taken.",
-    ["category", "action"],
+    "Checked requests that matched at least one rule, by category, the action taken and surface.",
+    ["category", "action", "surface"],
 )
 BLOCKED = Counter(
-    "jupyter_tos_guard_blocked_total", "Execute requests the guard answered itself instead of the kernel."
+    "jupyter_tos_guard_blocked_total",
+    "Requests stopped: cells answered by the guard instead of the kernel, processes stopped, by surface.",
+    ["surface"],
 )
 ENGINE_FAILURES = Counter(
     "jupyter_tos_guard_engine_failures_total", "Checks that failed inside the policy engine (see on_engine_error)."

@@ -131,7 +131,7 @@ class TestSessionsMetricsAndSilent:
         after = (await jp_fetch("metrics")).body.decode()
         assert value(after, "jupyter_tos_guard_checked_total") - value(before, "jupyter_tos_guard_checked_total") == 2
         assert value(after, "jupyter_tos_guard_blocked_total") - value(before, "jupyter_tos_guard_blocked_total") == 1
-        assert 'jupyter_tos_guard_matched_total{action="block",category="testing"}' in after
+        assert 'jupyter_tos_guard_matched_total{action="block",category="testing",surface="cell"}' in after
         assert "jupyter_tos_guard_check_seconds_bucket" in after
 
     async def test_silent_request_is_screened_without_notice(

@@ -125,6 +125,7 @@ class AdminHandler(HubOAuthenticated, BaseHandler):
             group=arg("group"),
             category=arg("category"),
             rule=arg("rule"),
+            surface=arg("surface"),
             action=arg("action"),
             event=arg("event"),
             server_name=arg("server"),

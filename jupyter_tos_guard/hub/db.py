@@ -47,9 +47,10 @@ from .models import (
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "tos_guard_alembic_version"
-TAG_KINDS = ("rule", "category", "group")
+TAG_KINDS = ("rule", "category", "group", "surface")
 VERDICT_COLUMNS = (
     "id",
+    "surface",
     "received",
     "time",
     "user",
@@ -218,6 +219,7 @@ class Filters:
     group: str | None = None
     category: str | None = None
     rule: str | None = None
+    surface: str | None = None  # cell, debugger, process, terminal, file
     action: str | None = None
     event: str | None = None
     server_name: str | None = None
@@ -226,7 +228,8 @@ class Filters:
 
     @property
     def tags(self) -> list[tuple[str, str]]:
-        return [(k, v) for k, v in (("rule", self.rule), ("category", self.category), ("group", self.group)) if v]
+        pairs = (("rule", self.rule), ("category", self.category), ("group", self.group), ("surface", self.surface))
+        return [(k, v) for k, v in pairs if v]
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v not in (None, "")}
@@ -449,6 +452,7 @@ class Store:
             "kernel_name": _opt_str(record.get("kernel_name"), 255),
             "msg_id": _opt_str(record.get("msg_id"), 255),
             "channel": _opt_str(record.get("channel"), 32),
+            "surface": _opt_str(record.get("surface"), 16),
             "policy_name": _opt_str(record.get("policy_name"), 255),
             "policy_digest": _opt_str(record.get("policy_digest"), 64),
             "truncated": bool(record.get("truncated")),
@@ -457,6 +461,9 @@ class Store:
         }
         tags = [("rule", r) for r in dict.fromkeys(rules)] + [("category", c) for c in dict.fromkeys(categories)]
         tags += [("group", g[:255]) for g in dict.fromkeys(item.groups)]
+        surface = row["surface"]
+        if isinstance(surface, str) and surface:
+            tags.append(("surface", surface))
         return row, tags
 
     def heartbeat(self, user: str, client_id: str, body: dict[str, Any]) -> None:

@@ -42,6 +42,7 @@ class Verdict(Base):
     kernel_name: Mapped[str | None] = mapped_column(String(255))
     msg_id: Mapped[str | None] = mapped_column(String(255))
     channel: Mapped[str | None] = mapped_column(String(32))
+    surface: Mapped[str | None] = mapped_column(String(16))  # cell, debugger, process, terminal, file
     policy_name: Mapped[str | None] = mapped_column(String(255))
     policy_digest: Mapped[str | None] = mapped_column(String(64))
     truncated: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)

@@ -286,3 +286,26 @@ def test_queue_compacts_once_everything_is_acknowledged(tmp_path: Path) -> None:
     q = DiskQueue(str(tmp_path / "q"))
     assert q.last_seq == 21 and [s for s, _ in q.pending(5)] == [21]
     q.close()
+
+
+def test_verdicts_filter_by_surface(store: Store) -> None:
+    store.ingest(
+        [
+            IngestItem(
+                "alice",
+                (),
+                "client-s1s1",
+                "",
+                [
+                    (1, record()),  # a record from before surfaces existed: none
+                    (2, record(surface="cell")),
+                    (3, record(surface="process", pid=42, command_line="xmrig -o pool")),
+                    (4, record(surface="terminal")),
+                ],
+            )
+        ]
+    )
+    assert [v["surface"] for v in store.verdicts(Filters(surface="process"))] == ["process"]
+    assert [v["surface"] for v in store.verdicts(Filters())] == ["terminal", "process", "cell", None]
+    assert store.summary(Filters(surface="terminal")).total == 1
+    assert set(store.known_values()["surface"]) == {"cell", "process", "terminal"}
