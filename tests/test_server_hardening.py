@@ -229,3 +229,15 @@ async def test_a_check_past_its_deadline_is_stopped_and_the_cell_blocked(
     assert record["unreadable"] == "the check ran out of time" and record["action"] == "block"
     # a new worker takes the next large cell
     assert stdout_of(await ws.execute("z = 2\n" * 400 + "print(z)\n")) == "2\n"
+
+
+async def test_a_request_without_code_then_a_block_does_not_abort_what_follows(jp_fetch: Any, jp_ws_fetch: Any) -> None:
+    """The reduced case from the fuzz run: once, every later cell was answered "aborted" for an
+    hour, because the abort waited for a reply ipykernel never sends to a request without code."""
+    ws = await connect(jp_ws_fetch, await start_kernel(jp_fetch))
+    codeless = await request(ws, {"silent": False, "stop_on_error": True})
+    assert reply_of(codeless)["content"]["ename"] == "UnreadableRequest"
+    blocked = await ws.execute("!blockme-tool")
+    assert reply_of(blocked)["content"]["status"] == "error"
+    statuses = [reply_of(await ws.execute(f"x = {i}"))["content"]["status"] for i in range(5)]
+    assert statuses == ["ok"] * 5
