@@ -57,7 +57,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
         for e in report.errors:
             print(f"{e['path']}: error: {e['error']}", file=sys.stderr)
         print(f"{report.files_scanned} files scanned, {len(report.findings)} findings, {len(report.errors)} errors")
-    return 1 if report.flagged else 0
+    if report.flagged:
+        return 1
+    return 3 if report.errors else 0  # in CI, a file that could not be read is not a pass
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -125,7 +127,7 @@ def format_verdict(code: str, verdict: Verdict) -> str:
             how = f" via {'+'.join(m.via)}" if m.via else ""
             exact = "" if m.exact else " (derived from this source)"
             out.append(
-                f"  {m.matcher} {pattern} matched {m.evidence!r}{how} at line {m.span.line}, column {m.span.column}{exact}"
+                f"  {m.matcher} {pattern} matched {m.evidence!r}{how} at line {m.span.line}, column {m.span.column + 1}{exact}"
             )
             if 0 < m.span.line <= len(lines):
                 src = lines[m.span.line - 1]
@@ -172,7 +174,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="jupyter tos-guard", description="Terms-of-use guard for Jupyter: operator tools."
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("scan", help="scan notebooks, scripts and folders")
+    p = sub.add_parser(
+        "scan",
+        help="scan notebooks, scripts and folders",
+        description="Scan notebooks, scripts and folders with the policy. Cells, lines and columns "
+        "count from 1; cells count every cell of a notebook, markdown included.",
+        epilog="exit status: 0 nothing found and every file read; 1 a warn, confirm or block rule "
+        "matched; 2 bad arguments or a broken policy; 3 nothing matched but some file could not be read",
+    )
     _policy_args(p)
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("paths", nargs="+", metavar="PATH")
@@ -180,12 +189,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check policy files; list every problem")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.set_defaults(func=cmd_validate)
-    p = sub.add_parser("test", help="run the rules' embedded flag/allow examples")
+    p = sub.add_parser(
+        "test",
+        help="run the rules' embedded flag/allow examples",
+        epilog="exit status: 0 every example passed; 1 some failed; 2 a broken policy",
+    )
     p.add_argument("files", nargs="*", metavar="FILE")
     p.add_argument("--no-default", action="store_true", help="test the files alone, without the default policy")
     p.add_argument("--rule", action="append", default=[], help="only this rule id or id prefix (repeatable)")
     p.set_defaults(func=cmd_test)
-    p = sub.add_parser("explain", help="show the verdict for a snippet (or - for stdin)")
+    p = sub.add_parser(
+        "explain",
+        help="show the verdict for a snippet (or - for stdin)",
+        epilog="exit status: 0 (whatever the verdict); 2 a broken policy",
+    )
     _policy_args(p)
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("code", metavar="CODE|-")

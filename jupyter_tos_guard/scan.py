@@ -22,9 +22,11 @@ MAX_FILE_BYTES = 50 * 1024 * 1024
 @dataclass(frozen=True)
 class Finding:
     path: str
-    cell: int | None  # index of the code cell among all cells of a notebook; None for scripts
+    # as editors and compilers count, and as the JupyterLab notice says "cells 3, 7": from 1,
+    # over every cell of the notebook (markdown included); None for scripts
+    cell: int | None
     line: int  # line within the cell (or file), from 1
-    column: int  # from 0
+    column: int  # from 1
     rule: str
     category: str
     action: str
@@ -93,7 +95,7 @@ def scan_text(engine: Engine, code: str, language: str, path: str, cell: int | N
                 path,
                 cell,
                 m.span.line,
-                m.span.column,
+                m.span.column + 1,
                 hit.rule.id,
                 hit.rule.category,
                 hit.rule.action.label,
@@ -136,7 +138,7 @@ def scan_file(engine: Engine, path: Path, report: ScanReport) -> None:
             source = cell.get("source", "")
             if isinstance(source, list):
                 source = "".join(source)
-            scan_text(engine, source, str(language).lower(), str(path), index, report)
+            scan_text(engine, source, str(language).lower(), str(path), index + 1, report)
         return
     report.files_scanned += 1
     scan_text(engine, text, _script_language(path, text), str(path), None, report)

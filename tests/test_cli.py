@@ -86,28 +86,28 @@ def test_scan_samples_json_shape_and_findings():
     found = findings_by(report)
 
     roop = found[("faceswap_colab.ipynb", "deepfake.roop")]
-    assert (roop["cell"], roop["line"], roop["column"], roop["action"]) == (2, 2, 29, "warn")
+    assert (roop["cell"], roop["line"], roop["column"], roop["action"]) == (3, 2, 30, "warn")
     assert roop["excerpt"] == "!git clone --depth 1 https://github.com/s0md3v/roop.git"
     assert roop["category"] == "deepfake"
-    assert found[("faceswap_colab.ipynb", "deepfake.inswapper")]["cell"] == 3
+    assert found[("faceswap_colab.ipynb", "deepfake.inswapper")]["cell"] == 4
     # the roop command line, continued over two lines in a %%bash cell, is found too
     rules_by_cell = {(f["cell"], f["rule"]) for f in report["findings"] if f["path"].endswith("faceswap_colab.ipynb")}
-    assert (5, "deepfake.roop") in rules_by_cell
+    assert (6, "deepfake.roop") in rules_by_cell
 
     wget = found[("monero_mining.ipynb", "mining.xmrig")]
-    assert (wget["cell"], wget["line"], wget["column"], wget["action"]) == (2, 3, 16, "block")
-    miner = [f for f in report["findings"] if f["path"].endswith("monero_mining.ipynb") and f["cell"] == 3]
+    assert (wget["cell"], wget["line"], wget["column"], wget["action"]) == (3, 3, 17, "block")
+    miner = [f for f in report["findings"] if f["path"].endswith("monero_mining.ipynb") and f["cell"] == 4]
     assert {(f["rule"], f["line"]) for f in miner} == {("mining.pool-domains", 2), ("mining.xmrig", 3)}
 
     torrent = {f["rule"] for f in report["findings"] if f["path"].endswith("torrent_fetch.ipynb")}
     assert {"p2p.aria2-bittorrent", "p2p.bittorrent-links", "p2p.libtorrent"} <= torrent
 
     john = found[("crack_archive.py", "password-cracking.john")]
-    assert (john["cell"], john["line"], john["column"]) == (None, 9, 21)
+    assert (john["cell"], john["line"], john["column"]) == (None, 9, 22)
     hidden = found[("cache_warmer.py", "mining.xmrig")]  # base64 handed to a shell
     assert (hidden["cell"], hidden["line"], hidden["action"]) == (None, 11, "block")
     tunnel = found[("remote_box.sh", "remote-access.ssh-reverse-tunnel")]
-    assert (tunnel["line"], tunnel["column"]) == (12, 0)
+    assert (tunnel["line"], tunnel["column"]) == (12, 1)
     assert found[("remote_box.sh", "remote-access.ssh-server")]["line"] == 6
 
 
@@ -123,7 +123,7 @@ def test_scan_reads_a_named_file_by_its_content(capsys):
     assert code == 1
     assert report["files_scanned"] == 1
     [finding] = [f for f in report["findings"] if f["rule"] == "password-cracking.hashcat"]
-    assert (finding["cell"], finding["line"]) == (2, 1)
+    assert (finding["cell"], finding["line"]) == (3, 1)
     # walked as part of a directory, a .txt file is not a notebook or script and is skipped
     code, report = scan_json(capsys, SAMPLES / "misc")
     assert (code, report["files_scanned"], report["findings"]) == (0, 0, [])
@@ -143,7 +143,7 @@ def test_scan_directory_recursively_skipping_checkpoints(tmp_path, capsys):
     assert code == 1
     assert report["files_scanned"] == 2
     got = sorted((Path(f["path"]).name, f["cell"], f["line"], f["rule"]) for f in report["findings"])
-    assert got == [("lab.ipynb", 2, 1, "password-cracking.hashcat"), ("run.sh", None, 3, "dos.hping3-flood")]
+    assert got == [("lab.ipynb", 3, 1, "password-cracking.hashcat"), ("run.sh", None, 3, "dos.hping3-flood")]
 
 
 def test_scan_scripts_by_shebang_and_suffix(tmp_path, capsys):
@@ -154,7 +154,7 @@ def test_scan_scripts_by_shebang_and_suffix(tmp_path, capsys):
     code, report = scan_json(capsys, script, py)
     assert code == 1
     got = {(Path(f["path"]).name, f["line"], f["column"], f["rule"]) for f in report["findings"]}
-    assert got == {("setup", 3, 11, "mining.xmrig"), ("job.py", 4, 17, "password-cracking.hashcat")}
+    assert got == {("setup", 3, 12, "mining.xmrig"), ("job.py", 4, 18, "password-cracking.hashcat")}
 
 
 def test_scan_goes_on_after_corrupt_and_unreadable_files(tmp_path, capsys):
@@ -186,7 +186,7 @@ def test_scan_text_format(tmp_path, capsys):
     nb = write_notebook(tmp_path / "m.ipynb", "x = 1", "!./xmrig -o pool")
     code, out, err = cli(capsys, "scan", str(nb))
     assert code == 1
-    assert f"{nb} cell 1 line 1:1: BLOCK mining.xmrig [mining] !./xmrig -o pool" in out
+    assert f"{nb} cell 2 line 1:2: BLOCK mining.xmrig [mining] !./xmrig -o pool" in out
     assert out.rstrip().endswith("1 files scanned, 1 findings, 0 errors")
 
 
@@ -315,7 +315,7 @@ def test_test_command_names_failures(tmp_path, capsys):
     assert "FAIL site.sitetool: flag example: the rule did not match" in out
     assert "    | print('sitetool')" in out
     assert (
-        "FAIL site.sitetool: allow example: the rule matched: command 'sitetool' on 'sitetool -v' at line 2, column 11"
+        "FAIL site.sitetool: allow example: the rule matched: command 'sitetool' on 'sitetool -v' at line 2, column 12"
     ) in out
     assert "    | os.system('sitetool -v')" in out
     assert "site.other" not in out.replace("2 rules", "")
@@ -355,7 +355,7 @@ def test_explain_text(capsys):
     assert lines[0].startswith("block: 1 rule(s) matched")
     assert lines[1].startswith("- mining.xmrig [mining, ")
     assert lines[2].startswith("  why: ")
-    assert "matched 'github.com/xmrig/xmrig' via shell at line 2, column 19" in lines[3]
+    assert "matched 'github.com/xmrig/xmrig' via shell at line 2, column 20" in lines[3]
     assert lines[4] == "       2 | !git clone https://github.com/xmrig/xmrig"
     assert lines[5] == "         | " + " " * 19 + "^" * len("github.com/xmrig/xmrig")
 
@@ -377,7 +377,7 @@ def test_explain_json_from_stdin_subprocess(tmp_path):
     [rule] = [r for r in data["rules"] if r["id"] == "mining.xmrig"]
     assert rule["action"] == "log"
     m = rule["matches"][0]
-    assert (m["matcher"], m["evidence"], m["line"], m["column"], m["exact"]) == ("command", "xmrig -o pool", 2, 1, True)
+    assert (m["matcher"], m["evidence"], m["line"], m["column"], m["exact"]) == ("command", "xmrig -o pool", 2, 2, True)
     assert m["via"] == ["shell"]
 
 
@@ -386,3 +386,10 @@ def test_console_script_is_installed():
     assert exe is not None
     proc = subprocess.run([exe, "explain", "!hashcat -m 0 h"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "password-cracking.hashcat" in proc.stdout
+
+
+def test_scan_of_only_unreadable_files_is_not_a_pass(tmp_path, capsys):
+    (tmp_path / "broken.ipynb").write_text('{"cells": [ not json')
+    code, out, err = cli(capsys, "scan", str(tmp_path))
+    assert code == 3
+    assert "broken.ipynb: error:" in err and "0 files scanned, 0 findings, 1 errors" in out

@@ -25,7 +25,7 @@ class ExampleResult:
             )
         assert hit is not None
         return "the rule matched: " + "; ".join(
-            f"{m.matcher} {m.pattern!r} on {m.evidence!r} at line {m.span.line}, column {m.span.column}"
+            f"{m.matcher} {m.pattern!r} on {m.evidence!r} at line {m.span.line}, column {m.span.column + 1}"
             for m in hit.matches
         )
 

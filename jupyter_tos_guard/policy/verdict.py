@@ -65,11 +65,14 @@ class Verdict:
         return None
 
     def to_dict(self, *, reveal_private: bool = False) -> dict[str, Any]:
-        """JSON-ready form. Patterns of private rules stay hidden unless asked for."""
+        """JSON-ready form, for operators' tools: lines and columns count from 1, as editors
+        and compilers do (`end_column` is the column just past the match). Patterns of private
+        rules stay hidden unless asked for."""
         return {
             "action": self.action.label,
             "elapsed_ms": round(self.elapsed_ms, 4),
             "truncated": self.truncated,
+            "unreadable": self.unreadable,
             "rules": [
                 {
                     "id": h.rule.id,
@@ -84,9 +87,9 @@ class Verdict:
                             "pattern": m.pattern if (reveal_private or not h.rule.private) else None,
                             "evidence": m.evidence,
                             "line": m.span.line,
-                            "column": m.span.column,
+                            "column": m.span.column + 1,
                             "end_line": m.span.end_line,
-                            "end_column": m.span.end_column,
+                            "end_column": m.span.end_column + 1,
                             "via": list(m.via),
                             "exact": m.exact,
                         }
