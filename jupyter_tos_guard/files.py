@@ -85,10 +85,8 @@ class FileScanner:
             rule = rules.get(f.rule)
             if rule is None or Action.parse(f.action) < Action.WARN:
                 continue
-            item = asdict(f)
+            item = asdict(f)  # cells, lines and columns from 1, cells over every cell (scan.py)
             del item["path"]
-            # cells counted from 1 over all cells (markdown included), as JupyterLab numbers them
-            item["cell"] = None if f.cell is None else f.cell + 1
             item["title"] = rule.title
             item["message"] = rule.message
             findings.append(item)
