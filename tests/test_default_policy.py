@@ -216,3 +216,9 @@ def test_benign_corpus_as_one_notebook_run(default_engine):
     code = "\n".join(c for c in BENIGN if not c.lstrip().startswith("%%"))
     v = default_engine.evaluate(code)
     assert v.action < Action.WARN, v.rule_ids
+
+
+def test_a_cell_naming_a_tool_and_its_pool_leads_with_the_tool(default_engine):
+    verdict = default_engine.evaluate("!./xmrig -o pool.supportxmr.com:3333 -u 4AbcWallet --donate-level 1")
+    assert verdict.rule_ids[0] == "mining.xmrig"
+    assert "mining.pool-domains" in verdict.rule_ids

@@ -95,6 +95,13 @@ def _excused_unit(code: str, found: Found) -> str:
     return code[start : comment.start() if comment else end]
 
 
+_TOOL_MATCHERS = frozenset({"command", "repo", "package"})
+
+
+def _names_a_tool(hit: RuleHit) -> bool:
+    return any(m.matcher in _TOOL_MATCHERS for m in hit.matches)
+
+
 def normalize_package(name: str) -> str:
     """PEP 503 style: case and runs of -, _ and . do not distinguish package names."""
     return re.sub(r"[-_.]+", "-", name.lower())
@@ -759,5 +766,7 @@ class Engine:
                 ordered = sorted(matches.values(), key=lambda mt: (not mt.exact, mt.span.start))
                 # a cell repeating a name thousands of times must not make a huge verdict
                 hits.append(RuleHit(rule, tuple(ordered[:MAX_MATCHES_PER_RULE])))
-        hits.sort(key=lambda h: (-h.rule.action, -h.rule.severity, h.rule.id))
+        # strongest first; among equals, the rule that names the tool (a command, a repository,
+        # a package) before those that only see signs of it (a pool's domain, a URL)
+        hits.sort(key=lambda h: (-h.rule.action, -h.rule.severity, not _names_a_tool(h), h.rule.id))
         return tuple(hits)
