@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from traitlets import Unicode, default
+from traitlets import Float, Unicode, default
 from traitlets.config import Application
 
 from .. import __version__
@@ -111,6 +111,23 @@ class UpgradeDB(_Common):
         self.log.info("tos-guard-hub: the database schema is current")
 
 
+class Purge(_Common):
+    name = "jupyter-tos-guard-hub-purge"
+    description = "Delete verdicts older than TosGuardHubService.retention_days (or --days), then exit."
+    aliases = dict(_Common.aliases, days="Purge.days")
+    days = Float(-1.0, config=True, help="Days to keep; the default (-1) means retention_days.")
+
+    def start(self) -> None:
+        service, store = self.open_store(allow_upgrade=False)
+        days = self.days if self.days >= 0 else service.retention_days
+        if days <= 0:
+            self.log.info("tos-guard-hub: retention is off (0 days): nothing purged")
+            return
+        deleted = store.purge(time.time() - days * 86400)
+        self.log.info("tos-guard-hub: %d verdicts older than %g days deleted", deleted, days)
+        store.engine.dispose()
+
+
 class TosGuardHubApp(_Common):
     name = "jupyter-tos-guard-hub"
     version = __version__
@@ -118,6 +135,7 @@ class TosGuardHubApp(_Common):
     aliases = dict(_Common.aliases, ip="TosGuardHubService.ip", port="TosGuardHubService.port")
     subcommands = {
         "upgrade-db": (UpgradeDB, UpgradeDB.description),
+        "purge": (Purge, Purge.description),
     }
 
     def start(self) -> None:
@@ -189,11 +207,13 @@ class TosGuardHubApp(_Common):
         checker = None
         if ctx.flags is not None and service.flag_check_interval > 0:
             checker = asyncio.ensure_future(self._check_flags(ctx, service.flag_check_interval))
+        purger = asyncio.ensure_future(self._purge(ctx, service.retention_days)) if service.retention_days > 0 else None
         ctx.policy.current()
         await stop.wait()
         self.log.info("tos-guard-hub: stopping")
-        if checker is not None:
-            checker.cancel()
+        for task in (checker, purger):
+            if task is not None:
+                task.cancel()
         server.stop()
         while ctx.ingestor.pending or ctx.ingestor._running:  # let acknowledged writes finish
             await asyncio.sleep(0.05)
@@ -211,6 +231,17 @@ class TosGuardHubApp(_Common):
                     raise
                 self.log.warning("tos-guard-hub: %s:%d is in use; retrying", service.ip, service.port)
                 await asyncio.sleep(1.0)
+
+    async def _purge(self, ctx: Any, days: float) -> None:
+        """Once an hour (and once at start), delete verdicts past the retention."""
+        while True:
+            try:
+                deleted = await ctx.write(ctx.store.purge, time.time() - days * 86400)
+                if deleted:
+                    self.log.info("tos-guard-hub: purged %d verdicts older than %g days", deleted, days)
+            except Exception:
+                self.log.exception("tos-guard-hub: the retention purge failed")
+            await asyncio.sleep(3600)
 
     async def _check_flags(self, ctx: Any, interval: float) -> None:
         while True:

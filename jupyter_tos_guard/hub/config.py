@@ -173,6 +173,14 @@ class TosGuardHubService(Configurable):
         guards' `heartbeat_interval`.""",
     )
 
+    retention_days = Float(
+        180.0,
+        config=True,
+        help="""Days a verdict (with its excerpt of the student's code) is kept; older ones are
+        deleted once an hour, and by `jupyter-tos-guard-hub purge`. 0 keeps them forever.
+        Strikes and the service's own audit trail are kept.""",
+    )
+
     flag_check_interval = Float(
         60.0,
         config=True,

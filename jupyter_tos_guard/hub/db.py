@@ -940,6 +940,29 @@ class Store:
             rows = s.execute(q.order_by(StrikeEvent.id.desc()).limit(limit)).scalars().all()
             return [{c.name: getattr(r, c.name) for c in StrikeEvent.__table__.columns} for r in rows]
 
+    # --- retention ----------------------------------------------------------------------------
+
+    def purge(self, older_than: float, batch: int = 5000) -> int:
+        """Delete verdicts (their excerpts of students' code included) received before
+        `older_than` (epoch seconds), in batches so no transaction holds the table for long;
+        their tags go with them. Returns how many were deleted; the purge is audited."""
+        deleted = 0
+        while True:
+            with self.session() as s:
+                ids = list(
+                    s.execute(select(Verdict.id).where(Verdict.received < older_than).order_by(Verdict.id).limit(batch))
+                    .scalars()
+                    .all()
+                )
+                if not ids:
+                    break
+                s.execute(delete(VerdictTag).where(VerdictTag.verdict_id.in_(ids)))
+                s.execute(delete(Verdict).where(Verdict.id.in_(ids)))
+            deleted += len(ids)
+        if deleted:
+            self.audit("service", "purge", "verdicts", {"deleted": deleted, "received_before": iso(older_than)})
+        return deleted
+
     # --- audit ------------------------------------------------------------------------------
 
     def audit(self, actor: str, action: str, subject: str = "", detail: dict[str, Any] | None = None) -> None:

@@ -15,7 +15,7 @@ import sqlalchemy  # noqa: E402,F401  (installed by the hub extra)
 
 from jupyter_tos_guard.hub import db as dbm  # noqa: E402
 from jupyter_tos_guard.hub.db import Filters, IngestItem, Store, ensure_schema, make_engine, parse_ladder  # noqa: E402
-from jupyter_tos_guard.hub.models import Base  # noqa: E402
+from jupyter_tos_guard.hub.models import Base, Verdict  # noqa: E402
 from jupyter_tos_guard.reporter import DiskQueue  # noqa: E402
 
 EXTRA_DB = os.environ.get("JUPYTER_TOS_GUARD_HUB_TEST_DB_URL", "")  # e.g. postgresql+psycopg2://...
@@ -309,3 +309,35 @@ def test_verdicts_filter_by_surface(store: Store) -> None:
     assert [v["surface"] for v in store.verdicts(Filters())] == ["terminal", "process", "cell", None]
     assert store.summary(Filters(surface="terminal")).total == 1
     assert set(store.known_values()["surface"]) == {"cell", "process", "terminal"}
+
+
+def test_purge_deletes_old_verdicts_and_their_tags_only(store: Store) -> None:
+    store.ingest([IngestItem("alice", ("course1",), "client-p1p1", "", [(1, record()), (2, record("warn"))])])
+    cutoff = time.time() + 1  # both are older than this
+    store.ingest([IngestItem("bob", (), "client-p2p2", "", [(1, record())])])
+    with store.session() as s:  # bob's arrives "later": move alice's back in time
+        s.execute(sqlalchemy.update(Verdict).where(Verdict.user == "alice").values(received=time.time() - 86400))
+    assert store.purge(cutoff - 3600, batch=1) == 2
+    assert [v["user"] for v in store.verdicts(Filters())] == ["bob"]
+    assert store.verdicts(Filters(group="course1")) == []  # the tags went too
+    assert any(e["action"] == "purge" for e in store.audit_events())
+    assert store.purge(cutoff - 3600) == 0
+
+
+def test_purge_command(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'svc.sqlite'}"
+    engine = make_engine(url)
+    ensure_schema(engine, allow_upgrade=True)
+    store = Store(engine, [])
+    store.ingest([IngestItem("alice", (), "client-c1c1", "", [(1, record())])])
+    with store.session() as s:
+        s.execute(sqlalchemy.update(Verdict).values(received=time.time() - 10 * 86400))
+    engine.dispose()
+    command = [sys.executable, "-m", "jupyter_tos_guard.hub", "purge", f"--TosGuardHubService.db_url={url}"]
+    kept = subprocess.run([*command, "--days=30"], capture_output=True, text=True, timeout=120)
+    assert kept.returncode == 0 and "0 verdicts older than 30 days deleted" in kept.stderr
+    gone = subprocess.run([*command, "--days=7"], capture_output=True, text=True, timeout=120)
+    assert gone.returncode == 0 and "1 verdicts older than 7 days deleted" in gone.stderr
