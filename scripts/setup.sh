@@ -3,7 +3,7 @@
 # (your own Python is never touched), the JupyterLab extension's Node packages in
 # labextension/node_modules, JupyterHub's proxy in .ci/node. Outside the checkout it installs
 # only Debian packages, and only those missing: nodejs + npm, python3-venv, and for the tests
-# chromium (apt-get, as root or through sudo). Re-running installs only what changed.
+# chromium and postgresql (apt-get, as root or through sudo). Re-running installs only what changed.
 #   bash scripts/setup.sh try   the package, JupyterLab and Notebook 7 (for scripts/try.sh)
 #   bash scripts/setup.sh dev   everything the tests use as well (scripts/test.sh)
 set -euo pipefail
@@ -89,6 +89,9 @@ fi
 #    Node packages exactly as in yarn.lock (for jest and the linters), JupyterHub's proxy.
 if ! command -v chromium >/dev/null 2>&1; then
   apt_install chromium fonts-dejavu-core
+fi
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then  # the hub service's tests run on it too
+  apt_install postgresql
 fi
 say "labextension Node packages (jlpm install --immutable)"
 (cd labextension && jlpm install --immutable >/dev/null) || fail "jlpm install failed" "run 'cd labextension && jlpm install' to see why"
