@@ -405,3 +405,25 @@ def test_default_policy_texts_are_in_name_order():
     names = [source for source, _ in default_policy_texts()]
     assert names == sorted(names)
     assert names[0] == "<default>/_policy.yaml"
+
+
+def test_a_misspelled_rule_id_in_an_override_gets_a_suggestion() -> None:
+    text = (
+        "version: 1\nrules:\n  - id: mining.xmirg\n    action: log\n"
+        "  - id: mining.xmrg\n    enabled: false\ndisable: [password-cracking.hashcta]\n"
+    )
+    with pytest.raises(PolicyError) as err:
+        load_texts(default_policy_texts() + [("site.yaml", text)])
+    messages = [str(p) for p in err.value.problems]
+    assert messages == [
+        "site.yaml:3:5: 'mining.xmirg' overrides no rule defined so far (did you mean 'mining.xmrig'?)",
+        "site.yaml:5:5: cannot disable 'mining.xmrg': no earlier layer defines it (did you mean 'mining.xmrig'?)",
+        "site.yaml:7:11: disable 'password-cracking.hashcta' matches no rule defined so far "
+        "(did you mean 'password-cracking.hashcat'?)",
+    ]
+    # a genuinely new rule that lacks keys is still told what it lacks
+    with pytest.raises(PolicyError) as err:
+        load_texts(
+            default_policy_texts() + [("site.yaml", "version: 1\nrules:\n  - id: site.newtool\n    action: log\n")]
+        )
+    assert "did you mean" not in str(err.value) and "category" in str(err.value)

@@ -9,6 +9,7 @@ id, or disable rules.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import fnmatch
 import functools
 import gc
@@ -233,7 +234,6 @@ def _node_kind(node: yaml.Node) -> str:
 
 
 def _suggest(key: str, allowed: Sequence[str]) -> str:
-    import difflib
 
     close = difflib.get_close_matches(key, allowed, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
@@ -601,6 +601,11 @@ _OVERRIDABLE = {
 }
 
 
+def _closest_rule(rule_id: str, rules: dict[str, Rule]) -> str:
+    close = difflib.get_close_matches(rule_id, list(rules), n=1, cutoff=0.8)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def merge_layers(layers: Sequence[_Layer]) -> tuple[Policy, list[Problem]]:
     """Apply layers in order: add rules, override fields by id, disable by id or category."""
     problems: list[Problem] = []
@@ -624,7 +629,20 @@ def merge_layers(layers: Sequence[_Layer]) -> tuple[Policy, list[Problem]]:
             if not enabled and set(entry.fields) <= {"id", "enabled"}:
                 p = entry.position
                 problems.append(
-                    Problem(layer.source, p.line, p.column, f"cannot disable {rid!r}: no earlier layer defines it")
+                    Problem(
+                        layer.source,
+                        p.line,
+                        p.column,
+                        f"cannot disable {rid!r}: no earlier layer defines it{_closest_rule(rid, rules)}",
+                    )
+                )
+                continue
+            missing = [k for k in REQUIRED_RULE_KEYS if k not in entry.fields]
+            hint = _closest_rule(rid, rules)
+            if missing and hint:  # a misspelled id in an override, not a new rule missing its keys
+                p = entry.position
+                problems.append(
+                    Problem(layer.source, p.line, p.column, f"{rid!r} overrides no rule defined so far{hint}")
                 )
                 continue
             rule, errs = _build_rule(entry, layer.source)
@@ -638,8 +656,9 @@ def merge_layers(layers: Sequence[_Layer]) -> tuple[Policy, list[Problem]]:
             else:
                 victims = [rid for rid in rules if fnmatch.fnmatchcase(rid, target)]
             if not victims:
+                hint = "" if target.startswith("category:") or "*" in target else _closest_rule(target, rules)
                 problems.append(
-                    Problem(layer.source, p.line, p.column, f"disable {target!r} matches no rule defined so far")
+                    Problem(layer.source, p.line, p.column, f"disable {target!r} matches no rule defined so far{hint}")
                 )
             for rid in victims:
                 del rules[rid]
