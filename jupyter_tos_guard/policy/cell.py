@@ -36,8 +36,12 @@ _SKIPPED_CELL_MAGICS = {"markdown", "latex", "md"}
 _NOT_CODE = {"markdown", "md", "raw"}
 SHELL_LANGUAGES = frozenset({"bash", "sh", "zsh", "shell"})
 _LINE_SHELL_MAGICS = {"system", "sx"}
+# line magics whose argument is itself a line IPython runs (`%time !./tool`, `%prun f()`)
+_LINE_CODE_MAGICS = {"time", "timeit", "prun", "debug", "capture", "macro"}
+# options of those magics that take a separate value (`%timeit -n 10`, `%prun -s cumulative`)
+_OPTION_VALUES = {"n", "r", "p", "s", "l", "T", "D"}
 _LINE_INSTALL_MAGICS = {"pip", "conda", "mamba", "micromamba", "uv"}
-_MAGIC_PREFIX = re.compile(r"^[ \t]*(?:[A-Za-z_][\w., \t]*=[ \t]*)?[!%]", re.M)
+_MAGIC_PREFIX = re.compile(r"^[ \t]*(?:(?:[A-Za-z_][\w., \t]*=[ \t]*)?[!%]|[;,/][A-Za-z_])", re.M)
 _ASSIGN_SHELL = re.compile(r"^([ \t]*[A-Za-z_][\w., \t]*=[ \t]*)(!!?|%sx\b|%system\b)")
 
 
@@ -97,6 +101,14 @@ def _split_ipython(code: str, begin: int, finish: int) -> SplitCell:
         if stripped[:1] in ("!", "%"):
             seg = _line_magic(stripped, line_start + indent)
             python.append(_placeholder(line, indent))
+        elif stripped[:1] in (";", ",", "/"):
+            call = _AUTOCALL.match(stripped.rstrip("\r\n"))
+            if call is None:
+                python.append(line)  # not IPython syntax after all: Python (a syntax error)
+                position = line_end
+                continue
+            seg = Segment("python", line_start + indent, line_start + len(line.rstrip("\r\n")), ("autocall",))
+            python.append(_placeholder(line, indent))
         else:
             assigned = _ASSIGN_SHELL.match(line)
             if not assigned:
@@ -126,7 +138,9 @@ def _split_ipython(code: str, begin: int, finish: int) -> SplitCell:
     return SplitCell(text, tuple(segments), has_python)
 
 
-_CANDIDATE = re.compile(r"(?m)^[ \t]*(?:[!%]|[A-Za-z_][\w., \t]*=[ \t]*(?:!|%sx\b|%system\b))")
+_CANDIDATE = re.compile(r"(?m)^[ \t]*(?:[!%;/,]|[A-Za-z_][\w., \t]*=[ \t]*(?:!|%sx\b|%system\b))")
+# IPython's autocall escapes: `;f a b` -> f("a b"), `,f a b` -> f("a", "b"), `/f a` -> f(a)
+_AUTOCALL = re.compile(r"([;,/])([A-Za-z_][\w.]*)[ \t]+(\S.*?)[ \t]*$")
 # one capturing group: split() returns code, string-or-comment, code, ...; an unterminated
 # triple-quoted string runs to the end of the chunk
 _STRING_OR_COMMENT_SPLIT = re.compile(
@@ -196,7 +210,40 @@ def _line_magic(stripped: str, start: int) -> Segment | None:
         return Segment("shell", start + 1, end, ("magic",))  # "%pip install x" -> "pip install x"
     if name in _LINE_SHELL_MAGICS:
         return Segment("shell", start + m.end(), end, ("magic",))
+    if name in _LINE_CODE_MAGICS and not body.startswith("%%"):
+        return Segment("python", start + _after_options(body, m.end()), end, ("magic",))
+    if name == "alias":  # %alias name command...: the command runs when the alias does
+        words = body[m.end() :].split(None, 1)
+        if len(words) == 2:
+            return Segment("shell", end - len(words[1].rstrip()), end, ("alias",))
     return Segment("text", start + m.end(), end, ("magic",))
+
+
+def _after_options(body: str, at: int) -> int:
+    """Where the code starts after a magic's options: `-n1 -r 3 f()` -> at `f()`."""
+    while True:
+        option = re.match(r"-([A-Za-z])(\S*)[ \t]*", body[at:])
+        if option is None:
+            return at
+        at += option.end()
+        if option.group(1) in _OPTION_VALUES and not option.group(2):  # `-n 10`: the value follows
+            value = re.match(r"[^\s(]+[ \t]*", body[at:])
+            if value is not None:
+                at += value.end()
+
+
+def autocall_source(text: str) -> str:
+    """The Python IPython runs for an autocall line: `;f a b` -> `f("a b")`, `,f a b` ->
+    `f("a", "b")`, `/f a b` -> `f(a b)`; other text is returned as it is."""
+    m = _AUTOCALL.match(text.strip())
+    if m is None:
+        return text
+    kind, func, rest = m.groups()
+    if kind == ";":
+        return f"{func}({rest!r})"
+    if kind == ",":
+        return f"{func}({', '.join(repr(w) for w in rest.split())})"
+    return f"{func}({rest})"
 
 
 def _cell_magic_name(header: str) -> str:

@@ -199,7 +199,8 @@ def _literal_runs(glob: str) -> list[tuple[str, bool, bool]]:
 # only the combination, or any hiding, needs the full analysis.
 _HIDING_PATTERNS = (
     r"(?i:b64decode|b32decode|b16decode|b85decode|a85decode|decodebytes|fromhex|unhexlify|a2b_hex"
-    r"|rot_?13|__import__|import_module|\bmarshal\b|zlib\.decompress)",
+    r"|rot_?13|__import__|import_module|\bmarshal\b|(?:zlib|gzip|bz2|lzma)\.decompress)",
+    r"\.translate\s*\(|\bmaketrans\b|\bvars\s*\(|__dict__\s*\[|\.__add__\s*\(",  # tables, sinks by name
     # shell decoders and codec names; bare "base64"/"xxd" also occur by chance inside base64 data
     r"(?i:\bbase64\s+(?:-\w*[dD]|--decode)|[\"']base_?64[\"']|\bxxd\b|\bopenssl\s+(?:enc|base64))",
     r"\[::-1\]",

@@ -16,7 +16,7 @@ import string
 from typing import Literal, NamedTuple
 
 from . import shell
-from .cell import cell_body, split_cell
+from .cell import autocall_source, cell_body, split_cell
 from .python import Derived, PythonFacts, analyze, latest_before, strip_comments
 from .windows import Window
 from .windows import focus as focus_statements
@@ -248,6 +248,16 @@ class Collector:
                 )
         for seg in split.segments:
             text = code[seg.start : seg.end]
+            if seg.kind == "python":  # `%time <line>`, an autocall: a line IPython runs as code
+                if depth < MAX_DEPTH:
+                    source = autocall_source(text) if "autocall" in seg.via else text
+                    nested = (
+                        Derived(source, seg.start, seg.end, seg.via)
+                        if origin is None
+                        else Derived(source, origin.start, origin.end, origin.via + seg.via)
+                    )
+                    self.collect(source, "python", nested, depth + 1)
+                continue
             if seg.kind == "shell":
                 expanded = self.expand(text, seg.start, facts)
                 if expanded is None:

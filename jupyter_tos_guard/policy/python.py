@@ -14,11 +14,14 @@ import ast
 import base64
 import binascii
 import bisect
+import bz2
 import codecs
 import itertools
+import lzma
 import operator
 import re
 import warnings
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -325,24 +328,72 @@ class _Analyzer:
                 self.too_large(node)
                 return None
             return _percent_format(template[0], values), template[1].union(*(v[1] for v in values if v)) | {"format"}
-        if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice):
-            s = node.slice
-            step = s.step
-            if (
-                s.lower is None
-                and s.upper is None
-                and isinstance(step, ast.UnaryOp)
-                and isinstance(step.op, ast.USub)
-                and isinstance(step.operand, ast.Constant)
-                and step.operand.value == 1
-            ):
-                inner = self.fold(node.value, depth + 1)
-                if inner:
-                    return inner[0][::-1], inner[1] | {"reversed"}
+        if isinstance(node, ast.Subscript):
+            return self.fold_subscript(node, depth)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):  # "./xmrig" * 1
+            for text, times in ((node.left, node.right), (node.right, node.left)):
+                count = _int(times)
+                if count is None:
+                    continue
+                folded = self.fold(text, depth + 1)
+                if folded is None:
+                    return None
+                if len(folded[0]) * max(count, 0) > MAX_FOLDED_CHARS:
+                    self.too_large(node)
+                    return None
+                return folded[0] * count, folded[1] | {"repeat"}
+            return None
+        if isinstance(node, ast.IfExp):  # "./xmrig" if True else "": either branch may run
+            for branch in (node.body, node.orelse):
+                folded = self.fold(branch, depth + 1)
+                if folded is not None and folded[0]:
+                    return folded[0], folded[1] | {"conditional"}
             return None
         if isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Lambda) and not node.args and not node.func.args.args:
+                inner = self.fold(node.func.body, depth + 1)  # (lambda: c)()
+                return (inner[0], inner[1] | {"lambda"}) if inner else None
             return self.fold_call(node, depth)
         return None
+
+    def fold_subscript(self, node: ast.Subscript, depth: int) -> tuple[str, frozenset[str]] | None:
+        """`c[0:]`, `c[::-1]`, `c[3]`, and an item of a literal list, tuple or dict:
+        `[c][0]`, `(c,)[-1]`, `{"a": c}["a"]`."""
+        index = node.slice
+        value = node.value
+        if isinstance(value, (ast.List, ast.Tuple)):
+            i = _int(index)
+            if i is None or not -len(value.elts) <= i < len(value.elts):
+                return None
+            inner = self.fold(value.elts[i], depth + 1)
+            return (inner[0], inner[1] | {"index"}) if inner else None
+        if isinstance(value, ast.Dict):
+            key = self.fold(index, depth + 1)
+            if key is None:
+                return None
+            for k, v in zip(value.keys, value.values, strict=True):
+                if k is not None and (folded_key := self.fold(k, depth + 1)) and folded_key[0] == key[0]:
+                    inner = self.fold(v, depth + 1)
+                    return (inner[0], inner[1] | {"index"}) if inner else None
+            return None
+        inner = self.fold(value, depth + 1)
+        if inner is None:
+            return None
+        if isinstance(index, ast.Slice):
+            bounds = [None if b is None else _int(b) for b in (index.lower, index.upper, index.step)]
+            if any(
+                b is None and given is not None
+                for b, given in zip(bounds, (index.lower, index.upper, index.step), strict=True)
+            ):
+                return None
+            if bounds[2] == 0:
+                return None
+            sliced = inner[0][bounds[0] : bounds[1] : bounds[2]]
+            return sliced, inner[1] | ({"reversed"} if (bounds[2] or 1) < 0 else {"slice"})
+        i = _int(index)
+        if i is None or not -len(inner[0]) <= i < len(inner[0]):
+            return None
+        return inner[0][i], inner[1] | {"index"}
 
     def literal_via(self, node: ast.Constant) -> frozenset[str]:
         """How a string constant was written: `"xm" "rig"` (implicit concatenation) or
@@ -424,6 +475,15 @@ class _Analyzer:
                     self.too_large(node)
                     return None
                 return inner[0].replace(a[0], b[0]), inner[1] | {"replace"}
+        if name == "__add__" and isinstance(node.func, ast.Attribute) and len(args) == 1:
+            left, right = self.fold(node.func.value, depth + 1), self.fold(args[0], depth + 1)
+            return (left[0] + right[0], left[1] | right[1] | {"concat"}) if left and right else None
+        if name == "translate" and isinstance(node.func, ast.Attribute) and len(args) == 1:
+            inner, table = self.fold(node.func.value, depth + 1), self.translation(args[0], depth)
+            return (inner[0].translate(table), inner[1] | {"translate"}) if inner and table is not None else None
+        if name == "decompress" and receiver.split(".")[-1] in _DECOMPRESS and args:
+            module = _DECOMPRESS[receiver.split(".")[-1]]
+            return self.decode(args[0], depth, lambda s: module(_raw_bytes(s)), "compressed")
         if name == "format" and isinstance(node.func, ast.Attribute) and receiver != "string":
             template = self.fold(node.func.value, depth + 1)
             if template is None:
@@ -438,7 +498,35 @@ class _Analyzer:
             return _brace_format(template[0], positional, named), vias | {"format"}
         return None
 
+    def translation(self, node: ast.AST, depth: int) -> dict[int, int | None] | None:
+        """The table of `str.maketrans("abc", "xyz"[, "del"])`, when its strings fold."""
+        if not isinstance(node, ast.Call) or _call_name(node.func)[1] != "maketrans" or not 2 <= len(node.args) <= 3:
+            return None
+        parts = [self.fold(a, depth + 1) for a in node.args]
+        if any(p is None for p in parts) or len(parts[0][0]) != len(parts[1][0]):  # type: ignore[index]
+            return None
+        table: dict[int, int | None] = {ord(a): ord(b) for a, b in zip(parts[0][0], parts[1][0], strict=True)}  # type: ignore[index]
+        if len(parts) == 3:
+            table.update({ord(c): None for c in parts[2][0]})  # type: ignore[index]
+        return table
+
     def fold_items(self, node: ast.AST, depth: int) -> list[tuple[str, frozenset[str]]] | None:
+        if isinstance(node, ast.Call) and not node.keywords:
+            receiver, name = _call_name(node.func)
+            if name == "map" and not receiver and len(node.args) == 2:  # map(chr, [120, 109, ...])
+                fn, seq = node.args
+                if isinstance(fn, ast.Name) and fn.id == "chr" and isinstance(seq, (ast.List, ast.Tuple)):
+                    codes = [_int(e) for e in seq.elts]
+                    chars = [chr(v) for v in codes if v is not None and 0 <= v < 0x110000]
+                    return [(c, frozenset({"chr"})) for c in chars] if len(chars) == len(codes) else None
+                if isinstance(fn, ast.Name) and fn.id == "str":
+                    return self.fold_items(seq, depth + 1)
+                return None
+            if name in ("reversed", "list", "tuple") and not receiver and len(node.args) == 1:  # reversed("gir...")
+                inner = self.fold_items(node.args[0], depth + 1)
+                if inner is None:
+                    return None
+                return list(reversed(inner)) if name == "reversed" else inner
         if isinstance(node, (ast.List, ast.Tuple)):
             items = [self.fold(e, depth + 1) for e in node.elts]
             return None if any(i is None for i in items) else items  # type: ignore[return-value]
@@ -471,9 +559,13 @@ class _Analyzer:
         inner: tuple[str, frozenset[str]], fn: Callable[[str], bytes], how: str
     ) -> tuple[str, frozenset[str]] | None:
         try:
-            return fn(inner[0]).decode("utf-8", errors="replace"), inner[1] | {how}
-        except (binascii.Error, ValueError):
+            raw = fn(inner[0])
+        except (binascii.Error, ValueError, OSError, EOFError, LookupError):
             return None
+        try:
+            return raw.decode("utf-8"), inner[1] | {how}
+        except UnicodeDecodeError:  # binary (a compressed payload): kept byte for byte
+            return raw.decode("latin-1"), inner[1] | {how}
 
     def lookup(self, name: str, before: int) -> str | None:
         entry = latest_before(self.facts.env.get(name, ()), before)
@@ -516,7 +608,7 @@ class _Analyzer:
         for t in node.targets:  # os.environ["TOOL"] = "...": what `!$TOOL` runs
             if isinstance(t, ast.Subscript) and _dotted(t.value).endswith("environ"):
                 self.environ(t.slice, node.value, node)
-        if isinstance(node.value, (ast.Name, ast.Attribute)):  # run = subprocess.run
+        if isinstance(node.value, (ast.Name, ast.Attribute, ast.Call, ast.Subscript)):  # run = subprocess.run
             target = self.callee(node.value)
             if target[1] in _SINKS:
                 for t in node.targets:
@@ -597,13 +689,20 @@ class _Analyzer:
         return self.derived(target, folded) if folded else None
 
     def callee(self, func: ast.expr) -> tuple[str, str]:
-        """(receiver, name) of what a call runs, through aliases and `getattr(os, "system")`."""
+        """(receiver, name) of what a call runs, through aliases, `getattr(os, "system")`,
+        `vars(os)["system"]` and `os.__dict__["system"]`."""
         if isinstance(func, ast.Name) and func.id in self.aliases:
             return self.aliases[func.id]
         if isinstance(func, ast.Call) and _call_name(func.func) == ("", "getattr") and len(func.args) >= 2:
             attr = self.fold(func.args[1])
             if attr is not None:
                 return _dotted(func.args[0]), attr[0]
+        if isinstance(func, ast.Subscript):
+            holder, key = func.value, self.fold(func.slice)
+            if key is not None and isinstance(holder, ast.Call) and _call_name(holder.func) == ("", "vars"):
+                return (_dotted(holder.args[0]) if holder.args else ""), key[0]
+            if key is not None and isinstance(holder, ast.Attribute) and holder.attr == "__dict__":
+                return _dotted(holder.value), key[0]
         return _call_name(func)
 
     def visit_Call(self, node: ast.Call) -> None:
@@ -624,6 +723,11 @@ class _Analyzer:
         self.hub_repo(node, name)
         if name in ("run_line_magic", "run_cell_magic", "magic") and node.args:
             self.magic_call(node)
+            return
+        if name in ("run_cell", "run_cell_async", "run_source") and receiver.endswith(("get_ipython()", "shell", "ip")):
+            folded = self.fold(first) if first is not None else None  # a whole cell, IPython syntax and all
+            if folded:
+                self.facts.executed.append(self.derived(first, folded, ("run_cell",)))  # type: ignore[arg-type]
             return
         if receiver == "os" and name.startswith(("spawnl", "spawnv", "execl", "execv", "posix_spawn")):
             # os.spawnlp(mode, file, arg0, *args) / os.execvp(file, [arg0, *args]): the program is
@@ -729,6 +833,43 @@ _PERCENT_FIELD = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(?:\*|\d+)?(?:\.(?:\*|\d+))
 Folded = tuple[str, frozenset[str]] | None
 
 
+def _raw_bytes(text: str) -> bytes:
+    """Bytes a folded value stands for: latin-1 round-trips binary; other text is UTF-8."""
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8")
+
+
+def _inflate(wbits: int) -> Callable[[bytes], bytes]:
+    def run(data: bytes) -> bytes:
+        out = zlib.decompressobj(wbits).decompress(data, MAX_FOLDED_CHARS + 1)
+        if len(out) > MAX_FOLDED_CHARS:  # a decompression bomb is not unpacked past the budget
+            raise ValueError("too large")
+        return out
+
+    return run
+
+
+def _unpack_with(make: Callable[[], Any]) -> Callable[[bytes], bytes]:
+    def run(data: bytes) -> bytes:
+        out: bytes = make().decompress(data, max_length=MAX_FOLDED_CHARS + 1)
+        if len(out) > MAX_FOLDED_CHARS:
+            raise ValueError("too large")
+        return out
+
+    return run
+
+
+# zlib.decompress(...), gzip.decompress(...), ...: undone within the folding budget
+_DECOMPRESS: dict[str, Callable[[bytes], bytes]] = {
+    "zlib": _inflate(zlib.MAX_WBITS),
+    "gzip": _inflate(zlib.MAX_WBITS | 16),
+    "bz2": _unpack_with(bz2.BZ2Decompressor),
+    "lzma": _unpack_with(lzma.LZMADecompressor),
+}
+
+
 def _brace_format(template: str, positional: list[Folded], named: dict[str, Folded]) -> str:
     """`template.format(...)` with known string arguments. Format specs (widths and the like)
     are ignored on purpose: a name is what matters, and `{:>999999999}` must cost nothing."""
@@ -773,6 +914,9 @@ def latest_before(entries: Sequence[tuple[Any, ...]], before: int) -> tuple[Any,
 def _int(node: ast.AST) -> int | None:
     if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
         return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):  # -1
+        inner = _int(node.operand)
+        return None if inner is None else (-inner if isinstance(node.op, ast.USub) else inner)
     return None
 
 

@@ -1,0 +1,74 @@
+"""Hiding tricks a student can use on a cell, each undone: the tool is named nowhere in plain
+text and no pool or other second sign is present, so only reading through the trick finds it.
+Each has a harmless twin of the same shape that must stay quiet."""
+
+from __future__ import annotations
+
+import base64
+import zlib
+
+import pytest
+
+from jupyter_tos_guard.policy import Engine
+
+RUN = "xmrig --config=c.json"
+PACKED = base64.b64encode(zlib.compress(f"./{RUN}".encode())).decode()
+
+TRICKS = {
+    # IPython syntax that runs its argument
+    "%time": f"%time !./{RUN}",
+    "%timeit with options": f"%timeit -n1 -r 1 get_ipython().system('./{RUN}')",
+    "%prun": f"%prun import os; os.system('./{RUN}')",
+    "get_ipython().run_cell": f"get_ipython().run_cell('!./{RUN}')",
+    "autocall ;": f"import os\n;os.system ./{RUN}",
+    "autocall /": f"import os\n/os.system './{RUN}'",
+    "%alias": f"%alias go ./{RUN}\ngo",
+    # Python built from literals
+    "slice": f"import os\nc = './{RUN}'\nos.system(c[0:])",
+    "repeat": f"import os\nc = './{RUN}'\nos.system(c * 1)",
+    "list index": f"import os\nc = './{RUN}'\nos.system([c][0])",
+    "dict item": f"import os\nc = './{RUN}'\nos.system({{'a': c}}['a'])",
+    "lambda": f"import os\nc = './{RUN}'\nos.system((lambda: c)())",
+    "conditional": f"import os\nos.system('./{RUN}' if True else '')",
+    "map chr": "import os\nos.system(''.join(map(chr, [" + ",".join(str(ord(ch)) for ch in f"./{RUN}") + "])))",
+    "reversed": f"import os\nos.system(''.join(reversed('{f'./{RUN}'[::-1]}')))",
+    "__add__": "import os\nos.system('./xm'.__add__('rig --config=c.json'))",
+    "zlib + base64": f"import os, zlib, base64\nos.system(zlib.decompress(base64.b64decode('{PACKED}')).decode())",
+    "translate": "import os\nos.system('./ymshg --config=c.json'.translate(str.maketrans('ysh', 'xri')))",
+    # sinks reached by name
+    "vars(os)": f"import os\nvars(os)['system']('./{RUN}')",
+    "os.__dict__": f"import os\nos.__dict__['system']('./{RUN}')",
+    "getattr alias": f"import os\nf = getattr(os, 'sys' + 'tem')\nf('./{RUN}')",
+}
+
+TWINS = {
+    "%time": "%time sum(range(10))",
+    "%timeit with options": "%timeit -n1 -r 1 sorted([3, 1, 2])",
+    "get_ipython().run_cell": "get_ipython().run_cell('print(1)')",
+    "autocall ;": "import os\n;print hello world",
+    "%alias": "%alias ll ls -la\nll",
+    "slice": "import os\nc = 'ls -la'\nos.system(c[0:])",
+    "map chr": "import os\nos.system(''.join(map(chr, [108, 115])))",
+    "zlib + base64": "import zlib\nprint(zlib.decompress(zlib.compress(b'hello')))",
+    "translate": "print('abc'.translate(str.maketrans('abc', 'xyz')))",
+    "vars(os)": "import os\nprint(vars(os)['sep'])",
+}
+
+
+@pytest.mark.parametrize("name", list(TRICKS))
+def test_trick_is_undone(default_engine: Engine, name: str) -> None:
+    verdict = default_engine.evaluate(TRICKS[name])
+    assert "mining.xmrig" in verdict.rule_ids, f"{name}: {verdict.rule_ids}"
+
+
+@pytest.mark.parametrize("name", list(TWINS))
+def test_harmless_twin_stays_quiet(default_engine: Engine, name: str) -> None:
+    verdict = default_engine.evaluate(TWINS[name])
+    assert verdict.rule_ids == (), f"{name}: {verdict.rule_ids}"
+
+
+def test_a_decompression_bomb_is_not_unpacked(default_engine: Engine) -> None:
+    bomb = base64.b64encode(zlib.compress(b"a" * 50_000_000)).decode()
+    code = f"import os, zlib, base64\nos.system(zlib.decompress(base64.b64decode('{bomb}')).decode())\n!./{RUN}"
+    verdict = default_engine.evaluate(code)
+    assert "mining.xmrig" in verdict.rule_ids and verdict.elapsed_ms < 5000
