@@ -1,6 +1,10 @@
 """Hiding tricks a student can use on a cell, each undone: the tool is named nowhere in plain
 text and no pool or other second sign is present, so only reading through the trick finds it.
-Each has a harmless twin of the same shape that must stay quiet."""
+Each has a harmless twin of the same shape that must stay quiet.
+
+Not undone, on purpose: full-width letters and zero-width characters inside a program's name
+(`./ｘｍｒｉｇ`, `./xm\u200brig`) name a different file, which has to exist under that name; the
+process watcher judges what that file is when it runs."""
 
 from __future__ import annotations
 
@@ -39,6 +43,17 @@ TRICKS = {
     "vars(os)": f"import os\nvars(os)['system']('./{RUN}')",
     "os.__dict__": f"import os\nos.__dict__['system']('./{RUN}')",
     "getattr alias": f"import os\nf = getattr(os, 'sys' + 'tem')\nf('./{RUN}')",
+    # shell
+    "glob": "!./xmr* --config=c.json",
+    "bracket glob": "!./[x]mrig --config=c.json",
+    "braces": "!./xm{r,}ig --config=c.json",
+    "ANSI-C quoting": "!$'\\x2e/\\x78mrig' --config=c.json",
+    "backticks": "!`echo ./xmrig` --config=c.json",
+    "$(echo)": "!$(echo ./xmrig) --config=c.json",
+    "eval": '!eval "./xm""rig --config=c.json"',
+    "printf | sh": "!printf './xm%sig --config=c.json' r | sh",
+    "here-string": "!sh <<< './xmrig --config=c.json'",
+    "find -exec": "!find . -name xmrig -exec {} --config=c.json \\;",
 }
 
 TWINS = {
@@ -52,6 +67,13 @@ TWINS = {
     "zlib + base64": "import zlib\nprint(zlib.decompress(zlib.compress(b'hello')))",
     "translate": "print('abc'.translate(str.maketrans('abc', 'xyz')))",
     "vars(os)": "import os\nprint(vars(os)['sep'])",
+    "glob": "!ls *.txt && ./run_*.sh",
+    "braces": "!cp data.{csv,bak}",
+    "backticks": "!echo `date` $(echo done)",
+    "eval": '!eval "ls -la"',
+    "printf | sh": "!printf 'ls %s' -la | sh",
+    "here-string": "!sh <<< 'ls -la'",
+    "find -exec": "!find . -name '*.py' -exec wc -l {} \\;",
 }
 
 

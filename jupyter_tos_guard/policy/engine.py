@@ -176,6 +176,7 @@ class _GlobIndex:
 
 
 _GLOB_WILDCARD = re.compile(r"\*|\?|\[[^\]]*\]")
+_SHELL_GLOB = re.compile(r"\*|\?|\[[^\]]+\]")
 
 
 def _literal_runs(glob: str) -> list[tuple[str, bool, bool]]:
@@ -201,6 +202,9 @@ _HIDING_PATTERNS = (
     r"(?i:b64decode|b32decode|b16decode|b85decode|a85decode|decodebytes|fromhex|unhexlify|a2b_hex"
     r"|rot_?13|__import__|import_module|\bmarshal\b|(?:zlib|gzip|bz2|lzma)\.decompress)",
     r"\.translate\s*\(|\bmaketrans\b|\bvars\s*\(|__dict__\s*\[|\.__add__\s*\(",  # tables, sinks by name
+    # a shell program word that is a glob or has braces: ./xmr*, ./[x]mrig, ./xm{r,}ig
+    r"(?m:^[ \t]*!!?[ \t]*(?:[\w.~/-]*/)?[\w.-]*(?:\*|\[[^\]\s]+\]|\{[^}\s]*,[^}\s]*\})[\w.*-]*(?:\s|$))",
+    r"(?m:^[ \t]*(?:-exec|-execdir)\b|\bfind\b[^\n]*-exec(?:dir)?\s+\{\})",
     # shell decoders and codec names; bare "base64"/"xxd" also occur by chance inside base64 data
     r"(?i:\bbase64\s+(?:-\w*[dD]|--decode)|[\"']base_?64[\"']|\bxxd\b|\bopenssl\s+(?:enc|base64))",
     r"\[::-1\]",
@@ -373,6 +377,7 @@ class CompiledPolicy:
         self.content = ahocorasick.Automaton()  # literals and domains, searched in evidence text
         self.commands: dict[str, list[tuple[int, CommandMatcher, Any]]] = defaultdict(list)
         self.command_globs = _GlobIndex()  # payload: (rule index, matcher, args regex)
+        self.command_samples: list[tuple[str, int, CommandMatcher, Any]] = []
         self.packages: dict[str, list[tuple[int, PackageMatcher]]] = defaultdict(list)
         self.package_globs = _GlobIndex()  # payload: (rule index, matcher)
         self.repos: dict[str, list[tuple[int, RepoMatcher, _Glob | None]]] = defaultdict(list)
@@ -398,6 +403,8 @@ class CompiledPolicy:
                         self.command_globs.add(m.name, (idx, m, args))
                     else:
                         self.commands[m.name].append((idx, m, args))
+                    # a name the command would have, for a glob the student types (`./xmr*`)
+                    self.command_samples.append((m.name.replace("*", "").lower(), idx, m, args))
                     for run, lb, rb in _literal_runs(m.name):
                         needle(run, lb, rb)
                 elif isinstance(m, PackageMatcher):
@@ -599,6 +606,11 @@ class CompiledPolicy:
         name = ev.value.lower()
         candidates = [(idx, m, args) for idx, m, args in self.commands.get(name, ())]
         candidates += self.command_globs.matches(name)
+        if _SHELL_GLOB.search(name) and len(_SHELL_GLOB.sub("", name)) >= 3:
+            # the program is a glob (`./xmr*`, `./[x]mrig`): whatever it expands to runs; a glob
+            # with fewer than three literal characters says too little to name a tool
+            glob = _Glob(name)
+            candidates += [(idx, m, args) for sample, idx, m, args in self.command_samples if glob.match(sample)]
         for idx, m, args in candidates:
             if args is None or args.search(ev.detail):
                 found[idx].append(Found.whole(m, ev, f"{ev.value} {ev.detail}".strip()))

@@ -128,7 +128,7 @@ _ENV_MAGIC = re.compile(r"(?m)^[ \t]*%(?:set_)?env[ \t]+([A-Za-z_]\w*)(?:[ \t]*=
 _CONTINUATION = re.compile(r"\\\r?\n")
 _B64_PIPE = re.compile(r"(?:base64|openssl)\b.*(?:-d\b|--decode|-D\b)")
 _SHELLS = {"sh", "bash", "zsh", "dash", "ksh", "fish"}
-_RUNS_CODE = _SHELLS | {"tmux", "su", "runuser", "python", "python3", "echo", "printf"}  # read further below
+_RUNS_CODE = _SHELLS | {"tmux", "su", "runuser", "python", "python3", "echo", "printf", "eval"}  # read below
 
 
 CONTEXT_REACH = 400  # how far a match's context (its line) extends either side, at most
@@ -269,6 +269,34 @@ class Collector:
             else:
                 self.text(text, seg.start, seg.end, origin, seg.via)
 
+    def substitutions(self, text: str, offset: int, origin: Origin, depth: int, via: tuple[str, ...]) -> None:
+        """`$(echo ./xmrig) -o ...` and backticks read with the echoed words in place, and what a
+        here-string hands a shell or python (`sh <<< '...'`)."""
+        replaced = _ECHO_SUBSTITUTION.sub(lambda m: m.group(1) or m.group(2) or "", text)
+        if replaced != text:
+            src = self.narrow(origin, offset, offset + len(text), replaced, ("substitution",))
+            self.shell(replaced, 0, src, depth + 1, via)
+        for m in _HERE_STRING.finditer(text):
+            body = shell._unquote(m.group(2))
+            src = self.narrow(origin, offset + m.start(), offset + m.end(), body, ("here-string",))
+            if m.group(1).startswith("python"):
+                self.collect(body, "python", src, depth + 1)
+            else:
+                self.shell(body, 0, src, depth + 1, via)
+
+    def find_exec(
+        self, cmd: shell.SimpleCommand, offset: int, context: str, origin: Origin, via: tuple[str, ...]
+    ) -> None:
+        """`find . -name xmrig -exec {} -o pool \\;` runs each file it finds, named like -name says."""
+        values = [w.value for w in cmd.args]
+        for flag in ("-exec", "-execdir"):
+            if flag in values and values.index(flag) + 1 < len(values) and values[values.index(flag) + 1] == "{}":
+                named = next((values[i + 1] for i, v in enumerate(values[:-1]) if v in ("-name", "-iname")), None)
+                if named:
+                    rest = values[values.index(flag) + 2 :]
+                    args = " ".join(v for v in rest if v not in (";", "+", "\\;"))
+                    self.add("command", named, args, offset + cmd.start, offset + cmd.end, context, origin, via)
+
     def expand(self, text: str, offset: int, facts: PythonFacts | None) -> Mapped | None:
         """`{var}` and `$var` replaced by the literal last assigned to them before the use:
         in Python earlier in the cell (as IPython does for `!` lines) or by the shell text
@@ -403,9 +431,26 @@ class Collector:
         scanned = self.scan(text)
         self.text(join_continuations(shell.strip_comments(text, scanned)), offset, offset + len(text), origin, via)
         commands = shell.simple_commands(text, scanned)
+        if depth < MAX_DEPTH and ("`" in text or "$(" in text or "<<<" in text):
+            self.substitutions(text, offset, origin, depth, via)
         for i, cmd in enumerate(commands):
             context = text[cmd.start : cmd.end]
             self.add("command", cmd.name, cmd.arg_text, offset + cmd.start, offset + cmd.end, context, origin, via)
+            if "{" in cmd.name:  # ./xm{r,}ig: bash runs each expansion's first as the program
+                for name in shell.brace_expansions(cmd.name):
+                    if name != cmd.name:
+                        self.add(
+                            "command", name, cmd.arg_text, offset + cmd.start, offset + cmd.end, context, origin, via
+                        )
+            if cmd.name == "find" and depth < MAX_DEPTH:
+                self.find_exec(cmd, offset, context, origin, via)
+            words = (cmd.argv0, *cmd.args)
+            if any(w.value != text[w.start : w.end] for w in words):
+                # quotes or escapes inside words (stratum+tcp:/""/pool.support""xmr.com): the
+                # URLs and hosts are read as the program receives them
+                line = " ".join(w.value for w in words)
+                src = self.narrow(origin, offset + cmd.start, offset + cmd.end, line, ("dequoted",))
+                self.text(line, 0, len(line), src, ())
             for inst in shell.installs(cmd):
                 self.add(
                     "package",
@@ -443,6 +488,10 @@ class Collector:
                     self.narrow(origin, offset + w.start, offset + w.end, w.value, ("python -c",)),
                     depth + 1,
                 )
+            if cmd.name == "eval" and cmd.args:  # eval "./xm""rig ...": the words, joined, run again
+                joined = " ".join(w.value for w in cmd.args)
+                src = self.narrow(origin, offset + cmd.start, offset + cmd.end, joined, ("eval",))
+                self.shell(joined, 0, src, depth + 1, via)
             if cmd.name in ("echo", "printf") and cmd.piped and i + 1 < len(commands):
                 decoded = _decode_pipeline(cmd, commands[i + 1])
                 if decoded:
@@ -519,9 +568,27 @@ def _decode_pipeline(echo: shell.SimpleCommand, nxt: shell.SimpleCommand) -> tup
             return payload[::-1], "reversed"
         if nxt.name == "tr" and _is_rot13(nxt):
             return codecs.decode(payload, "rot13"), "rot13"
+        if nxt.name in _SHELLS and not nxt.args:  # printf './xm%sig' r | sh: the output is the program
+            return (_printf(echo) if echo.name == "printf" else " ".join(w.value for w in echo.args)), "pipe"
     except (binascii.Error, ValueError):
         return None
     return None
+
+
+def _printf(cmd: shell.SimpleCommand) -> str:
+    """What `printf FORMAT ARGS...` prints, for %s, %b, %c, %d and escapes (enough to rebuild a command)."""
+    args = [w.value for w in cmd.args]
+    if not args:
+        return ""
+    fmt, values = args[0], iter(args[1:])
+    out = re.sub(r"%[-0-9.]*([sbcd%])", lambda m: "%" if m.group(1) == "%" else next(values, ""), fmt)
+    return shell._ansi_c(out)
+
+
+_ECHO_SUBSTITUTION = re.compile(
+    r"""\$\(\s*(?:echo|printf\s+%s)\s+([^()`$;|&\n]*?)\s*\)|`\s*(?:echo|printf\s+%s)\s+([^`$;|&\n]*?)\s*`"""
+)
+_HERE_STRING = re.compile(r"""\b(sh|bash|zsh|dash|ksh|python3?)\s*<<<\s*((?:'[^']*'|"(?:[^"\\]|\\.)*"|\S+))""")
 
 
 def _tr_set(spec: str) -> str:

@@ -53,7 +53,26 @@ _TOKEN = re.compile(
     r"""|((?:[^\s;&|()<>`'"\\$]+|\$(?!\()|\\[\s\S]|\\\Z|'[^']*(?:'|\Z)|"(?:[^"\\]|\\[\s\S])*(?:"|\Z))+)"""
     r"|([\s\S]))"
 )
-_WORD_PART = re.compile(r"""'([^']*)'?|"((?:[^"\\]|\\[\s\S])*)"?|\\(\r?\n)|\\([\s\S])|([^'"\\]+|\\)""")
+_WORD_PART = re.compile(
+    r"""\$'((?:[^'\\]|\\[\s\S])*)'?|'([^']*)'?|"((?:[^"\\]|\\[\s\S])*)"?|\\(\r?\n)|\\([\s\S])|([^'"\\$]+|\\|\$)"""
+)
+# ANSI-C quoting, $'...': the escapes bash resolves
+_ANSI_C_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{1,2}|u[0-9a-fA-F]{1,4}|U[0-9a-fA-F]{1,8}|[0-7]{1,3}|[abefnrtv\\'\"?])")
+_ANSI_C_SIMPLE = {"a": "\a", "b": "\b", "e": "\x1b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+
+
+def _ansi_c(body: str) -> str:
+    def one(m: re.Match[str]) -> str:
+        code = m.group(1)
+        if code[0] in "xuU":
+            return chr(min(int(code[1:], 16), 0x10FFFF))
+        if code[0].isdigit():
+            return chr(int(code, 8) & 0xFF)
+        return _ANSI_C_SIMPLE.get(code, code)
+
+    return _ANSI_C_ESCAPE.sub(one, body)
+
+
 _DOUBLE_QUOTED_ESCAPE = re.compile(r"""\\(\r?\n|["\\$`])""")
 
 
@@ -61,8 +80,10 @@ def _unquote(raw: str) -> str:
     """A word's value: quotes removed, escapes resolved, continuations dropped."""
     out = []
     for m in _WORD_PART.finditer(raw):
-        single, double, _continued, escaped, plain = m.groups()
-        if single is not None:
+        ansi, single, double, _continued, escaped, plain = m.groups()
+        if ansi is not None:
+            out.append(_ansi_c(ansi))
+        elif single is not None:
             out.append(single)
         elif double is not None:
             out.append(_DOUBLE_QUOTED_ESCAPE.sub(lambda e: "" if e.group(1)[-1] == "\n" else e.group(1), double))
@@ -212,6 +233,24 @@ def _strip_wrappers(words: list[Word]) -> list[Word]:
         i += _POSITIONAL_BEFORE_PROGRAM.get(name, 0)
         words = words[i:]
     return words
+
+
+_BRACES = re.compile(r"\{([^{}]*,[^{}]*)\}")
+MAX_EXPANSIONS = 16
+
+
+def brace_expansions(word: str) -> list[str]:
+    """`xm{r,}ig` -> ["xmrig", "xmig"]: what bash makes of a word with braces (at most a few)."""
+    out: list[str] = []
+    todo = [word]
+    while todo and len(out) + len(todo) <= MAX_EXPANSIONS:
+        current = todo.pop(0)
+        m = _BRACES.search(current)
+        if m is None:
+            out.append(current)
+            continue
+        todo.extend(current[: m.start()] + alt + current[m.end() :] for alt in m.group(1).split(","))
+    return out + todo
 
 
 def simple_commands(text: str, scanned: Tokens | None = None) -> list[SimpleCommand]:
