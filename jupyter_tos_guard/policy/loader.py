@@ -638,8 +638,8 @@ def merge_layers(layers: Sequence[_Layer]) -> tuple[Policy, list[Problem]]:
                 )
                 continue
             missing = [k for k in REQUIRED_RULE_KEYS if k not in entry.fields]
-            hint = _closest_rule(rid, rules)
-            if missing and hint:  # a misspelled id in an override, not a new rule missing its keys
+            hint = _closest_rule(rid, rules) if missing else ""
+            if hint:  # a misspelled id in an override, not a new rule missing its keys
                 p = entry.position
                 problems.append(
                     Problem(layer.source, p.line, p.column, f"{rid!r} overrides no rule defined so far{hint}")
