@@ -52,7 +52,7 @@ FIGURE = r"\d+\.\d+ ms"
         r"10000 rules: load_texts \d+\.\d+ s \+ Engine compile \d+\.\d+ s = \d+\.\d+ s",
         r"\[target 10,000 rules load <= 2 s: (PASS|MISS)\]",
         # per-cell latency at 100 / 1,000 / 10,000 rules, with the ratio vs 100 rules
-        rf"^\s+100\s+\d+\.\d\d s\s+{FIGURE}\s+{FIGURE}",
+        rf"^\s+1[0-9]{{2}}\s+\d+\.\d\d s\s+{FIGURE}\s+{FIGURE}",
         rf"^\s+1000\s+\d+\.\d\d s\s+{FIGURE}\s+{FIGURE}",
         rf"^\s+10000\s+\d+\.\d\d s\s+{FIGURE}\s+{FIGURE}.*\d+\.\d\d\s+\d+\.\d\d",
         r"100x the rules -> \d+\.\d\dx p50, \d+\.\d\dx p99",

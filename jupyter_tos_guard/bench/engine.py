@@ -892,7 +892,12 @@ def bench_throughput(engine: Engine, cfg: Config, report: _Report) -> None:
 
 
 def _policy_texts(n_rules: int, n_default: int) -> list[tuple[str, str]]:
-    text, _ = synthetic_policy(max(0, n_rules - n_default))
+    """The default policy, plus synthetic rules up to `n_rules` in all (none when the default
+    alone has that many)."""
+    extra = n_rules - n_default
+    if extra <= 0:
+        return default_policy_texts()
+    text, _ = synthetic_policy(extra)
     return default_policy_texts() + [(f"<synthetic-{n_rules}>", text)]
 
 
@@ -930,7 +935,7 @@ def bench_rule_scaling(cells: Sequence[Cell], n_default: int, cfg: Config, repor
         f" {'p50 x':>6s} {'p99 x':>6s}"
     )
     last = (1.0, 1.0)
-    for n in (100, 1_000, 10_000):
+    for n in (max(100, n_default), 1_000, 10_000):
         texts = _policy_texts(n, n_default)
         t0 = time.perf_counter()
         engine = Engine(load_texts(texts))

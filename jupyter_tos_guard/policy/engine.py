@@ -52,9 +52,6 @@ class EvaluationContext:
     groups: tuple[str, ...] = ()
 
 
-_WORD = re.compile(r"\w")
-
-
 def _is_word(ch: str) -> bool:
     return bool(ch) and (ch.isalnum() or ch == "_")
 
@@ -464,7 +461,7 @@ class CompiledPolicy:
 
     # --- stage 1 ------------------------------------------------------------------------
 
-    def worth_analyzing(self, code: str, places: list[int] | None = None, *, shell: bool = False) -> tuple[bool, bool]:
+    def worth_analyzing(self, code: str, places: list[int] | None = None, *, shell: bool = False) -> bool:
         """(anything to look at, whether Python needs a full parse).
 
         One RE2 set pass tells which of the tool names, signs of hiding, sinks, assembly and
@@ -484,20 +481,20 @@ class CompiledPolicy:
             for start in self.needle_places(lower):
                 worth = True
                 if places is None:
-                    return True, True
+                    return True
                 places.append(start)
             if quoted:
                 found: list[int] = []
                 if self._dequoted_places(lower, found):
                     if places is None:
-                        return True, True
+                        return True
                     worth = True
                     places.extend(found)
         if shell and "$" in code:
             # `$P$Q`, `${A}rig`: a name glued together from variables
             joins = _starts(_SHELL_JOIN, _FIND_JOIN, raw)
             if joins and places is None:
-                return True, True
+                return True
             worth = worth or bool(joins)
             if places is not None:
                 places.extend(joins)
@@ -508,7 +505,7 @@ class CompiledPolicy:
         if _HIDING in kinds or (_SINK in kinds and _ASSEMBLY in kinds):
             worth = True
             if places is None:
-                return True, True
+                return True
             if _HIDING in kinds:
                 places.extend(_starts(_FOCUS_HIDING, _FIND_HIDING, raw))
             if _SINK in kinds and _ASSEMBLY in kinds:  # (a sink fed by hiding is followed from it)
@@ -521,13 +518,13 @@ class CompiledPolicy:
                 hits = self.regex_set.Match(joined) or []
             if hits:
                 if places is None:
-                    return True, True
+                    return True
                 worth = True
                 for i in hits:
                     places.extend(itertools.islice(_starts(self.regexes[i][2], self.regex_finders[i], raw), 100))
                 if joined is not code:
                     places.append(_WHOLE)  # positions in the joined text differ: analyze the whole cell
-        return worth, worth
+        return worth
 
     def needle_places(self, lower: str) -> Iterable[int]:
         """Where a tool name the rules mention stands as a name of its own in `lower` (the cell,
@@ -713,7 +710,7 @@ class Engine:
         language = (context or EvaluationContext()).language
         if language in SHELL_LANGUAGES:
             return True
-        return self.compiled.worth_analyzing(code, shell=cell_body(code, language)[0] == "shell")[0]
+        return self.compiled.worth_analyzing(code, shell=cell_body(code, language)[0] == "shell")
 
     def evaluate(
         self, code: str, context: EvaluationContext | None = None, *, deadline: float | None = None
@@ -731,15 +728,14 @@ class Engine:
         # every cell is read around its interesting places only (see `windows`)
         places: list[int] = []
         shell_cell = cell_body(code, context.language)[0] == "shell"
-        worth, need_python = self.compiled.worth_analyzing(code, places, shell=shell_cell)
+        worth = self.compiled.worth_analyzing(code, places, shell=shell_cell)
         if context.language in SHELL_LANGUAGES:
-            # every line of a shell script runs something: never skip one
-            worth = need_python = True
+            worth = True  # every line of a shell script runs something: never skip one
         if not worth:
             return Verdict(Action.ALLOW, (), (time.perf_counter() - started) * 1000, truncated)
         focus: list[int] | None = None if _WHOLE in places or not self.focus else places
         notes: list[str] = []
-        items = collect(code, context.language, need_python, focus=focus, notes=notes)
+        items = collect(code, context.language, focus=focus, notes=notes)
         if deadline is not None and time.monotonic() > deadline:
             notes.append("the check ran out of time")
         found = self.compiled.match(items)

@@ -164,8 +164,7 @@ def _inner(text: str, word: shell.Word) -> int | None:
 class Collector:
     """Collects evidence from one cell (and, recursively, from code it runs)."""
 
-    def __init__(self, need_python: bool = True):
-        self.need_python = need_python
+    def __init__(self) -> None:
         self.environ: dict[str, list[tuple[int, str]]] = {}  # variables the cell sets with %env
         self.unparsed = False  # the cell's own Python did not parse
         self.unreadable: str | None = None  # why part of it could not be read (see PythonFacts)
@@ -226,7 +225,7 @@ class Collector:
                 self.environ.setdefault(m.group(1), []).append((m.start(), m.group(2).strip().strip("'\"")))
         python_view = split.python
         facts: PythonFacts | None = None
-        if split.has_python and (self.need_python or origin is not None):
+        if split.has_python:
             facts = analyze(python_view)
             if origin is None and not facts.parsed:
                 self.unparsed = True
@@ -628,32 +627,31 @@ WHOLE_RETRY_CHARS = 64 * 1024
 def collect(
     code: str,
     language: str = "python",
-    need_python: bool = True,
     focus: list[int] | None = None,
     notes: list[str] | None = None,
 ) -> list[Evidence]:
     """Evidence of a cell. With `focus` (offsets of its interesting places), only the
     statements around them and the variables they use are read (see `windows`). Reasons why
     part of the cell could not be read are appended to `notes`."""
-    c = _collect(code, language, need_python, focus)
+    c = _collect(code, language, focus)
     if notes is not None and c[1].unreadable:
         notes.append(c[1].unreadable)
     return c[0]
 
 
-def _collect(code: str, language: str, need_python: bool, focus: list[int] | None) -> tuple[list[Evidence], Collector]:
+def _collect(code: str, language: str, focus: list[int] | None) -> tuple[list[Evidence], Collector]:
     window = None
     if focus is not None:
         mode, begin = cell_body(code, language)
         if mode == "python" or mode == "shell":
             window = focus_statements(code, focus, mode, begin)
-    c = Collector(need_python)
+    c = Collector()
     if window is None:
         c.collect(code, language)
         return c.items, c
     c.collect(window.text, language)
     if c.unparsed and len(code) <= WHOLE_RETRY_CHARS:
-        c = Collector(need_python)
+        c = Collector()
         c.collect(code, language)
         return c.items, c
     return _remap(c.items, window), c

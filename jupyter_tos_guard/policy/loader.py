@@ -133,7 +133,6 @@ class _RuleEntry:
 
     fields: dict[str, Any]
     position: Position
-    field_positions: dict[str, Position] = field(default_factory=dict)
     invalid: set[str] = field(default_factory=set)  # fields written but refused (already reported)
 
 
@@ -371,10 +370,8 @@ def _parse_rule(reader: _Reader, node: yaml.Node) -> _RuleEntry | None:
     if not isinstance(node, yaml.MappingNode):
         return None
     fields: dict[str, Any] = {}
-    positions: dict[str, Position] = {}
     invalid: set[str] = set()
-    for key, (key_node, value) in entries.items():
-        positions[key] = _pos(reader.source, key_node)
+    for key, (_, value) in entries.items():
         before = len(reader.problems)
         parsed = _parse_rule_field(reader, key, value)
         if len(reader.problems) == before and parsed is not None:
@@ -386,7 +383,7 @@ def _parse_rule(reader: _Reader, node: yaml.Node) -> _RuleEntry | None:
         return None
     if "id" not in fields:
         return None
-    return _RuleEntry(fields, _pos(reader.source, node), positions, invalid)
+    return _RuleEntry(fields, _pos(reader.source, node), invalid)
 
 
 def _parse_rule_field(reader: _Reader, key: str, value: yaml.Node) -> Any:

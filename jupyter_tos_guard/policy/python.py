@@ -956,7 +956,3 @@ def _fallback(code: str, facts: PythonFacts) -> None:
         else:
             for name in re.finditer(r"(?:^|,)[ \t]*([\w.]+)", m.group(2)):
                 facts.imports.append((name.group(1), m.start(2) + name.start(1), m.start(2) + name.end(1)))
-
-
-def line_of(code: str, offset: int) -> int:
-    return bisect.bisect_right([m.end() for m in re.finditer("\n", code)], offset) + 1

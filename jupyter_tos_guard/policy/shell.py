@@ -97,14 +97,6 @@ def _unquote(raw: str) -> str:
 Tokens = tuple[tuple[Word | str, ...], tuple[tuple[int, int], ...]]
 
 
-def tokenize(text: str, comments: list[tuple[int, int]] | None = None) -> list[Word | str]:
-    """Words (with offsets) and operator strings, in order. Comment spans go to `comments`."""
-    tokens, spans = scan(text)
-    if comments is not None:
-        comments.extend(spans)
-    return list(tokens)
-
-
 def scan(text: str) -> Tokens:
     """(tokens, comment spans) of a shell text: read once, then handed to the functions below."""
     out: list[Word | str] = []
