@@ -265,16 +265,9 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
         if guard is None or code is None:
             self._forward(parsed)
             return None
-        request = Request(
-            code=normalize_text(code),
-            msg_id=parsed.header.get("msg_id"),
-            channel=parsed.channel,
-            kernel_id=self.kernel_id,
-            kernel_name=getattr(self.kernel_manager, "kernel_name", None),
-            notebook_path=self._notebook_path,
-            user=self._user_name(),
-            groups=self._user_groups(),
-            language=self._language,
+        request = self._request(
+            parsed,
+            normalize_text(code),
             surface="debugger" if msg_type == "debug_request" else "cell",
             origin=msg_type,
         )
@@ -419,11 +412,20 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
         ):
             raise MalformedMessage("its code holds characters no kernel can read (unpaired UTF-16 surrogates)")
         meta = self._metadata(parsed).get(METADATA_KEY)
-        request = Request(
+        request = self._request(
+            parsed,
+            code,
             acknowledge=meta.get("acknowledge") if isinstance(meta, dict) else None,
-            code=code,
             user_expressions=tuple(str(v) for v in expressions.values()),
-            msg_id=header.get("msg_id"),
+            included=self._included(code),
+        )
+        return _Execute(request, bool(content.get("silent")), bool(content.get("stop_on_error", True)))
+
+    def _request(self, parsed: _Parsed, code: str, **extra: t.Any) -> Request:
+        """What the guard is asked about a message of this connection: its code, where it came from, who sent it."""
+        return Request(
+            code=code,
+            msg_id=parsed.header.get("msg_id"),
             channel=parsed.channel,
             kernel_id=self.kernel_id,
             kernel_name=getattr(self.kernel_manager, "kernel_name", None),
@@ -431,9 +433,8 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
             user=self._user_name(),
             groups=self._user_groups(),
             language=self._language,
-            included=self._included(code),
+            **extra,
         )
-        return _Execute(request, bool(content.get("silent")), bool(content.get("stop_on_error", True)))
 
     def _included(self, code: str) -> tuple[tuple[str, str], ...]:
         """Files the cell runs in the kernel, read from where the kernel runs (includes.py)."""

@@ -108,6 +108,19 @@ class KernelWS:
                 got_idle = True
         return out
 
+    async def wait_for(self, want: Any, timeout: float = 30) -> dict[str, Any]:
+        """The first message (received so far or later) for which `want(msg)` is true."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        seen = 0
+        while True:
+            while seen < len(self.received):
+                msg = self.received[seen]
+                seen += 1
+                if want(msg):
+                    return msg
+            await self.recv(max(0.1, deadline - loop.time()))
+
     async def execute(self, code: str, channel: str = "shell", **extra: Any) -> list[dict[str, Any]]:
         msg = make_msg("execute_request", execute_content(code, **extra), self.session)
         await self.send(msg, channel)

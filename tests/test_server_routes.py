@@ -32,17 +32,7 @@ def jp_server_config(jp_server_config: Config, tmp_path: Path, audit_path: Path)
 
 
 async def until(ws: KernelWS, want: Any, timeout: float = 30) -> dict[str, Any]:
-    """The first message (received so far or later) for which `want` is true."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    seen = 0
-    while True:
-        while seen < len(ws.received):
-            msg = ws.received[seen]
-            seen += 1
-            if want(msg):
-                return msg
-        await ws.recv(max(0.1, deadline - loop.time()))
+    return await ws.wait_for(want, timeout)
 
 
 def debug_msg(ws: KernelWS, command: str, arguments: dict[str, Any], seq: int) -> dict[str, Any]:

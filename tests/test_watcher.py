@@ -6,7 +6,6 @@ all the watcher ever sees of a real one.
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import json
 import os
@@ -63,16 +62,9 @@ def watcher(jp_serverapp: Any) -> Iterator[Any]:
 
 async def notice_without_parent(ws: KernelWS, timeout: float = 20) -> dict[str, Any]:
     """A notice sent while no cell of ours runs: on iopub, answering no request."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    seen = 0
-    while True:
-        while seen < len(ws.received):
-            msg = ws.received[seen]
-            seen += 1
-            if msg["header"]["msg_type"] == "display_data" and MIME in msg["content"]["data"]:
-                return msg
-        await ws.recv(max(0.1, deadline - loop.time()))
+    return await ws.wait_for(
+        lambda m: m["header"]["msg_type"] == "display_data" and MIME in m["content"]["data"], timeout
+    )
 
 
 def kernel_pid(serverapp: Any, kernel_id: str) -> int:
