@@ -143,7 +143,7 @@ class TosGuard(Configurable):
     )
 
     worker_chars = Int(
-        32 * 1024,
+        16 * 1024,
         config=True,
         help="""Cells longer than this many characters (code and user expressions together) are
         checked in a separate process, so that a large or adversarial cell never holds up the
