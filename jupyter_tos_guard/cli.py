@@ -50,6 +50,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
     report = scan_paths(engine, args.paths)
     if args.format == "json":
         print(report.to_json())
+    elif args.format == "sarif":
+        from . import __version__
+        from .scan import to_sarif
+
+        print(to_sarif(report, engine.policy, __version__))
     else:
         for f in report.findings:
             where = f"{f.path}" + (f" cell {f.cell}" if f.cell is not None else "") + f" line {f.line}:{f.column}"
@@ -183,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
         "matched; 2 bad arguments or a broken policy; 3 nothing matched but some file could not be read",
     )
     _policy_args(p)
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--format", choices=("text", "json", "sarif"), default="text", help="sarif: for code-scanning views")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.set_defaults(func=cmd_scan)
     p = sub.add_parser("validate", help="check policy files; list every problem")

@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 
 from .policy import Engine, EvaluationContext
-from .policy.model import Action
+from .policy.model import Action, Policy
 from .policy.verdict import line_text
 
 SCANNED_SUFFIXES = (".ipynb", ".py", ".sh", ".bash", ".ipy")
@@ -52,6 +52,75 @@ class ScanReport:
             },
             indent=2,
         )
+
+
+_SARIF_LEVEL = {"block": "error", "confirm": "error", "warn": "warning", "log": "note"}
+
+
+def to_sarif(report: ScanReport, policy: Policy, version: str) -> str:
+    """SARIF 2.1.0, for code-scanning views (GitHub, GitLab, VS Code's SARIF viewer): one
+    result per finding, the rule's title and message as its description. Notebook findings
+    name their cell in the message and in `properties` (SARIF has no notion of cells)."""
+    rules = {r.id: r for r in policy.rules}
+    used = list(dict.fromkeys(f.rule for f in report.findings))
+    index = {rule_id: i for i, rule_id in enumerate(used)}
+    driver_rules = []
+    for rule_id in used:
+        rule = rules.get(rule_id)
+        title = rule.title if rule else rule_id
+        driver_rules.append(
+            {
+                "id": rule_id,
+                "name": rule_id.replace(".", "_").replace("-", "_"),
+                "shortDescription": {"text": title},
+                "fullDescription": {"text": rule.message if rule else title},
+                "defaultConfiguration": {"level": _SARIF_LEVEL.get(rule.action.label if rule else "warn", "warning")},
+                "properties": {"category": rule.category if rule else "", "tags": ["terms-of-use"]},
+            }
+        )
+    results = []
+    for f in report.findings:
+        where = f" (cell {f.cell}, line {f.line})" if f.cell is not None else ""
+        rule = rules.get(f.rule)
+        results.append(
+            {
+                "ruleId": f.rule,
+                "ruleIndex": index[f.rule],
+                "level": _SARIF_LEVEL.get(f.action, "warning"),
+                "message": {"text": f"{rule.title if rule else f.rule}{where}: {f.excerpt}"},
+                "locations": [
+                    {
+                        "physicalLocation": {
+                            "artifactLocation": {"uri": Path(f.path).as_posix()},
+                            "region": {"startLine": f.line, "startColumn": f.column},
+                        },
+                        **({"logicalLocations": [{"name": f"cell {f.cell}", "kind": "module"}]} if f.cell else {}),
+                    }
+                ],
+                "properties": {"cell": f.cell, "category": f.category, "action": f.action},
+            }
+        )
+    notifications = [
+        {
+            "level": "error",
+            "message": {"text": e["error"]},
+            "locations": [{"physicalLocation": {"artifactLocation": {"uri": Path(e["path"]).as_posix()}}}],
+        }
+        for e in report.errors
+    ]
+    run = {
+        "tool": {
+            "driver": {
+                "name": "jupyter-tos-guard",
+                "version": version,
+                "rules": driver_rules,
+            }
+        },
+        "invocations": [{"executionSuccessful": not report.errors, "toolExecutionNotifications": notifications}],
+        "results": results,
+    }
+    sarif = {"version": "2.1.0", "$schema": "https://json.schemastore.org/sarif-2.1.0.json", "runs": [run]}
+    return json.dumps(sarif, indent=2)
 
 
 def iter_files(paths: Sequence[str]) -> Iterator[tuple[Path, bool]]:

@@ -393,3 +393,30 @@ def test_scan_of_only_unreadable_files_is_not_a_pass(tmp_path, capsys):
     code, out, err = cli(capsys, "scan", str(tmp_path))
     assert code == 3
     assert "broken.ipynb: error:" in err and "0 files scanned, 0 findings, 1 errors" in out
+
+
+def test_scan_sarif(tmp_path, capsys):
+    nb = write_notebook(tmp_path / "m.ipynb", "x = 1", "!./xmrig -o pool.supportxmr.com:3333")
+    (tmp_path / "run.sh").write_text("#!/bin/sh\nhashcat -m 0 h.txt\n")
+    (tmp_path / "bad.ipynb").write_text("{ nope")
+    code, out, _ = cli(capsys, "scan", "--format", "sarif", str(tmp_path))
+    assert code == 1
+    sarif = json.loads(out)
+    assert sarif["version"] == "2.1.0"
+    [run] = sarif["runs"]
+    rules = {r["id"]: r for r in run["tool"]["driver"]["rules"]}
+    assert rules["mining.xmrig"]["defaultConfiguration"]["level"] == "error"
+    assert rules["password-cracking.hashcat"]["defaultConfiguration"]["level"] == "warning"
+    by_rule = {r["ruleId"]: r for r in run["results"]}
+    xmrig = by_rule["mining.xmrig"]
+    region = xmrig["locations"][0]["physicalLocation"]["region"]
+    assert (region["startLine"], region["startColumn"]) == (1, 2)  # counted from 1, as scan's text output
+    assert xmrig["properties"]["cell"] == 2 and "cell 2" in xmrig["message"]["text"]
+    assert xmrig["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].endswith("m.ipynb")
+    assert (
+        run["results"][xmrig["ruleIndex"]]
+        and run["tool"]["driver"]["rules"][xmrig["ruleIndex"]]["id"] == "mining.xmrig"
+    )
+    [note] = run["invocations"][0]["toolExecutionNotifications"]
+    assert "bad.ipynb" in note["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+    assert run["invocations"][0]["executionSuccessful"] is False
