@@ -54,6 +54,9 @@ TRICKS = {
     "printf | sh": "!printf './xm%sig --config=c.json' r | sh",
     "here-string": "!sh <<< './xmrig --config=c.json'",
     "find -exec": "!find . -name xmrig -exec {} --config=c.json \\;",
+    "${t%X}": "!t=xmrigX; ./${t%X} --config=c.json",
+    "${t:1}": "!t=Axmrig; ./${t:1} --config=c.json",
+    "${t/a/b}": "!t=xmRig; ./${t/R/r} --config=c.json",
 }
 
 TWINS = {
@@ -74,6 +77,7 @@ TWINS = {
     "printf | sh": "!printf 'ls %s' -la | sh",
     "here-string": "!sh <<< 'ls -la'",
     "find -exec": "!find . -name '*.py' -exec wc -l {} \\;",
+    "${t%X}": "!f=data.csv; cp $f ${f%.csv}.bak",
 }
 
 

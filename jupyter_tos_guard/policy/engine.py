@@ -202,6 +202,7 @@ _HIDING_PATTERNS = (
     # a shell program word that is a glob or has braces: ./xmr*, ./[x]mrig, ./xm{r,}ig
     r"(?m:^[ \t]*!!?[ \t]*(?:[\w.~/-]*/)?[\w.-]*(?:\*|\[[^\]\s]+\]|\{[^}\s]*,[^}\s]*\})[\w.*-]*(?:\s|$))",
     r"(?m:^[ \t]*(?:-exec|-execdir)\b|\bfind\b[^\n]*-exec(?:dir)?\s+\{\})",
+    r"\$\{[A-Za-z_]\w*(?:%|#|:-?\d|/)",  # ${t%X}, ${t:1}, ${t/a/b}: a name rebuilt by the shell
     # shell decoders and codec names; bare "base64"/"xxd" also occur by chance inside base64 data
     r"(?i:\bbase64\s+(?:-\w*[dD]|--decode)|[\"']base_?64[\"']|\bxxd\b|\bopenssl\s+(?:enc|base64))",
     r"\[::-1\]",

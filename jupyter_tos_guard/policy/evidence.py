@@ -11,6 +11,7 @@ import base64
 import binascii
 import bisect
 import codecs
+import fnmatch
 import re
 import string
 from typing import Literal, NamedTuple
@@ -123,7 +124,41 @@ _HOST_ALIASES = {
 _HF_REPO_ID = re.compile(
     r"""(?:repo_id\s*=\s*|from_pretrained\(\s*|hf_hub_download\(\s*|snapshot_download\(\s*|load_dataset\(\s*)[rRuUfF]?(["'])([\w.-]+/[\w.-]+)\1"""
 )
-_SHELL_EXPANSION = re.compile(r"\{([A-Za-z_]\w*)\}|\$\{([A-Za-z_]\w*)\}|\$([A-Za-z_]\w*)")
+# {var} (IPython), ${var} with an optional operation (${t%X}, ${t:1}, ${t/a/b}), $var
+_SHELL_EXPANSION = re.compile(
+    r"\{(?P<py>[A-Za-z_]\w*)\}"
+    r"|\$\{(?P<sh>[A-Za-z_]\w*)(?P<op>%%?[^}]*|##?[^}]*|:-?\d+(?::\d+)?|//?[^/}]*/[^}]*)?\}"
+    r"|\$(?P<bare>[A-Za-z_]\w*)"
+)
+
+
+def _parameter_operation(value: str, op: str | None) -> str:
+    """What bash makes of ${name<op>} for the operations that rebuild a name: suffix and
+    prefix removal (glob patterns), substrings, replacement."""
+    if not op:
+        return value
+    if op[0] in "%#":
+        longest = op[:2] in ("%%", "##")
+        pattern = op[2:] if longest else op[1:]
+        cuts = range(len(value) + 1)
+        if op[0] == "%":
+            for cut in cuts if longest else reversed(cuts):
+                if fnmatch.fnmatchcase(value[cut:], pattern):
+                    return value[:cut]
+        else:
+            for cut in reversed(cuts) if longest else cuts:
+                if fnmatch.fnmatchcase(value[:cut], pattern):
+                    return value[cut:]
+        return value
+    if op[0] == ":":
+        parts = op[1:].split(":")
+        start = int(parts[0])
+        return value[start : start + int(parts[1])] if len(parts) > 1 else value[start:]
+    every = op.startswith("//")
+    old, _, new = op[2 if every else 1 :].partition("/")
+    return value.replace(old, new) if every else value.replace(old, new, 1)
+
+
 _ENV_MAGIC = re.compile(r"(?m)^[ \t]*%(?:set_)?env[ \t]+([A-Za-z_]\w*)(?:[ \t]*=[ \t]*|[ \t]+)([^\n]*)")
 _CONTINUATION = re.compile(r"\\\r?\n")
 _B64_PIPE = re.compile(r"(?:base64|openssl)\b.*(?:-d\b|--decode|-D\b)")
@@ -322,10 +357,10 @@ class Collector:
         last = 0
         length = 0
         for m in _SHELL_EXPANSION.finditer(text):
-            name = m.group(1) or m.group(2) or m.group(3)
+            name = m.group("py") or m.group("sh") or m.group("bare")
             at = offset + m.start()
             best: tuple[int, str] | None = None
-            for env in (python_env, shell_env) if m.group(1) is None else (python_env,):
+            for env in (python_env, shell_env) if m.group("py") is None else (python_env,):
                 entry = latest_before(env.get(name, ()), at)
                 if entry is not None and (best is None or entry[0] > best[0]):
                     best = entry  # type: ignore[assignment]
@@ -335,9 +370,10 @@ class Collector:
                 pieces.append(Piece(length, length + m.start() - last, offset + last, offset + m.start(), True))
                 out.append(text[last : m.start()])
                 length += m.start() - last
-            pieces.append(Piece(length, length + len(best[1]), at, offset + m.end(), False, ("expanded",)))
-            out.append(best[1])
-            length += len(best[1])
+            value = _parameter_operation(best[1], m.group("op"))
+            pieces.append(Piece(length, length + len(value), at, offset + m.end(), False, ("expanded",)))
+            out.append(value)
+            length += len(value)
             last = m.end()
         if not pieces:
             return None
