@@ -2,7 +2,8 @@
 # A throwaway PostgreSQL for the tests, on a Unix socket only (no TCP port is opened), its data
 # in a temporary folder named after this checkout (under /tmp: when run as root the server runs
 # as the `postgres` user, which may not be able to enter the checkout). Debian's server binaries.
-#   bash scripts/pg.sh start   prints the SQLAlchemy URL the tests use
+#   bash scripts/pg.sh start [DB]   prints the SQLAlchemy URL of database DB (default tos_test),
+#                                   creating it if needed
 #   bash scripts/pg.sh stop
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,9 +23,10 @@ case "${1:-}" in
       "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -o "-k $dir -c listen_addresses=''" start >/dev/null \
         || { echo "tos-guard pg: the server did not start; its log:" >&2; cat "$dir/log" >&2; exit 1; }
     fi
-    "${as[@]}" "$bin/psql" -h "$dir" -U tos -d postgres -qtAc "SELECT 1 FROM pg_database WHERE datname='tos_test'" | grep -q 1 \
-      || "${as[@]}" "$bin/createdb" -h "$dir" -U tos tos_test
-    echo "postgresql+psycopg2://tos@/tos_test?host=$dir"
+    db="${2:-tos_test}"
+    "${as[@]}" "$bin/psql" -h "$dir" -U tos -d postgres -qtAc "SELECT 1 FROM pg_database WHERE datname='$db'" | grep -q 1 \
+      || "${as[@]}" "$bin/createdb" -h "$dir" -U tos "$db"
+    echo "postgresql+psycopg2://tos@/$db?host=$dir"
     ;;
   stop)
     [ -f "$dir/data/postmaster.pid" ] && "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null || true

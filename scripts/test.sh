@@ -10,9 +10,11 @@ bash scripts/setup.sh dev
 export PATH="$PWD/.venv/bin:$PATH"
 export JUPYTER_TOS_GUARD_CHP="$PWD/.ci/node/node_modules/.bin/configurable-http-proxy"
 export JUPYTER_TOS_GUARD_REQUIRE_HUB=1  # the hub tests fail, never skip, when something is missing
-# the hub service's store and migrations run on SQLite and on a real PostgreSQL, its service tests on PostgreSQL
-JUPYTER_TOS_GUARD_HUB_TEST_DB_URL=$(bash scripts/pg.sh start)
-export JUPYTER_TOS_GUARD_HUB_TEST_DB_URL
+# the hub service's store and migrations run on SQLite and on a real PostgreSQL, its service tests on
+# PostgreSQL too, each in its own database (the store tests empty theirs while a service may still run)
+JUPYTER_TOS_GUARD_HUB_TEST_DB_URL=$(bash scripts/pg.sh start tos_store)
+JUPYTER_TOS_GUARD_HUB_SERVICE_DB_URL=$(bash scripts/pg.sh start tos_service)
+export JUPYTER_TOS_GUARD_HUB_TEST_DB_URL JUPYTER_TOS_GUARD_HUB_SERVICE_DB_URL
 trap 'bash scripts/pg.sh stop' EXIT
 step() { printf '\ntos-guard test: %s\n' "$*"; }
 step "ruff check";         ruff check .

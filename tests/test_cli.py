@@ -396,7 +396,7 @@ def test_scan_of_only_unreadable_files_is_not_a_pass(tmp_path, capsys):
 
 
 def test_scan_sarif(tmp_path, capsys):
-    nb = write_notebook(tmp_path / "m.ipynb", "x = 1", "!./xmrig -o pool.supportxmr.com:3333")
+    write_notebook(tmp_path / "m.ipynb", "x = 1", "!./xmrig -o pool.supportxmr.com:3333")
     (tmp_path / "run.sh").write_text("#!/bin/sh\nhashcat -m 0 h.txt\n")
     (tmp_path / "bad.ipynb").write_text("{ nope")
     code, out, _ = cli(capsys, "scan", "--format", "sarif", str(tmp_path))

@@ -50,7 +50,6 @@ VERSION_TABLE = "tos_guard_alembic_version"
 TAG_KINDS = ("rule", "category", "group", "surface")
 VERDICT_COLUMNS = (
     "id",
-    "surface",
     "received",
     "time",
     "user",
@@ -70,6 +69,7 @@ VERDICT_COLUMNS = (
     "kernel_name",
     "msg_id",
     "channel",
+    "surface",
     "policy_name",
     "policy_digest",
     "truncated",

@@ -203,9 +203,10 @@ def _kill_leftovers(marker: str) -> None:
 
 
 def service_db_url(root: Path) -> str:
-    """The service's database: SQLite in the test directory, or $JUPYTER_TOS_GUARD_HUB_TEST_DB_URL
-    (e.g. a PostgreSQL database; its tos_* tables are dropped first)."""
-    url = os.environ.get("JUPYTER_TOS_GUARD_HUB_TEST_DB_URL", "")
+    """The service's database: SQLite in the test directory, or $JUPYTER_TOS_GUARD_HUB_SERVICE_DB_URL
+    (e.g. a PostgreSQL database; its tos_* tables are dropped first). Not the store tests'
+    database: those empty theirs while this service may still be running."""
+    url = os.environ.get("JUPYTER_TOS_GUARD_HUB_SERVICE_DB_URL", "")
     if not url:
         return f"sqlite:///{root}/tos_guard_hub.sqlite"
     from sqlalchemy import create_engine
