@@ -7,8 +7,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-
-import nbformat
+from typing import Any
 
 from .policy import Engine, EvaluationContext
 from .policy.model import Action, Policy
@@ -188,29 +187,51 @@ def scan_file(engine: Engine, path: Path, report: ScanReport) -> None:
         return
     if path.suffix == ".ipynb" or _looks_like_notebook(text):
         try:
-            nb = nbformat.reads(text, as_version=4)
-        except Exception as exc:  # nbformat raises several unrelated types for corrupt files
+            language, cells = read_notebook(text)
+        except ValueError as exc:
             report.errors.append(
                 {"path": str(path), "error": f"not a readable notebook: {str(exc).splitlines()[0][:300]}"}
             )
             return
-        meta = nb.get("metadata", {})
-        language = (
-            (meta.get("kernelspec", {}) or {}).get("language")
-            or (meta.get("language_info", {}) or {}).get("name")
-            or "python"
-        )
         report.files_scanned += 1
-        for index, cell in enumerate(nb.get("cells", [])):
-            if cell.get("cell_type") != "code":
-                continue
-            source = cell.get("source", "")
-            if isinstance(source, list):
-                source = "".join(source)
-            scan_text(engine, source, str(language).lower(), str(path), index + 1, report)
+        for index, source in cells:
+            scan_text(engine, source, language, str(path), index + 1, report)
         return
     report.files_scanned += 1
     scan_text(engine, text, _script_language(path, text), str(path), None, report)
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def read_notebook(text: str) -> tuple[str, list[tuple[int, str]]]:
+    """(kernel language, [(cell index over all cells, code cell source)]) of a notebook's JSON,
+    nbformat 4 or 3 (worksheets, `input`). Read as plain JSON: validating against nbformat's
+    schema costs a second of imports and refuses notebooks a student can still run."""
+    try:
+        nb = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"invalid JSON ({exc})") from None
+    if not isinstance(nb, dict):
+        raise ValueError("the JSON is not a notebook object")
+    raw_cells = nb.get("cells")
+    if raw_cells is None and isinstance(nb.get("worksheets"), list):  # nbformat 3
+        raw_cells = [c for ws in nb["worksheets"] if isinstance(ws, dict) for c in ws.get("cells") or []]
+    if not isinstance(raw_cells, list):
+        raise ValueError("the notebook has no list of cells")
+    meta = _mapping(nb.get("metadata"))
+    kernelspec, info = _mapping(meta.get("kernelspec")), _mapping(meta.get("language_info"))
+    language = str(kernelspec.get("language") or info.get("name") or nb.get("language") or "python").lower()
+    cells = []
+    for index, cell in enumerate(raw_cells):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", cell.get("input", ""))
+        if isinstance(source, list):
+            source = "".join(str(part) for part in source)
+        cells.append((index, str(source)))
+    return language, cells
 
 
 def scan_paths(engine: Engine, paths: Sequence[str]) -> ScanReport:

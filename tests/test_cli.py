@@ -420,3 +420,29 @@ def test_scan_sarif(tmp_path, capsys):
     [note] = run["invocations"][0]["toolExecutionNotifications"]
     assert "bad.ipynb" in note["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
     assert run["invocations"][0]["executionSuccessful"] is False
+
+
+def test_scan_reads_nbformat_3_notebooks_and_starts_fast(tmp_path, capsys):
+    v3 = {
+        "nbformat": 3,
+        "metadata": {"language": "python"},
+        "worksheets": [
+            {"cells": [{"cell_type": "markdown", "source": "x"}, {"cell_type": "code", "input": "!./xmrig -o p"}]}
+        ],
+    }
+    (tmp_path / "old.ipynb").write_text(json.dumps(v3))
+    code, report = scan_json(capsys, tmp_path)
+    assert code == 1
+    assert [(f["cell"], f["rule"]) for f in report["findings"]] == [(2, "mining.xmrig")]
+    # the scanner does not import nbformat's schema validation (a second of start-up)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, jupyter_tos_guard.cli, jupyter_tos_guard.scan; print('nbformat' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.stdout.strip() == "False"
