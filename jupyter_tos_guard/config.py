@@ -7,8 +7,9 @@ jupyter_server_config.py.
 from __future__ import annotations
 
 import os
+from typing import Any
 
-from traitlets import Bool, Enum, Float, Int, List, Unicode, default, validate
+from traitlets import Bool, Dict, Enum, Float, Int, List, TraitError, Unicode, default, validate
 from traitlets.config import Configurable
 
 
@@ -104,6 +105,32 @@ class TosGuard(Configurable):
         cell can stall the server. The unread rest is treated by `on_unreadable`, and every
         truncated check is audited. 0 means no cap.""",
     )
+
+    confidence_actions = Dict(
+        default_value={},
+        config=True,
+        help="""The strongest action a rule of a given confidence may take, e.g.
+        `{"low": "log", "medium": "warn"}`: rules that recognise a tool by weaker signs then
+        only audit, or warn, while `high` rules act as the policy says. Each rule says its
+        confidence (`confidence:` in the policy, `high` when not given).""",
+    )
+
+    @validate("confidence_actions")
+    def _valid_confidence_actions(self, proposal: Any) -> dict[str, str]:
+        value = dict(proposal["value"])
+        for confidence, action in value.items():
+            if confidence not in ("low", "medium", "high") or action not in (
+                "allow",
+                "log",
+                "warn",
+                "confirm",
+                "block",
+            ):
+                raise TraitError(
+                    f"confidence_actions: {confidence!r}: {action!r} - confidences are low, medium, high; "
+                    "actions allow, log, warn, confirm, block"
+                )
+        return value
 
     check_api = Bool(
         False,

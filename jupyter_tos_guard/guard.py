@@ -300,6 +300,7 @@ class Guard:
         if verdict.action == Action.ALLOW and unreadable is None:
             return ALLOW
         verdict = self._apply_exemptions(request, code, verdict)
+        verdict = self._apply_confidence(verdict)
         # what could not be read is acted on by the operator's setting, never waved through
         floor = (
             Action.ALLOW
@@ -437,6 +438,17 @@ class Guard:
             truncated=verdict.truncated,
         )
         self._record(record, None)
+
+    def _apply_confidence(self, verdict: Verdict) -> Verdict:
+        """At most the action `confidence_actions` allows a rule's confidence (e.g. low -> log)."""
+        caps = self.config.confidence_actions
+        if not caps or not any(h.rule.confidence in caps for h in verdict.hits):
+            return verdict
+        strongest = Action.ALLOW
+        for h in verdict.hits:
+            cap = caps.get(h.rule.confidence)
+            strongest = max(strongest, min(h.rule.action, Action.parse(cap)) if cap else h.rule.action)
+        return dataclasses.replace(verdict, action=strongest)
 
     def refused(self, request: Request, reason: str) -> None:
         """Audit an execute request answered with an error because it could not be read: a

@@ -67,6 +67,7 @@ def verdict_payload(
                 "category": hit.rule.category,
                 "severity": hit.rule.severity.label,
                 "action": hit.rule.action.label,
+                "confidence": hit.rule.confidence,
                 "message": hit.rule.message,
                 "matches": matches,
             }

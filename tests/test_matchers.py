@@ -498,7 +498,17 @@ def test_to_dict_hides_private_patterns(engine):
     assert rules["t.cmd"]["matches"][0]["pattern"] == "xmrig"
     assert rules["t.cmd"]["matches"][0]["line"] == 2
     assert v.to_dict(reveal_private=True)["rules"][-1]["matches"][0]["pattern"] == "secret-miner-token"
-    assert set(rules["t.cmd"]) == {"id", "category", "title", "severity", "action", "message", "matches"}
+    assert set(rules["t.cmd"]) == {
+        "id",
+        "category",
+        "title",
+        "severity",
+        "action",
+        "confidence",
+        "require",
+        "message",
+        "matches",
+    }
 
 
 def test_max_chars_truncates_and_says_so():

@@ -762,17 +762,19 @@ class Engine:
             rule: Rule = self.compiled.rules[idx]
             unless = self.compiled.unless.get(idx, ())
             matches: dict[tuple[int, int, str], Match] = {}
+            held: set[int] = set()  # which of the rule's matchers hold (by identity), for `require`
             for f in found[idx]:
                 # an exception excuses the match itself (its command, URL or statement), never
                 # text a student can append beside it on the same line
                 if unless and any(u.search(_excused_unit(code, f)) for u in unless):
                     continue
+                held.add(id(f.matcher))
                 key = (f.start, f.end, f.matcher.kind)
                 if key not in matches:
                     matches[key] = Match(
                         f.matcher.kind, f.matcher.pattern, f.text[:300], span(f.start, f.end), f.via, f.exact
                     )
-            if matches:
+            if matches and len(held) >= rule.require:
                 ordered = sorted(matches.values(), key=lambda mt: (not mt.exact, mt.span.start))
                 # a cell repeating a name thousands of times must not make a huge verdict
                 hits.append(RuleHit(rule, tuple(ordered[:MAX_MATCHES_PER_RULE])))

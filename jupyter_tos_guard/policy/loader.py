@@ -92,7 +92,10 @@ RULE_KEYS = (
     "private",
     "tests",
     "enabled",
+    "require",
+    "confidence",
 )
+CONFIDENCES = ("low", "medium", "high")
 REQUIRED_RULE_KEYS = ("id", "category", "title", "action", "message", "match")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _CATEGORY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -421,6 +424,18 @@ def _parse_rule_field(reader: _Reader, key: str, value: yaml.Node) -> Any:
             reader.problem(value, f"{key} must be true or false")
             return None
         return flag
+    if key == "require":  # "any", "all", or how many of the matchers
+        raw = reader.scalar(value, "require")
+        if raw in ("any", "all") or (isinstance(raw, int) and not isinstance(raw, bool) and raw >= 1):
+            return raw
+        reader.problem(value, f"require must be any, all or a number of matchers (1 or more), not {raw!r}")
+        return None
+    if key == "confidence":
+        text = reader.string(value, "confidence")
+        if text is not None and text not in CONFIDENCES:
+            reader.problem(value, f"confidence {text!r} must be one of: {', '.join(CONFIDENCES)}")
+            return None
+        return text
     if key == "match":
         items = reader.sequence(value, "match")
         if isinstance(value, yaml.SequenceNode) and not items:
@@ -549,6 +564,14 @@ def _parse_exemption(reader: _Reader, node: yaml.Node) -> list[Exemption]:
     ]
 
 
+def _required(require: Any, matchers: int) -> int:
+    if require == "all":
+        return matchers
+    if require == "any":
+        return 1
+    return min(int(require), matchers)
+
+
 def _build_rule(entry: _RuleEntry, source: str) -> tuple[Rule | None, list[Problem]]:
     f = entry.fields
     missing = [k for k in REQUIRED_RULE_KEYS if k not in f and k not in entry.invalid]
@@ -580,6 +603,8 @@ def _build_rule(entry: _RuleEntry, source: str) -> tuple[Rule | None, list[Probl
         private=f.get("private", False),
         tests=f.get("tests", RuleTests()),
         origin=entry.position,
+        require=_required(f.get("require", "any"), len(f["match"])),
+        confidence=f.get("confidence", "high"),
     )
     return rule, []
 
@@ -595,6 +620,7 @@ _OVERRIDABLE = {
     "unless": "unless",
     "private": "private",
     "tests": "tests",
+    "confidence": "confidence",
 }
 
 
@@ -619,6 +645,9 @@ def merge_layers(layers: Sequence[_Layer]) -> tuple[Policy, list[Problem]]:
                     changes["message"] = changes["message"].strip()
                 if "matchers" in changes and not changes["matchers"]:
                     changes.pop("matchers")
+                if "require" in entry.fields:
+                    count = len(changes.get("matchers", rules[rid].matchers))
+                    changes["require"] = _required(entry.fields["require"], count)
                 rules[rid] = replace(rules[rid], **changes)
                 if not enabled:
                     del rules[rid]

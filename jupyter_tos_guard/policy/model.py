@@ -175,6 +175,12 @@ class Rule:
     private: bool = False
     tests: RuleTests = field(default_factory=RuleTests)
     origin: Position | None = None
+    # how many of the rule's matchers must hold in one piece of code: 1 (any, the default), or
+    # more, so that weak signals count only together (a send loop *and* a forged source)
+    require: int = 1
+    # how sure a match makes us that the tool really runs; operators may let a lower confidence
+    # take a milder action (TosGuard.confidence_actions)
+    confidence: str = "high"
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,8 @@ class Verdict:
                     "title": h.rule.title,
                     "severity": h.rule.severity.label,
                     "action": h.rule.action.label,
+                    "confidence": h.rule.confidence,
+                    "require": h.rule.require,
                     "message": h.rule.message,
                     "matches": [
                         {
