@@ -45,10 +45,13 @@ class TosGuardHubService(Configurable):
     )
 
     upgrade_db = Bool(
-        True,
+        False,
         config=True,
-        help="""Apply pending schema migrations at start. When False, the service refuses
-        to start on an old schema; run `jupyter-tos-guard-hub upgrade-db` instead.""",
+        help="""Apply pending schema migrations at start. Off by default, as in JupyterHub:
+        on an old schema the service refuses to start and says to run
+        `jupyter-tos-guard-hub upgrade-db`, which copies a SQLite file aside first
+        (`<file>.<revision>.bak`; back up other databases yourself). A new, empty database
+        is always created at the current schema.""",
     )
 
     ip = Unicode(

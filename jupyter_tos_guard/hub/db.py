@@ -7,6 +7,8 @@ reader threads; see `handlers.ServiceContext`), never on the event loop.
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
 import time as _time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -140,7 +142,9 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 def ensure_schema(engine: Engine, allow_upgrade: bool) -> tuple[str | None, str]:
-    """Bring the schema to head (or refuse). Returns (revision before, head)."""
+    """Bring the schema to head (or refuse). Returns (revision before, head). A new database
+    is created at head; an existing one is migrated only when allowed, and a SQLite file is
+    copied aside first (`<file>.<revision>.bak`), as JupyterHub does with its own database."""
     before, head = current_revision(engine), head_revision(engine)
     if before != head:
         if not allow_upgrade and before is not None:
@@ -148,8 +152,26 @@ def ensure_schema(engine: Engine, allow_upgrade: bool) -> tuple[str | None, str]
                 f"the database schema is at {before}, this version needs {head}: "
                 "run `jupyter-tos-guard-hub upgrade-db` (back up the database first)"
             )
+        if before is not None:
+            backup_sqlite(engine, before)
         upgrade(engine)
     return before, head
+
+
+def backup_sqlite(engine: Engine, revision: str) -> str | None:
+    """Copy a SQLite database file aside before a migration; the copy's path, or None."""
+    database = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
+    if not database or database == ":memory:" or not os.path.exists(database):
+        return None
+    target = f"{database}.{revision}.bak"
+    # SQLite's own backup: consistent, and includes what the write-ahead log still holds
+    source, copy = sqlite3.connect(database), sqlite3.connect(target)
+    try:
+        source.backup(copy)
+    finally:
+        copy.close()
+        source.close()
+    return target
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -341,3 +341,19 @@ def test_purge_command(tmp_path: Path) -> None:
     assert kept.returncode == 0 and "0 verdicts older than 30 days deleted" in kept.stderr
     gone = subprocess.run([*command, "--days=7"], capture_output=True, text=True, timeout=120)
     assert gone.returncode == 0 and "1 verdicts older than 7 days deleted" in gone.stderr
+
+
+def test_an_old_schema_is_refused_then_migrated_with_a_backup(tmp_path: Path) -> None:
+    path = tmp_path / "svc.sqlite"
+    engine = make_engine(f"sqlite:///{path}")
+    dbm.upgrade(engine, "0001")  # a database of the previous release
+    with pytest.raises(RuntimeError, match="run `jupyter-tos-guard-hub upgrade-db`"):
+        ensure_schema(engine, allow_upgrade=False)
+    before, head = ensure_schema(engine, allow_upgrade=True)
+    assert (before, head) == ("0001", dbm.current_revision(engine))
+    backup = tmp_path / "svc.sqlite.0001.bak"
+    assert backup.exists() and backup.stat().st_size > 0
+    old = make_engine(f"sqlite:///{backup}")
+    assert dbm.current_revision(old) == "0001"
+    old.dispose()
+    engine.dispose()
