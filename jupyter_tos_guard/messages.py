@@ -92,7 +92,8 @@ def _headline(payload: dict[str, Any]) -> str:
     """What happened, said for where it happened: a cell, a process, a typed terminal command,
     an input() answer or a comm message."""
     if not _stopped(payload):
-        return "Terms of use warning"
+        # the rule's message says what the terms prohibit; this says what happened this time
+        return "Terms of use warning (it ran, and the run was recorded)"
     surface = payload.get("surface")
     if surface == "process":
         return "This program was stopped"

@@ -48,7 +48,7 @@ export function headline(
     case 'confirm':
       return trans.__('This cell was not run yet: it needs your acknowledgement');
     case 'warn':
-      return trans.__('Terms of use warning: the cell ran');
+      return trans.__('Terms of use warning: the cell ran, and the run was recorded');
     default:
       return trans.__('Terms of use notice');
   }
