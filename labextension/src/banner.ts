@@ -115,14 +115,20 @@ export function renderEntry(
     h(
       'div',
       { class: 'jp-TosGuard-entryHead' },
-      h('span', { class: 'jp-TosGuard-badge' }, actionLabel(entry.action, trans)),
+      h(
+        'span',
+        { class: 'jp-TosGuard-badge' },
+        // once acknowledged and run, the entry no longer waits for anything
+        entry.ack === 'done' ? trans.__('Acknowledged') : actionLabel(entry.action, trans)
+      ),
       ' ',
       h('span', { class: 'jp-TosGuard-title' }, summary),
       countText
         ? h(
             'span',
-            { class: 'jp-TosGuard-count', title: countText, 'aria-label': countText },
-            `×${entry.count}`
+            { class: 'jp-TosGuard-count', title: countText },
+            // words, not "×2": next to the dismiss button a multiplication sign reads as a close button
+            `(${countText})`
           )
         : null,
       h('span', { class: 'jp-TosGuard-spacer' }),

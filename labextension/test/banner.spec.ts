@@ -53,8 +53,8 @@ describe('VerdictBanner', () => {
     }
     expect(entries(banner)).toHaveLength(1);
     const count = banner.node.querySelector('.jp-TosGuard-count')!;
-    expect(count.textContent).toBe('×5');
-    expect(count.getAttribute('aria-label')).toBe('5 times');
+    expect(count.textContent).toBe('(5 times)');
+    expect(count.getAttribute('title')).toBe('5 times');
   });
 
   it('never floods: at most maxVisible entries, the rest behind "Show n more"', () => {
@@ -148,8 +148,13 @@ describe('VerdictBanner', () => {
     store.setAck(key, 'running');
     expect(banner.node.querySelector('.jp-TosGuard-runAnyway')).toBeNull();
     expect(banner.node.textContent).toContain('Running the cell');
+    expect(banner.node.querySelector('.jp-TosGuard-badge')!.textContent).toBe(
+      'Needs acknowledgement'
+    );
     store.setAck(key, 'done');
     expect(banner.node.textContent).toContain('Acknowledged: the cell ran.');
+    // the badge no longer asks for what was given
+    expect(banner.node.querySelector('.jp-TosGuard-badge')!.textContent).toBe('Acknowledged');
   });
 
   it('says when a confirm token has expired', () => {

@@ -244,7 +244,7 @@ def test_warn_shows_banner_and_inline_notice_and_runs(page: Page, lab: Lab, scre
     # a repeat collapses into the same entry with a count
     run_cell(page, panel, 0)
     expect(entries(panel)).to_have_count(1)
-    expect(entries(panel).first.locator(".jp-TosGuard-count")).to_have_text("×2")
+    expect(entries(panel).first.locator(".jp-TosGuard-count")).to_have_text("(2 times)")
 
     # keyboard dismiss
     entries(panel).first.locator(".jp-TosGuard-dismiss").focus()
@@ -318,7 +318,7 @@ def test_confirm_acknowledged_runs_once(page: Page, lab: Lab, screenshots: Path)
     expect(notice).to_have_attribute("data-action", "confirm")
     assert not (lab.root / "confirm_ran.txt").exists()
     expect(entries(panel)).to_have_count(1)
-    expect(entries(panel).first.locator(".jp-TosGuard-count")).to_have_text("×2")
+    expect(entries(panel).first.locator(".jp-TosGuard-count")).to_have_text("(2 times)")
     notice.locator("button.jp-TosGuard-runAnyway").click()
     expect(c.locator(".jp-OutputArea-output")).to_contain_text("ran after acknowledgement")
     assert (lab.root / "confirm_ran.txt").exists()
@@ -387,7 +387,7 @@ def test_other_notebooks_stay_clean_and_hidden_verdicts_notify(page: Page, lab: 
     expect(banner(panel_b)).to_be_hidden()
     toast.get_by_role("button", name="Show notebook").click()
     panel_a = page.locator(".jp-NotebookPanel:visible")
-    expect(panel_a.locator(".jp-TosGuard-count")).to_have_text("×2")
+    expect(panel_a.locator(".jp-TosGuard-count")).to_have_text("(2 times)")
     assert not page.errors  # type: ignore[attr-defined]
 
 
