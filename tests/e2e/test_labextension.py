@@ -267,7 +267,9 @@ def test_block_shows_banner_and_error_and_next_cell_runs(page: Page, lab: Lab, s
     expect(entry).to_have_attribute("role", "alert")
     expect(entry.locator(".jp-TosGuard-title")).to_have_text("XMRig cryptocurrency miner")
     expect(entry.locator("mark")).to_have_text("github.com/xmrig/xmrig")
-    expect(entry.locator(".jp-TosGuard-message")).to_contain_text("Cryptocurrency mining is not allowed")
+    expect(entry.locator(".jp-TosGuard-message")).to_contain_text(
+        "The terms of use of this service prohibit cryptocurrency mining"
+    )
     page.mouse.move(0, 0)
     shot(page, screenshots, "block.png")
     # the same in JupyterLab's dark theme: only theme variables are used
