@@ -13,6 +13,7 @@ import { Message, MessageLoop } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { externalLink, h } from './dom';
+import { fitToContent } from './layout';
 import { IBannerEntry, VerdictStore } from './model/verdicts';
 import { actionLabel, excerptNode, isExpired, topSeverity } from './renderer';
 
@@ -240,21 +241,8 @@ export class VerdictBanner extends Widget {
     if (!this.isAttached || this.isHidden) {
       return;
     }
-    const style = window.getComputedStyle(this.node);
-    const extra =
-      (parseFloat(style.paddingTop) || 0) +
-      (parseFloat(style.paddingBottom) || 0) +
-      (parseFloat(style.borderTopWidth) || 0) +
-      (parseFloat(style.borderBottomWidth) || 0);
     const cap = Math.max(96, Math.round(window.innerHeight * 0.4));
-    const height = Math.min(Math.ceil(this._inner.offsetHeight + extra), cap);
-    const value = `${height}px`;
-    if (this.node.style.minHeight !== value) {
-      this.node.style.minHeight = value;
-      if (this.parent) {
-        MessageLoop.postMessage(this.parent, Widget.Msg.FitRequest);
-      }
-    }
+    fitToContent(this, this._inner.offsetHeight, cap);
   }
 
   /** Bring the DOM in line with the store. */

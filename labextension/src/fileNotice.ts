@@ -10,6 +10,7 @@ import { Message, MessageLoop } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { externalLink, h } from './dom';
+import { fitToContent } from './layout';
 import { IVerdictRecord } from './types';
 
 export class FileNotice extends Widget {
@@ -82,19 +83,6 @@ export class FileNotice extends Widget {
       return;
     }
     const row = this.node.firstElementChild as HTMLElement | null;
-    const style = window.getComputedStyle(this.node);
-    const extra =
-      (parseFloat(style.paddingTop) || 0) +
-      (parseFloat(style.paddingBottom) || 0) +
-      (parseFloat(style.borderTopWidth) || 0) +
-      (parseFloat(style.borderBottomWidth) || 0);
-    const value = `${Math.ceil((row?.offsetHeight ?? 0) + extra)}px`;
-    if (this.node.style.minHeight === value) {
-      return;
-    }
-    this.node.style.minHeight = value;
-    if (this.parent) {
-      MessageLoop.postMessage(this.parent, Widget.Msg.FitRequest);
-    }
+    fitToContent(this, row?.offsetHeight ?? 0);
   }
 }
