@@ -258,10 +258,11 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
     def _check_carrier(self, parsed: _Parsed, msg_type: str) -> t.Awaitable[None] | None:
         guard = self.guard
         try:
-            code = code_of(msg_type, self._content(parsed))
+            content = self._content(parsed)
         except MalformedMessage as exc:
             self.log.warning("tos-guard: dropped an unreadable %s: %s", msg_type, exc)
             return None
+        code = code_of(msg_type, content)
         if guard is None or code is None:
             self._forward(parsed)
             return None
@@ -272,16 +273,17 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
             origin=msg_type,
         )
         if guard.offloads(request):
-            return self._carrier_later(guard, parsed, msg_type, request)
-        self._carrier_decided(parsed, msg_type, guard.check(request))
+            return self._carrier_later(guard, parsed, content, request)
+        self._carrier_decided(parsed, content, guard.check(request))
         return None
 
-    async def _carrier_later(self, guard: Guard, parsed: _Parsed, msg_type: str, request: Request) -> None:
+    async def _carrier_later(self, guard: Guard, parsed: _Parsed, content: dict[str, t.Any], request: Request) -> None:
         decision = await guard.check_async(request)
         if self.channels:
-            self._carrier_decided(parsed, msg_type, decision)
+            self._carrier_decided(parsed, content, decision)
 
-    def _carrier_decided(self, parsed: _Parsed, msg_type: str, decision: Decision) -> None:
+    def _carrier_decided(self, parsed: _Parsed, content: dict[str, t.Any], decision: Decision) -> None:
+        msg_type = parsed.header.get("msg_type")
         if decision.action < Action.CONFIRM:
             if decision.action == Action.WARN and decision.payload is not None and msg_type != "debug_request":
                 self._notice_in_running_cell(decision, msg_type)
@@ -289,7 +291,7 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
             return
         # stopped: nothing of it reaches the kernel
         if msg_type == "debug_request":
-            self._answer_debug_refused(parsed, decision)
+            self._answer_debug_refused(parsed, content, decision)
             return
         self._notice_in_running_cell(decision, msg_type)
         if msg_type == "input_reply":
@@ -297,7 +299,7 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
             # KeyboardInterrupt instead of hanging (or running on with other input)
             asyncio.ensure_future(self._interrupt())
 
-    def _notice_in_running_cell(self, decision: Decision, msg_type: str) -> None:
+    def _notice_in_running_cell(self, decision: Decision, msg_type: str | None) -> None:
         assert decision.payload is not None
         judged = "input" if msg_type == "input_reply" else "comm message"
         payload = dict(decision.payload, judged=judged)
@@ -309,9 +311,8 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
             self._make_msg("display_data", notice_content(payload), parent, self._meta(decision)), "iopub"
         )
 
-    def _answer_debug_refused(self, parsed: _Parsed, decision: Decision) -> None:
+    def _answer_debug_refused(self, parsed: _Parsed, content: dict[str, t.Any], decision: Decision) -> None:
         assert decision.payload is not None
-        content = self._content(parsed)
         reply = {
             "seq": 0,
             "type": "response",
