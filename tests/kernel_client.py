@@ -13,6 +13,8 @@ from jupyter_server.services.kernels.connection.base import (
     serialize_msg_to_ws_v1,
 )
 
+from jupyter_tos_guard.bench.server import execute_request_content
+
 V1 = "v1.kernel.websocket.jupyter.org"
 
 
@@ -33,16 +35,7 @@ def make_msg(msg_type: str, content: dict[str, Any], session: str) -> dict[str, 
 
 
 def execute_content(code: str, **extra: Any) -> dict[str, Any]:
-    content = {
-        "code": code,
-        "silent": False,
-        "store_history": True,
-        "user_expressions": {},
-        "allow_stdin": False,
-        "stop_on_error": True,
-    }
-    content.update(extra)
-    return content
+    return execute_request_content(code, **extra)
 
 
 class KernelWS:

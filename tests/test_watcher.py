@@ -67,6 +67,14 @@ async def notice_without_parent(ws: KernelWS, timeout: float = 20) -> dict[str, 
     )
 
 
+async def miner_from_terminal(jp_fetch: Any, jp_ws_fetch: Any, root: Path) -> tuple[Any, dict[str, Any]]:
+    """A terminal that started the stand-in miner, and the miner's first run (pid, argv)."""
+    standin = write_standin(root, "xmrig")
+    term = await open_terminal(jp_fetch, jp_ws_fetch, root)
+    await term.send("./xmrig 30\r")
+    return term, await started(standin)
+
+
 def kernel_pid(serverapp: Any, kernel_id: str) -> int:
     return int(serverapp.kernel_manager.get_kernel(kernel_id).provisioner.pid)
 
@@ -74,11 +82,8 @@ def kernel_pid(serverapp: Any, kernel_id: str) -> int:
 async def test_miner_started_in_a_terminal_is_stopped_and_told_there(
     jp_fetch: Any, jp_ws_fetch: Any, jp_root_dir: Path, audit_path: Path, watcher: Any, jp_serverapp: Any
 ) -> None:
-    standin = write_standin(jp_root_dir, "xmrig")
-    term = await open_terminal(jp_fetch, jp_ws_fetch, jp_root_dir)
+    term, run = await miner_from_terminal(jp_fetch, jp_ws_fetch, jp_root_dir)
     shell = jp_serverapp.web_app.settings["terminal_manager"].terminals[term.name].ptyproc.pid
-    await term.send("./xmrig 30\r")
-    run = await started(standin)
     assert await wait_dead(run["pid"], BOUND) <= BOUND
     shown = await term.expect("This program was stopped")
     assert "XMRig cryptocurrency miner" in shown and "./xmrig 30" in shown
@@ -169,10 +174,7 @@ async def test_benign_long_running_processes_are_never_touched(
 async def test_monitor_mode_audits_and_lets_it_run(
     jp_fetch: Any, jp_ws_fetch: Any, jp_root_dir: Path, audit_path: Path, watcher: Any
 ) -> None:
-    standin = write_standin(jp_root_dir, "xmrig")
-    term = await open_terminal(jp_fetch, jp_ws_fetch, jp_root_dir)
-    await term.send("./xmrig 30\r")
-    run = await started(standin)
+    term, run = await miner_from_terminal(jp_fetch, jp_ws_fetch, jp_root_dir)
     await term.settle(4 * INTERVAL + GRACE)
     assert alive(run["pid"])
     [record] = read_audit(audit_path, surface="process")
@@ -189,10 +191,7 @@ async def test_monitor_mode_audits_and_lets_it_run(
 async def test_an_exemption_spares_the_process(
     jp_fetch: Any, jp_ws_fetch: Any, jp_root_dir: Path, audit_path: Path, watcher: Any
 ) -> None:
-    standin = write_standin(jp_root_dir, "xmrig")
-    term = await open_terminal(jp_fetch, jp_ws_fetch, jp_root_dir)
-    await term.send("./xmrig 30\r")
-    run = await started(standin)
+    term, run = await miner_from_terminal(jp_fetch, jp_ws_fetch, jp_root_dir)
     await term.settle(4 * INTERVAL + GRACE)
     assert alive(run["pid"])
     [record] = read_audit(audit_path, surface="process")
@@ -208,10 +207,7 @@ async def test_an_exemption_spares_the_process(
 async def test_a_warn_rule_tells_and_lets_it_run(
     jp_fetch: Any, jp_ws_fetch: Any, jp_root_dir: Path, audit_path: Path, watcher: Any
 ) -> None:
-    standin = write_standin(jp_root_dir, "xmrig")
-    term = await open_terminal(jp_fetch, jp_ws_fetch, jp_root_dir)
-    await term.send("./xmrig 30\r")
-    run = await started(standin)
+    term, run = await miner_from_terminal(jp_fetch, jp_ws_fetch, jp_root_dir)
     await term.expect("Terms of use warning")
     await term.settle(2 * INTERVAL + GRACE)
     assert alive(run["pid"])

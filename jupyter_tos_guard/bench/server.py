@@ -491,18 +491,23 @@ class Kernel:
         self.ws.close()
 
 
+def execute_request_content(code: str, **extra: Any) -> dict[str, Any]:
+    """An execute_request's content as JupyterLab sends it (`extra` overrides a field)."""
+    content: dict[str, Any] = {
+        "code": code,
+        "silent": False,
+        "store_history": True,
+        "user_expressions": {},
+        "allow_stdin": False,
+        "stop_on_error": True,
+    }
+    content.update(extra)
+    return content
+
+
 def execute_content(code: str) -> bytes:
     """Pre-packed execute_request content, as JupyterLab sends it."""
-    return json.dumps(
-        {
-            "code": code,
-            "silent": False,
-            "store_history": True,
-            "user_expressions": {},
-            "allow_stdin": False,
-            "stop_on_error": True,
-        }
-    ).encode()
+    return json.dumps(execute_request_content(code)).encode()
 
 
 # --- measuring ------------------------------------------------------------------------------

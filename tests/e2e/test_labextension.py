@@ -21,6 +21,8 @@ import pytest
 from guard_fixtures import read_audit
 from playwright.sync_api import Locator, Page, expect
 
+from jupyter_tos_guard.bench.server import execute_request_content
+
 from .conftest import Lab
 
 MIME = "application/vnd.jupyter.tos-guard+json"
@@ -138,14 +140,7 @@ def execute_from_outside(lab: Lab, kernel_id: str, code: str) -> list[dict[str, 
                     "parent_header": {},
                     "metadata": {},
                     "buffers": [],
-                    "content": {
-                        "code": code,
-                        "silent": False,
-                        "store_history": True,
-                        "user_expressions": {},
-                        "allow_stdin": False,
-                        "stop_on_error": True,
-                    },
+                    "content": execute_request_content(code),
                 }
             )
         )
