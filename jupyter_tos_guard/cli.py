@@ -126,7 +126,7 @@ def format_verdict(code: str, verdict: Verdict) -> str:
     for hit in verdict.hits:
         r = hit.rule
         out.append(f"- {r.id} [{r.category}, {r.severity.label}, action {r.action.label}] {r.title}")
-        out.append(f"  why: {r.message}")
+        out.append(f"  why: {r.message_for()}")
         for m in hit.matches:
             pattern = "(private)" if r.private else repr(m.pattern)
             how = f" via {'+'.join(m.via)}" if m.via else ""

@@ -88,7 +88,7 @@ class FileScanner:
             item = asdict(f)  # cells, lines and columns from 1, cells over every cell (scan.py)
             del item["path"]
             item["title"] = rule.title
-            item["message"] = rule.message
+            item["message"] = rule.message_for(Action.parse(f.action))
             findings.append(item)
         error = report.errors[0]["error"] if report.errors else None
         verdict = None

@@ -119,6 +119,9 @@ class Guard:
         self.sinks: list[Callable[[dict[str, Any]], None]] = []
         # Where exemptions come from besides the policy (e.g. the hub service); must be fast.
         self.exemption_providers: list[Callable[[str | None, tuple[str, ...]], Iterable[Exemption]]] = []
+        # Where a user's groups come from besides the request (the hub service knows a group the
+        # strike ladder added since the server started); must be fast.
+        self.group_providers: list[Callable[[str | None], Iterable[str]]] = []
         self._watched = _Watched(tuple(config.policy_files))
         self._watched.stamps = self._watched.snapshot()
         self.engine = self._initial_engine()
@@ -299,8 +302,9 @@ class Guard:
         )
         if verdict.action == Action.ALLOW and unreadable is None:
             return ALLOW
+        request = self._with_groups(request)
         verdict = self._apply_exemptions(request, code, verdict)
-        verdict = self._apply_confidence(verdict)
+        verdict = self._effective(verdict, request.groups, engine.policy)
         # what could not be read is acted on by the operator's setting, never waved through
         floor = (
             Action.ALLOW
@@ -439,16 +443,35 @@ class Guard:
         )
         self._record(record, None)
 
-    def _apply_confidence(self, verdict: Verdict) -> Verdict:
-        """At most the action `confidence_actions` allows a rule's confidence (e.g. low -> log)."""
+    def _with_groups(self, request: Request) -> Request:
+        extra: list[str] = []
+        for provider in self.group_providers:
+            try:
+                extra.extend(provider(request.user))
+            except Exception:
+                self.log.warning("tos-guard: a group provider failed", exc_info=True)
+        if not extra or set(extra) <= set(request.groups):
+            return request
+        return dataclasses.replace(request, groups=tuple(dict.fromkeys((*request.groups, *extra))))
+
+    def _effective(self, verdict: Verdict, groups: tuple[str, ...], policy: Policy) -> Verdict:
+        """Each hit's rule with the action it takes here: the policy's `groups:` conditions for
+        this user's groups, then at most what `confidence_actions` allows its confidence (e.g.
+        low -> log). The hit carries that action, so the student reads the text written for it."""
         caps = self.config.confidence_actions
-        if not caps or not any(h.rule.confidence in caps for h in verdict.hits):
+        if not verdict.hits or (not policy.groups and not any(h.rule.confidence in caps for h in verdict.hits)):
             return verdict
-        strongest = Action.ALLOW
+        hits = []
         for h in verdict.hits:
+            action = policy.action_for_groups(h.rule, groups) if groups else h.rule.action
             cap = caps.get(h.rule.confidence)
-            strongest = max(strongest, min(h.rule.action, Action.parse(cap)) if cap else h.rule.action)
-        return dataclasses.replace(verdict, action=strongest)
+            if cap:
+                action = min(action, Action.parse(cap))
+            if action != h.rule.action:
+                rule = dataclasses.replace(h.rule, action=action, message=h.rule.message_for(action))
+                h = dataclasses.replace(h, rule=rule)
+            hits.append(h)
+        return dataclasses.replace(verdict, hits=tuple(hits), action=max(h.rule.action for h in hits))
 
     def refused(self, request: Request, reason: str) -> None:
         """Audit an execute request answered with an error because it could not be read: a
@@ -488,7 +511,7 @@ class Guard:
                 "title": rule.title,
                 "severity": rule.severity.label,
                 "action": apply_mode(rule.action, self.config.mode).label,
-                "message": rule.message,
+                "message": rule.message_for(apply_mode(rule.action, self.config.mode)),
                 "private": rule.private,
             }
             if not rule.private:

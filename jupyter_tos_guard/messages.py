@@ -43,6 +43,7 @@ def verdict_payload(
     """The JSON a frontend renders: which rules, why, where, and where to go next."""
     rules = []
     for hit in verdict.hits:
+        shown = min(hit.rule.action, action)  # e.g. a block rule under the rollout mode `warn`
         matches = []
         for m in hit.matches[:5]:
             matches.append(
@@ -66,9 +67,9 @@ def verdict_payload(
                 "title": hit.rule.title,
                 "category": hit.rule.category,
                 "severity": hit.rule.severity.label,
-                "action": hit.rule.action.label,
+                "action": shown.label,
                 "confidence": hit.rule.confidence,
-                "message": hit.rule.message,
+                "message": hit.rule.message_for(shown),
                 "matches": matches,
             }
         )

@@ -72,7 +72,7 @@ def to_sarif(report: ScanReport, policy: Policy, version: str) -> str:
                 "id": rule_id,
                 "name": rule_id.replace(".", "_").replace("-", "_"),
                 "shortDescription": {"text": title},
-                "fullDescription": {"text": rule.message if rule else title},
+                "fullDescription": {"text": rule.message_for() if rule else title},
                 "defaultConfiguration": {"level": _SARIF_LEVEL.get(rule.action.label if rule else "warn", "warning")},
                 "properties": {"category": rule.category if rule else "", "tags": ["terms-of-use"]},
             }

@@ -35,6 +35,7 @@ from .model import (
     Action,
     CommandMatcher,
     DomainMatcher,
+    GroupCondition,
     LiteralMatcher,
     Matcher,
     PackageMatcher,
@@ -77,7 +78,8 @@ def without_gc() -> Iterator[None]:
 
 
 SUPPORTED_VERSIONS = (1,)
-DOCUMENT_KEYS = ("version", "name", "info_url", "appeal_url", "contact", "rules", "disable", "exemptions")
+DOCUMENT_KEYS = ("version", "name", "info_url", "appeal_url", "contact", "rules", "disable", "exemptions", "groups")
+GROUP_KEYS = ("group", "rules", "action")
 EXEMPTION_KEYS = ("id", "users", "groups", "rules", "categories", "reason", "expires")
 RULE_KEYS = (
     "id",
@@ -146,6 +148,7 @@ class _Layer:
     rules: list[_RuleEntry]
     disable: list[tuple[str, Position]]
     exemptions: list[Exemption] = field(default_factory=list)
+    groups: list[GroupCondition] = field(default_factory=list)
 
 
 def _pos(source: str, node: yaml.Node) -> Position:
@@ -389,6 +392,32 @@ def _parse_rule(reader: _Reader, node: yaml.Node) -> _RuleEntry | None:
     return _RuleEntry(fields, _pos(reader.source, node), invalid)
 
 
+def _parse_message(reader: _Reader, node: yaml.Node) -> dict[str, str] | None:
+    """`message: text` (for every action), or one text per action: `message: {warn: ..., block: ...}`.
+    The key "" stands for the plain form."""
+    if not isinstance(node, yaml.MappingNode):
+        text = reader.string(node, "message")
+        return None if text is None else {"": text.strip()}
+    texts = {}
+    for action, (_, value) in reader.mapping(node, "message", RULE_ACTIONS).items():
+        text = reader.string(value, f"the {action} message")
+        if text is not None:
+            texts[action] = text.strip()
+    if not texts and not node.value:
+        reader.problem(node, f"message needs a text, or a text for some of: {', '.join(RULE_ACTIONS)}")
+    return texts or None
+
+
+def _message_fields(texts: dict[str, str], action: Action) -> dict[str, Any]:
+    """Rule fields for the parsed `message`: the text for its own action (or the first written)
+    as `message`, and each per-action text in `messages`."""
+    if "" in texts:
+        return {"message": texts[""], "messages": ()}
+    written = tuple(texts.items())
+    rule = Rule("", "", "", Severity.MEDIUM, action, next(iter(texts.values())), (), messages=written)
+    return {"message": rule.message_for(action), "messages": written}
+
+
 def _parse_rule_field(reader: _Reader, key: str, value: yaml.Node) -> Any:
     if key == "id":
         text = reader.string(value, "id")
@@ -402,8 +431,10 @@ def _parse_rule_field(reader: _Reader, key: str, value: yaml.Node) -> Any:
             reader.problem(value, f"category {text!r} must be lowercase letters, digits, '_' or '-'")
             return None
         return text
-    if key in ("title", "message"):
+    if key == "title":
         return reader.string(value, key)
+    if key == "message":
+        return _parse_message(reader, value)
     if key == "severity":
         text = reader.string(value, "severity")
         if text is not None and text not in SEVERITIES:
@@ -519,7 +550,34 @@ def parse_layer(text: str, source: str) -> tuple[_Layer | None, list[Problem]]:
     if "exemptions" in doc:
         for item in reader.sequence(doc["exemptions"][1], "exemptions"):
             exemptions.extend(_parse_exemption(reader, item))
-    return _Layer(source, header, rules, disable, exemptions), reader.problems
+    groups: list[GroupCondition] = []
+    if "groups" in doc:
+        for item in reader.sequence(doc["groups"][1], "groups"):
+            condition = _parse_group(reader, item)
+            if condition is not None:
+                groups.append(condition)
+    return _Layer(source, header, rules, disable, exemptions, groups), reader.problems
+
+
+def _parse_group(reader: _Reader, node: yaml.Node) -> GroupCondition | None:
+    """`{group: NAME, action: ACTION, rules: [ids, globs or category:NAME]}` (rules: every rule)."""
+    entries = reader.mapping(node, "a groups entry", GROUP_KEYS)
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    for key in ("group", "action"):
+        if key not in entries:
+            reader.problem(node, f"a groups entry needs {key!r} (e.g. group: restricted, action: block)")
+    if "group" not in entries or "action" not in entries:
+        return None
+    group = reader.string(entries["group"][1], "group")
+    action = reader.string(entries["action"][1], "action")
+    if action is not None and action not in RULE_ACTIONS:
+        reader.problem(entries["action"][1], f"action {action!r} must be one of: {', '.join(RULE_ACTIONS)}")
+        return None
+    targets = reader.strings(entries["rules"][1], "rules") if "rules" in entries else ("*",)
+    if group is None or action is None or not targets:
+        return None
+    return GroupCondition(group, Action.parse(action), targets, _pos(reader.source, node))
 
 
 def _parse_exemption(reader: _Reader, node: yaml.Node) -> list[Exemption]:
@@ -596,8 +654,8 @@ def _build_rule(entry: _RuleEntry, source: str) -> tuple[Rule | None, list[Probl
         title=f["title"],
         severity=f.get("severity", Severity.MEDIUM),
         action=f["action"],
-        message=f["message"].strip(),
         matchers=f["match"],
+        **_message_fields(f["message"], f["action"]),
         unless=f.get("unless", ()),
         references=f.get("references", ()),
         private=f.get("private", False),
@@ -614,7 +672,6 @@ _OVERRIDABLE = {
     "title": "title",
     "severity": "severity",
     "action": "action",
-    "message": "message",
     "references": "references",
     "match": "matchers",
     "unless": "unless",
@@ -629,6 +686,15 @@ def _closest_rule(rule_id: str, rules: dict[str, Rule]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def _override_message(rule: Rule, texts: dict[str, str], changes: dict[str, Any]) -> dict[str, Any]:
+    """A plain message replaces every text; per-action texts replace only the actions they name."""
+    if "" in texts:
+        return _message_fields(texts, changes.get("action", rule.action))
+    merged = dict(rule.messages) if rule.messages else {rule.action.label: rule.message}
+    merged.update(texts)
+    return _message_fields(merged, changes.get("action", rule.action))
+
+
 def merge_layers(layers: Sequence[_Layer]) -> tuple[Policy, list[Problem]]:
     """Apply layers in order: add rules, override fields by id, disable by id or category."""
     problems: list[Problem] = []
@@ -641,8 +707,10 @@ def merge_layers(layers: Sequence[_Layer]) -> tuple[Policy, list[Problem]]:
             enabled = entry.fields.get("enabled", True)
             if rid in rules:
                 changes = {_OVERRIDABLE[k]: v for k, v in entry.fields.items() if k in _OVERRIDABLE}
-                if "message" in changes:
-                    changes["message"] = changes["message"].strip()
+                if "message" in entry.fields:
+                    changes.update(_override_message(rules[rid], entry.fields["message"], changes))
+                elif "action" in changes and rules[rid].messages:  # the text written for the new action
+                    changes["message"] = replace(rules[rid], action=changes["action"]).message_for()
                 if "matchers" in changes and not changes["matchers"]:
                     changes.pop("matchers")
                 if "require" in entry.fields:
@@ -675,6 +743,17 @@ def merge_layers(layers: Sequence[_Layer]) -> tuple[Policy, list[Problem]]:
             problems.extend(errs)
             if rule is not None and enabled:
                 rules[rid] = rule
+        for condition in layer.groups:
+            for target in condition.rules:
+                named = GroupCondition(condition.group, condition.action, (target,))
+                if not any(named.applies(r) for r in rules.values()):
+                    hint = "" if target.startswith("category:") or "*" in target else _closest_rule(target, rules)
+                    p = condition.origin or Position(layer.source, 1, 1)
+                    problems.append(
+                        Problem(
+                            layer.source, p.line, p.column, f"groups: {target!r} names no rule defined so far{hint}"
+                        )
+                    )
         for target, p in layer.disable:
             if target.startswith("category:"):
                 category = target.split(":", 1)[1]
@@ -690,6 +769,7 @@ def merge_layers(layers: Sequence[_Layer]) -> tuple[Policy, list[Problem]]:
                 del rules[rid]
     policy = Policy(
         exemptions=tuple(e for layer in layers for e in layer.exemptions),
+        groups=tuple(g for layer in layers for g in layer.groups),
         name=header["name"],
         version=header["version"] if isinstance(header["version"], int) else 1,
         rules=tuple(rules.values()),

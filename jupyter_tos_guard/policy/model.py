@@ -7,6 +7,7 @@ Everything here is plain, immutable data. Loading lives in `loader.py`, matching
 from __future__ import annotations
 
 import enum
+import fnmatch
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -168,7 +169,7 @@ class Rule:
     title: str
     severity: Severity
     action: Action
-    message: str
+    message: str  # for any action `messages` does not name
     matchers: tuple[Matcher, ...]
     unless: tuple[str, ...] = ()
     references: tuple[str, ...] = ()
@@ -181,6 +182,44 @@ class Rule:
     # how sure a match makes us that the tool really runs; operators may let a lower confidence
     # take a milder action (TosGuard.confidence_actions)
     confidence: str = "high"
+    # texts written for one action each, ((action label, text), ...): a warning says what is
+    # discouraged and that the run was recorded, a block that it is not allowed, so a rule whose
+    # action an operator (or a group condition) changes still speaks the right way
+    messages: tuple[tuple[str, str], ...] = ()
+
+    def message_for(self, action: Action | None = None) -> str:
+        """The text for `action` (the rule's own by default): written for it, else for its
+        sibling (log and warn let the cell run, confirm and block stop it), else `message`."""
+        action = self.action if action is None else action
+        if self.messages:
+            texts = dict(self.messages)
+            for label in (action.label, _SIBLING.get(action.label, "")):
+                if label in texts:
+                    return texts[label]
+        return self.message
+
+
+_SIBLING = {"log": "warn", "warn": "log", "confirm": "block", "block": "confirm"}
+
+
+@dataclass(frozen=True)
+class GroupCondition:
+    """A policy layer's `groups:` entry: for members of a hub group, the rules it names take
+    `action` (e.g. block for a group the strike ladder restricts)."""
+
+    group: str
+    action: Action
+    rules: tuple[str, ...]  # rule-id globs and `category:NAME`
+    origin: Position | None = None
+
+    def applies(self, rule: Rule) -> bool:
+        for target in self.rules:
+            if target.startswith("category:"):
+                if rule.category == target.split(":", 1)[1]:
+                    return True
+            elif fnmatch.fnmatchcase(rule.id, target):
+                return True
+        return False
 
 
 @dataclass(frozen=True)
@@ -196,6 +235,15 @@ class Policy:
     sources: tuple[str, ...] = ()
     digest: str = ""
     exemptions: tuple[Exemption, ...] = ()  # static exemptions written in the policy files
+    groups: tuple[GroupCondition, ...] = ()  # in layer order: a later entry wins for a rule
+
+    def action_for_groups(self, rule: Rule, groups: tuple[str, ...]) -> Action:
+        """The action `rule` takes for a member of `groups` (its own when no condition names it)."""
+        action = rule.action
+        for condition in self.groups:
+            if condition.group in groups and condition.applies(rule):
+                action = condition.action
+        return action
 
     def rule(self, rule_id: str) -> Rule | None:
         for rule in self.rules:
