@@ -66,7 +66,8 @@ class _Parsed(t.NamedTuple):
     msg_list: list[t.Any] | None  # v1 protocol: [header, parent, metadata, content, *buffers] bytes
 
 
-_MAY_INCLUDE = re.compile(r"%run|run_path|exec\s*\(\s*open|^\s*(?:import|from)\s", re.M)
+# a cheap first look before includes.py's own patterns (and a /proc read) run
+_MAY_INCLUDE = re.compile(r"%run|run_path|exec\s*\(\s*open|^\s*(?:import|from)\s|sh\b|source|python|\./", re.M)
 
 
 class _Execute(t.NamedTuple):

@@ -21,6 +21,7 @@ from .acknowledge import Acknowledgements
 from .audit import AuditLog, utc_from_timestamp, utc_now
 from .config import TosGuard
 from .exemptions import Exemption
+from .includes import language_of
 from .messages import failure_payload, included_reason, unreadable_reason, verdict_payload
 from .policy import Action, Engine, EvaluationContext, PolicyError, Verdict
 from .policy.loader import default_policy_texts, load_texts, read_sources
@@ -253,11 +254,13 @@ class Guard:
         """The decision on one request, judged here (on the caller's thread)."""
         metrics.CHECKED.labels(surface=request.surface).inc()
         engine = self.engine
-        context = _context(request)
         try:
             # each user_expression is read on its own: glued to the code, an expression like
             # `)` would turn the whole cell into one the Python reader cannot parse
-            verdicts = [engine.evaluate(part, context) for part in _parts(request)]
+            verdicts = [
+                engine.evaluate(part, context)
+                for part, context in zip(_parts(request), _contexts(request), strict=True)
+            ]
         except Exception as exc:  # a bug in the engine: audit it, then fail open or closed
             return self._engine_failed(request, _whole(request), exc)
         return self._decide(request, engine, verdicts)
@@ -281,6 +284,7 @@ class Guard:
             engine.max_chars,
             parts,
             _context(request),
+            _languages(request),
         )
         try:
             results = await self.worker.run(job, self.config.check_timeout)
@@ -537,6 +541,20 @@ class Guard:
 
 def _context(request: Request) -> EvaluationContext:
     return EvaluationContext(language=request.language, user=request.user, groups=request.groups)
+
+
+def _languages(request: Request) -> tuple[str, ...]:
+    """Per part: the cell's language for the code and its expressions, each file's own."""
+    own = (request.language,) * (1 + len(request.user_expressions))
+    return own + tuple(language_of(path, text) for path, text in request.included)
+
+
+def _contexts(request: Request) -> list[EvaluationContext]:
+    context = _context(request)
+    return [
+        context if lang == context.language else dataclasses.replace(context, language=lang)
+        for lang in _languages(request)
+    ]
 
 
 def _whole(request: Request) -> str:

@@ -1,9 +1,13 @@
-"""Files a cell runs inside the kernel: `%run x.py`, `exec(open("x.py").read())`,
-`runpy.run_path("x.py")`, and `import x` of a module that sits beside the notebook.
+"""Files a cell runs: inside the kernel (`%run x.py`, `exec(open("x.py").read())`,
+`runpy.run_path("x.py")`, `import x` of a module beside the notebook), and scripts it hands to
+a shell or an interpreter (`!bash x.sh`, `!sh x`, `!./x.sh`, `!source x`, `!python x.py`).
 
-Such code never starts a process, so the process watcher never sees it; the cell itself only
-names the file. The guard reads the files (size-capped, relative to the kernel's own working
-directory, as the kernel would) and judges their text with the cell's.
+Code run in the kernel never starts a process, so the process watcher never sees it; a script
+run by a shell shows the watcher only its argv (`bash x.sh`), not what the script does. Either
+way the cell only names the file, which an earlier cell may have written or cloned under an
+innocent name. The guard reads the files (size-capped, relative to the kernel's own working
+directory, as the kernel would; binaries skipped) and judges their text with the cell's, each
+in its own language.
 """
 
 from __future__ import annotations
@@ -21,6 +25,23 @@ _IMPORT = re.compile(
     r"^[ \t]*(?:from[ \t]+([A-Za-z_]\w*)[ \t.]|import[ \t]+([A-Za-z_]\w*(?:[ \t]*,[ \t]*[A-Za-z_]\w*)*))", re.M
 )
 
+# a script handed to a shell or an interpreter, in a `!` line, a %%bash cell or a string a
+# shell runs: `bash x.sh`, `sh -e x`, `source x`, `. x`, `python3 -u x.py`, `./x.sh`
+_SHELL_RUN = re.compile(
+    r"""(?:^|[\s;&|!(`'"])(?:(?:sudo|nohup|exec)[ \t]+)*"""
+    r"""(?:(?:ba|z|da|k)?sh|source|\.|python(?:3(?:\.\d+)?)?)"""
+    r"""[ \t]+(?P<opts>(?:-[A-Za-z]+[ \t]+)*)(?P<q>['"]?)(?P<path>[\w./~-]+)(?P=q)""",
+    re.M,
+)
+# `./x` as the command itself: at the start of a line, `!` line or string, or after ; & | ( `
+_RUN_HERE = re.compile(r"""(?:^|[;&|!(`'"])[ \t]*(?:(?:sudo|nohup|exec)[ \t]+)*\./(?P<path>[\w./-]+)""", re.M)
+# the same in an argv list: subprocess.run(["bash", "x.sh"]), Popen(['python3', '-u', 'x.py'])
+_ARGV_RUN = re.compile(
+    r"""['"](?:(?:ba|z|da|k)?sh|source|python(?:3(?:\.\d+)?)?)['"][ \t]*,[ \t]*"""
+    r"""(?P<opts>(?:['"]-[A-Za-z]+['"][ \t]*,[ \t]*)*)['"](?P<path>[\w./~-]+)['"]"""
+)
+_SCRIPT_SUFFIXES = (".sh", ".bash", ".py", "")
+
 # directories the cell moves to before it runs something: `%cd sub`, `os.chdir("sub")`
 _CD = re.compile(r"""^[ \t]*%cd[ \t]+(['"]?)([^\s'";]+)\1|\bchdir\s*\(\s*(['"])([^'"\n]+)\3""", re.M)
 
@@ -28,7 +49,7 @@ MAX_FILES = 8  # per cell: a cell naming hundreds of files is read for the first
 
 
 def named_files(code: str) -> list[str]:
-    """Paths (as written, relative or absolute) of files the cell would run in the kernel."""
+    """Paths (as written, relative or absolute) of files the cell would run."""
     found: list[str] = []
     for m in _RUN.finditer(code):
         options, target = m.group(1), m.group(3)
@@ -41,13 +62,27 @@ def named_files(code: str) -> list[str]:
     for m in _IMPORT.finditer(code):
         names = [m.group(1)] if m.group(1) else [n.strip() for n in m.group(2).split(",")]
         found += [f"{name}.py" for name in names]
+    for m in (*_SHELL_RUN.finditer(code), *_ARGV_RUN.finditer(code)):
+        if re.search(r"-[mc]\b", m.group("opts")):  # a module or a code string, not a file
+            continue
+        found.append(m.group("path"))
+    found += ["./" + m.group("path") for m in _RUN_HERE.finditer(code)]
+    found = [f for f in found if f.strip("./") and not f.startswith("-") and os.path.splitext(f)[1] in _SCRIPT_SUFFIXES]
     return list(dict.fromkeys(found))[:MAX_FILES]
+
+
+def language_of(path: str, text: str) -> str:
+    """How a file is judged: a shell script by its suffix or `#!` line, otherwise Python."""
+    first = text.split("\n", 1)[0]
+    if path.endswith((".sh", ".bash")) or (first.startswith("#!") and "python" not in first):
+        return "bash"
+    return "python"
 
 
 def read_files(code: str, cwd: str | None, max_bytes: int) -> tuple[tuple[str, str], ...]:
     """(path, text) of each named file that exists, read as the kernel would find it from
-    `cwd`. Notebooks give their code cells. Missing, unreadable or oversized files are left
-    out: an import of `numpy` names no file beside the notebook."""
+    `cwd`. Notebooks give their code cells. Missing, unreadable, binary or oversized files are
+    left out: an import of `numpy` names no file beside the notebook."""
     if cwd is None:
         return ()
     # the kernel's directory, and those the cell changes to before it names a file
@@ -67,9 +102,12 @@ def _read(path: Path, max_bytes: int) -> str | None:
     try:
         if not path.is_file() or path.stat().st_size > max_bytes:
             return None
-        text = path.read_text(encoding="utf-8", errors="replace")
+        data = path.read_bytes()
     except OSError:
         return None
+    if b"\0" in data[:8192]:  # a program, not a script: the process watcher judges what it runs
+        return None
+    text = data.decode("utf-8", errors="replace")
     return _notebook_code(text) if path.suffix == ".ipynb" else text
 
 

@@ -18,7 +18,7 @@ import pickle
 import struct
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
 
 from .policy import Action, Engine, EvaluationContext, Match, Policy, RuleHit, Verdict, load_texts
@@ -31,8 +31,9 @@ class Job:
     digest: str
     texts: tuple[tuple[str, str], ...]  # the policy, for a child that has not built it yet
     max_chars: int | None
-    parts: tuple[str, ...]  # the code, then each user_expression
+    parts: tuple[str, ...]  # the code, then each user_expression, then each file it runs
     context: EvaluationContext
+    languages: tuple[str, ...] = ()  # per part, where it differs from the context's (a shell script)
 
 
 # What crosses back: per part, the rules that fired (by id) with their matches, and the flags.
@@ -53,8 +54,10 @@ def _serve(inp: BinaryIO, out: BinaryIO) -> None:
                 engines.clear()  # one policy at a time
                 engine = engines[job.digest] = Engine(load_texts(list(job.texts)), max_chars=job.max_chars)
             results: list[PartResult] = []
-            for part in job.parts:
-                v = engine.evaluate(part, job.context)
+            languages = job.languages or (job.context.language,) * len(job.parts)
+            for part, language in zip(job.parts, languages, strict=False):
+                context = job.context if language == job.context.language else replace(job.context, language=language)
+                v = engine.evaluate(part, context)
                 hits = tuple((h.rule.id, h.matches) for h in v.hits)
                 results.append((hits, v.elapsed_ms, v.truncated, v.unreadable))
             reply: tuple[str, Any] = ("ok", results)

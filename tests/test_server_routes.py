@@ -205,6 +205,31 @@ async def test_files_a_cell_runs_in_the_kernel_are_judged_with_it(
     assert len(read_audit(audit_path, event="decision", surface="cell")) == 4
 
 
+async def test_a_script_an_earlier_cell_wrote_is_judged_when_a_shell_runs_it(
+    jp_fetch: Any, jp_ws_fetch: Any, jp_root_dir: Path, audit_path: Path
+) -> None:
+    ws = await connect(jp_ws_fetch, await start_kernel(jp_fetch))
+    marker = jp_root_dir / "ran.txt"
+    # written under an innocent name by a cell that itself runs nothing prohibited
+    write = f"open('setup.sh', 'w').write('touch {marker}\\nblockme-tool --go\\n')"
+    assert reply_of(await ws.execute(write))["content"]["status"] == "ok"
+    for cell in (
+        "!bash setup.sh",
+        "!chmod +x setup.sh && ./setup.sh",
+        "import subprocess\nsubprocess.run(['sh', 'setup.sh'])",
+    ):
+        reply = reply_of(await ws.execute(cell))["content"]
+        assert reply["status"] == "error", cell
+        assert "setup.sh" in reply["evalue"]
+        assert not marker.exists()
+    records = read_audit(audit_path, event="decision", surface="cell")
+    assert [Path(r["origin"]).name for r in records] == ["setup.sh"] * 3
+    # a script that runs nothing prohibited runs; a binary is left to the process watcher
+    (jp_root_dir / "fine.sh").write_text("echo fine\n")
+    assert stdout_of(await ws.execute("!bash fine.sh")).strip() == "fine"
+    assert len(read_audit(audit_path, event="decision", surface="cell")) == 3
+
+
 async def test_dumped_cell_holding_blocked_code_is_refused(jp_fetch: Any, jp_ws_fetch: Any, audit_path: Path) -> None:
     ws = await connect(jp_ws_fetch, await start_kernel(jp_fetch))
     msg = debug_msg(ws, "dumpCell", {"code": BLOCKED}, 3)
@@ -231,6 +256,11 @@ def test_named_files() -> None:
         "os.py",
         "local_mod.py",
     ]
+    shell = (
+        "!bash run.sh && ./go.sh --fast\n!sudo sh -e x\n!python3 -u train.py\n!python -m pip install y\n"
+        "!python -c 'print(1)'\n!ls ./data\nsubprocess.run(['bash', 'b.sh'])\n!python3 --version\n"
+    )
+    assert named_files(shell) == ["run.sh", "x", "train.py", "b.sh", "./go.sh"]
 
 
 async def test_a_kernel_does_not_start_while_a_startup_file_holds_blocked_code(
