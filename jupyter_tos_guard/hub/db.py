@@ -1018,6 +1018,61 @@ class Store:
             s.add(AuditEvent(time=now(), actor="service", action="purged", detail=json.dumps({"before": t, "rows": n})))
             return int(n or 0)
 
+    # --- dashboard (read-only) ------------------------------------------------------------------
+
+    def activity(self, filters: Filters, start: float, bucket: float, top: int = 10) -> Activity:
+        """Counts of the matching verdicts per time bucket (`floor((time - start) / bucket)`) by
+        action and by category, and the most frequent rules, for the dashboard's charts.
+
+        One GROUP BY over the filter's time window (`filters.since` / `until` must be set): the
+        database returns one row per bucket and distinct (action, event, categories, rules), a
+        few hundred rows whatever the number of verdicts, and the categories and rules, stored
+        space-separated, are split here."""
+        from sqlalchemy import Integer, literal_column
+        from sqlalchemy import cast as sql_cast
+
+        if filters.since is None or filters.until is None:
+            raise ValueError("activity needs a time window (since and until)")
+        # literal floats (not bound parameters): PostgreSQL matches the GROUP BY expression to the
+        # selected one only when both render the same text
+        offset = (Verdict.time - literal_column(repr(float(start)))) / literal_column(repr(float(bucket)))
+        if self.engine.dialect.name == "sqlite":
+            index = sql_cast(offset, Integer)  # truncates, and offset >= 0, so it is the floor
+        else:
+            index = sql_cast(func.floor(offset), Integer)  # PostgreSQL's CAST rounds
+        n = func.count()
+        q, _ = self._query(filters, [index, Verdict.action, Verdict.event, Verdict.categories, Verdict.rules, n])
+        q = q.group_by(index, Verdict.action, Verdict.event, Verdict.categories, Verdict.rules)
+        out = Activity(start=start, bucket=bucket, since=filters.since, until=filters.until)
+        rules: dict[str, int] = {}
+        with self.engine.connect() as conn:
+            for i, action, ev, categories, rule_text, count in conn.execute(q):
+                out.total += count
+                series = str(action or ev)  # engine and policy errors have no action
+                by = out.by_action.setdefault(series, {})
+                by[i] = by.get(i, 0) + count
+                for c in (categories or "").split() or ["(none)"]:
+                    by = out.by_category.setdefault(c, {})
+                    by[i] = by.get(i, 0) + count
+                for r in (rule_text or "").split():
+                    rules[r] = rules.get(r, 0) + count
+        out.top_rules = sorted(rules.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+        return out
+
+    def top_users(self, filters: Filters, limit: int = 10) -> list[dict[str, Any]]:
+        """The users with the most matching verdicts: how many, how many blocked, the latest."""
+        from sqlalchemy import case
+
+        n = func.count()
+        blocks = func.sum(case((Verdict.action == "block", 1), else_=0))
+        q, _ = self._query(filters, [Verdict.user, n, blocks, func.max(Verdict.time)])
+        q = q.group_by(Verdict.user).order_by(n.desc(), Verdict.user).limit(limit)
+        with self.engine.connect() as conn:
+            return [
+                {"user": u, "verdicts": int(c), "blocks": int(b or 0), "last": t, "last_iso": iso(t)}
+                for u, c, b, t in conn.execute(q)
+            ]
+
 
 def _server_label(user: str, server_name: str) -> str:
     return f"{user}/{server_name}" if server_name else user
@@ -1038,3 +1093,17 @@ def _exemption_dict(g: ExemptionGrant) -> dict[str, Any]:
         "revoked": g.revoked,
         "revoked_by": g.revoked_by,
     }
+
+
+@dataclass
+class Activity:
+    """What the dashboard's charts draw (see `Store.activity`): series name -> bucket index -> count."""
+
+    start: float
+    bucket: float
+    since: float
+    until: float
+    total: int = 0
+    by_action: dict[str, dict[int, int]] = field(default_factory=dict)
+    by_category: dict[str, dict[int, int]] = field(default_factory=dict)
+    top_rules: list[tuple[str, int]] = field(default_factory=list)

@@ -4,6 +4,7 @@ servers and flags, the service's own audit."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 from typing import Any
@@ -11,7 +12,8 @@ from typing import Any
 from tornado import web
 
 from .base import AdminHandler, _parse_when, clear_strikes
-from .db import Filters, now
+from .charts import ACTION_COLOURS, pick_bucket, stacked_bars
+from .db import Filters, iso, now
 from .strikes import ladder_json
 
 
@@ -20,12 +22,23 @@ class DashboardHandler(AdminHandler):
         filters = self.filters()
         before = self.get_argument("before", None)
         limit = self.ctx.config.page_size
-        rows, summary, known, flags = await asyncio.gather(
+        # the charts cover the filter's window, or the last CHART_DAYS days up to `until` (or now)
+        until = filters.until if filters.until is not None else now()
+        since = filters.since if filters.since is not None else until - CHART_DAYS * 86400
+        start, bucket, bars = pick_bucket(since, until)
+        window = dataclasses.replace(filters, since=since, until=until)
+        rows, summary, known, flags, activity, users = await asyncio.gather(
             self.ctx.read(self.ctx.store.verdicts, filters, limit, int(before) if before else None),
             self.ctx.read(self.ctx.store.summary, filters, self.ctx.config.summary_cap),
             self.ctx.read(self.ctx.store.known_values),
             self.ctx.read(self.ctx.store.flags),
+            self.ctx.read(self.ctx.store.activity, window, start, bucket),
+            self.ctx.read(self.ctx.store.top_users, window),
         )
+        charts = [
+            stacked_bars("by action", activity.by_action, start, bucket, bars, ACTION_COLOURS),
+            stacked_bars("by category", activity.by_category, start, bucket, bars),
+        ]
         query = {k: self.get_argument(k) for k in self.request.arguments if k != "before"}
         self.render_page(
             "dashboard.html",
@@ -37,7 +50,23 @@ class DashboardHandler(AdminHandler):
             query=query,
             page_size=limit,
             next_before=rows[-1]["id"] if len(rows) == limit else None,
+            activity=activity,
+            charts=charts,
+            top_users=users,
+            window=(iso(since), iso(until), bucket_name(bucket)),
+            chart_days=CHART_DAYS,
         )
+
+
+CHART_DAYS = 14
+
+
+def bucket_name(seconds: float) -> str:
+    for unit, size in (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            n = int(seconds // size)
+            return unit if n == 1 else f"{n} {unit}s"
+    return f"{seconds:g} s"
 
 
 class TimelineHandler(AdminHandler):
