@@ -154,9 +154,20 @@ class TosGuard(Configurable):
         config=True,
         help="""Judge the files a cell runs inside the kernel together with the cell:
         `%run x.py` or `x.ipynb`, `exec(open("x.py").read())`, `runpy.run_path("x.py")` and
-        `import x` of a module beside the notebook. Such code starts no process, so the
-        process watcher cannot see it. Files are found from the kernel's own working
-        directory and read up to `max_scan_bytes`.""",
+        `import x` of a module beside the notebook, and scripts a cell hands to a shell or an
+        interpreter (`!bash x.sh`, `!./x`, `!source x`, `!python x.py`), whose text the
+        process watcher never reads. Files are found from the kernel's own working directory
+        and read up to `max_scan_bytes`; binaries are skipped.""",
+    )
+
+    remember_cells = Bool(
+        True,
+        config=True,
+        help="""Keep, per kernel, the string assignments and `%env` lines of the cells that ran
+        (at most 256 names per kernel, each statement up to 2,000 characters), and read a new
+        cell together with those it uses: a command split over cells (`a = "./xm"`, then
+        `b = a + "rig"`, then `!{b} -o pool`) is judged whole. Forgotten when the kernel
+        restarts.""",
     )
 
     check_startup_files = Bool(
@@ -341,29 +352,79 @@ class TosGuardHub(Configurable):
         help="""Longest delay (seconds) between retries when the service is unreachable.""",
     )
 
-    heartbeat_interval = Float(
+    sync_interval = Float(
         60.0,
         config=True,
-        help="""Seconds between heartbeats (package version, policy digest, queue depth).
-        The service flags running servers that have not sent one for a while: keep this
-        well below the service's `heartbeat_grace`. 0 disables heartbeats.""",
+        help="""Seconds between syncs with the service. One request does everything: it is the
+        heartbeat (package version, policy digest, queue depth), and its answer brings the
+        user's hub groups and, only when they changed, the exemptions granted to this user or
+        their groups and the centrally served policy. The first sync comes at a random point
+        of the first interval and each next one after the interval times 0.9-1.1, so servers
+        started together do not call together. The service flags running servers that have not
+        synced for its `heartbeat_grace`: keep this well below it. 0 disables syncing.""",
+    )
+
+    heartbeat_interval = Float(
+        None,
+        allow_none=True,
+        config=True,
+        help="""Deprecated: heartbeats are part of the sync (`sync_interval`). When set and
+        `sync_interval` is not, the smallest positive of the old intervals becomes the sync
+        interval (logged at start); 0 in all three turns syncing off.""",
     )
 
     exemption_interval = Float(
-        60.0,
+        None,
+        allow_none=True,
         config=True,
-        help="""Seconds between fetches of the exemptions the service granted to this
-        user or their groups. Checks read a local cache (kept on disk across restarts),
-        never the network. 0 disables hub-granted exemptions.""",
+        help="""Deprecated: exemptions come with the sync (`sync_interval`). 0 still turns
+        hub-granted exemptions off (logged at start); any other value is read as for
+        `heartbeat_interval`.""",
     )
 
     policy_interval = Float(
-        60.0,
+        None,
+        allow_none=True,
         config=True,
-        help="""Seconds between pulls of the centrally served policy. A new policy is layered
-        over the local files (the last good one is kept when it is broken). 0 disables the
-        central policy.""",
+        help="""Deprecated: the central policy comes with the sync (`sync_interval`). 0 still
+        turns the central policy off (logged at start); any other value is read as for
+        `heartbeat_interval`.""",
     )
+
+    def effective_sync(self) -> tuple[float, bool, bool, list[str]]:
+        """(sync interval, use hub exemptions, use the central policy, deprecation messages)
+        after mapping the old per-kind intervals onto `sync_interval`."""
+        old = {
+            name: value
+            for name in ("heartbeat_interval", "exemption_interval", "policy_interval")
+            if (value := getattr(self, name)) is not None
+        }
+        interval = float(self.sync_interval)
+        notes = []
+        if old:
+            names = ", ".join(f"c.TosGuardHub.{k} = {v:g}" for k, v in old.items())
+            if "sync_interval" in self._explicit():
+                notes.append(
+                    f"{names}: deprecated and ignored for timing, c.TosGuardHub.sync_interval = {interval:g} wins"
+                )
+            else:
+                positive = [v for v in old.values() if v > 0]
+                interval = min(positive) if positive else 0.0
+                notes.append(
+                    f"{names}: deprecated; one sync call now carries heartbeat, exemptions and policy: "
+                    f"syncing every {interval:g} s (set c.TosGuardHub.sync_interval instead)"
+                )
+        exemptions = old.get("exemption_interval") != 0
+        policy = old.get("policy_interval") != 0
+        if not exemptions:
+            notes.append("c.TosGuardHub.exemption_interval = 0: hub-granted exemptions are off")
+        if not policy:
+            notes.append("c.TosGuardHub.policy_interval = 0: the central policy is off")
+        return interval, exemptions, policy, notes
+
+    def _explicit(self) -> set[str]:
+        section = self.config.get("TosGuardHub", {}) if self.config is not None else {}
+        return set(section)
 
     compact_bytes = Int(
         1024 * 1024,

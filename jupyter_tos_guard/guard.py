@@ -11,7 +11,7 @@ import dataclasses
 import hashlib
 import logging
 import os
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,10 +25,12 @@ from .includes import language_of
 from .messages import failure_payload, included_reason, unreadable_reason, verdict_payload
 from .policy import Action, Engine, EvaluationContext, PolicyError, Verdict
 from .policy.loader import default_policy_texts, load_texts, read_sources
+from .policy.memory import Memory
 from .policy.model import Policy
 from .ratelimit import RateLimit
 from .worker import TIMED_OUT, CheckWorker, Job, rebuild
 
+MAX_REMEMBERED_KERNELS = 64  # kernels whose cells' assignments are kept (the least recent forgotten)
 EVENT_SCHEMA_ID = "https://events.jupyter-tos-guard.org/decision/v1"
 
 
@@ -116,6 +118,7 @@ class Guard:
         self.check_calls = RateLimit()  # POST /tos-guard/check, per user
         self.worker = CheckWorker(log)  # large cells (see check_async); started on first use
         self._texts: dict[str, tuple[tuple[str, str], ...]] = {}  # policy digest -> its texts, for the worker
+        self.memories: OrderedDict[str, Memory] = OrderedDict()  # kernel id -> what its cells assigned
         # Other consumers of every audit record (e.g. the hub reporter); each must return fast.
         self.sinks: list[Callable[[dict[str, Any]], None]] = []
         # Where exemptions come from besides the policy (e.g. the hub service); must be fast.
@@ -254,16 +257,47 @@ class Guard:
         """The decision on one request, judged here (on the caller's thread)."""
         metrics.CHECKED.labels(surface=request.surface).inc()
         engine = self.engine
+        prelude = self._prelude(request)
         try:
             # each user_expression is read on its own: glued to the code, an expression like
             # `)` would turn the whole cell into one the Python reader cannot parse
             verdicts = [
-                engine.evaluate(part, context)
-                for part, context in zip(_parts(request), _contexts(request), strict=True)
+                engine.evaluate(part, context, prelude=prelude if n == 0 else "")
+                for n, (part, context) in enumerate(zip(_parts(request), _contexts(request), strict=True))
             ]
         except Exception as exc:  # a bug in the engine: audit it, then fail open or closed
             return self._engine_failed(request, _whole(request), exc)
-        return self._decide(request, engine, verdicts)
+        return self._remember(request, self._decide(request, engine, verdicts))
+
+    # --- what earlier cells assigned (policy/memory.py) ------------------------------------
+
+    def _memory(self, request: Request, create: bool = False) -> Memory | None:
+        if not self.config.remember_cells or request.surface != "cell" or request.kernel_id is None:
+            return None
+        memory = self.memories.get(request.kernel_id)
+        if memory is None and create:
+            memory = self.memories[request.kernel_id] = Memory()
+            while len(self.memories) > MAX_REMEMBERED_KERNELS:
+                self.memories.popitem(last=False)
+        if memory is not None:
+            self.memories.move_to_end(request.kernel_id)
+        return memory
+
+    def _prelude(self, request: Request) -> str:
+        memory = self._memory(request)
+        return memory.prelude(request.code) if memory is not None else ""
+
+    def _remember(self, request: Request, decision: Decision) -> Decision:
+        """A cell that runs leaves its assignments for the next ones; a refused one left nothing."""
+        if decision.action <= Action.WARN:
+            memory = self._memory(request, create=True)
+            if memory is not None:
+                memory.remember(request.code)
+        return decision
+
+    def forget(self, kernel_id: str) -> None:
+        """The kernel restarted: its namespace is empty again."""
+        self.memories.pop(kernel_id, None)
 
     def offloads(self, request: Request) -> bool:
         """Whether `check_async` sends this request to the worker process (a large cell)."""
@@ -285,6 +319,7 @@ class Guard:
             parts,
             _context(request),
             _languages(request),
+            self._prelude(request),
         )
         try:
             results = await self.worker.run(job, self.config.check_timeout)
@@ -294,7 +329,7 @@ class Guard:
             verdicts = [Verdict(Action.ALLOW, (), self.config.check_timeout * 1000, False, TIMED_OUT)]
         else:
             verdicts = [rebuild(engine.policy, r) for r in results]
-        return self._decide(request, engine, verdicts)
+        return self._remember(request, self._decide(request, engine, verdicts))
 
     def _decide(self, request: Request, engine: Engine, verdicts: list[Verdict]) -> Decision:
         code, verdict, rule_ids = _combine(request, verdicts)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .policy import Engine, EvaluationContext
+from .policy.memory import Memory
 from .policy.model import Action, Policy
 from .policy.verdict import line_text
 
@@ -153,8 +154,21 @@ def _excerpt(code: str, line: int) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def scan_text(engine: Engine, code: str, language: str, path: str, cell: int | None, report: ScanReport) -> None:
-    verdict = engine.evaluate(code, EvaluationContext(language=language))
+def scan_text(
+    engine: Engine,
+    code: str,
+    language: str,
+    path: str,
+    cell: int | None,
+    report: ScanReport,
+    memory: Memory | None = None,
+) -> None:
+    """Findings in one file or cell; `memory` carries a notebook's earlier cells' assignments
+    (the notebook is read as one program, as its kernel would run it top to bottom)."""
+    prelude = memory.prelude(code) if memory is not None else ""
+    verdict = engine.evaluate(code, EvaluationContext(language=language), prelude=prelude)
+    if memory is not None:
+        memory.remember(code)
     found = []
     for hit in verdict.hits:
         m = hit.matches[0]
@@ -194,8 +208,9 @@ def scan_file(engine: Engine, path: Path, report: ScanReport) -> None:
             )
             return
         report.files_scanned += 1
+        memory = Memory()
         for index, source in cells:
-            scan_text(engine, source, language, str(path), index + 1, report)
+            scan_text(engine, source, language, str(path), index + 1, report, memory)
         return
     report.files_scanned += 1
     scan_text(engine, text, _script_language(path, text), str(path), None, report)

@@ -86,6 +86,7 @@ def install_startup_check(kernel_manager: Any, check: StartupCheck) -> Callable[
         # (the server answers a failed restart with a 500 and no reason; the refusal reaches
         # the student through the decision's event, shown in that notebook's banner)
         _refuse_if(check, kernel_id=kernel_id)
+        check.guard.forget(kernel_id)  # a new namespace: earlier cells' names are gone
         return await original_restart(kernel_id, *args, **kwargs)
 
     kernel_manager.start_kernel = start_kernel

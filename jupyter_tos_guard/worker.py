@@ -34,6 +34,7 @@ class Job:
     parts: tuple[str, ...]  # the code, then each user_expression, then each file it runs
     context: EvaluationContext
     languages: tuple[str, ...] = ()  # per part, where it differs from the context's (a shell script)
+    prelude: str = ""  # earlier cells' assignments, read with the first part (policy/memory.py)
 
 
 # What crosses back: per part, the rules that fired (by id) with their matches, and the flags.
@@ -55,9 +56,9 @@ def _serve(inp: BinaryIO, out: BinaryIO) -> None:
                 engine = engines[job.digest] = Engine(load_texts(list(job.texts)), max_chars=job.max_chars)
             results: list[PartResult] = []
             languages = job.languages or (job.context.language,) * len(job.parts)
-            for part, language in zip(job.parts, languages, strict=False):
+            for n, (part, language) in enumerate(zip(job.parts, languages, strict=False)):
                 context = job.context if language == job.context.language else replace(job.context, language=language)
-                v = engine.evaluate(part, context)
+                v = engine.evaluate(part, context, prelude=job.prelude if n == 0 else "")
                 hits = tuple((h.rule.id, h.matches) for h in v.hits)
                 results.append((hits, v.elapsed_ms, v.truncated, v.unreadable))
             reply: tuple[str, Any] = ("ok", results)

@@ -62,7 +62,7 @@ class TestWarnMode:
 def _break_engine(jp_serverapp: Any) -> None:
     guard = jp_serverapp.web_app.settings["tos_guard"]
 
-    def explode(code: str, context: Any = None) -> Any:
+    def explode(code: str, context: Any = None, **options: Any) -> Any:
         raise RuntimeError("simulated engine bug")
 
     guard.engine.evaluate = explode
@@ -97,7 +97,8 @@ class TestFailClosed:
         msgs = await ws.execute("print('forwarded')")
         assert reply_of(msgs)["content"]["status"] == "error"
         assert stdout_of(msgs) == ""
-        assert "could not be completed" in msgs[1]["content"]["evalue"]
+        error = next(m for m in msgs if m["header"]["msg_type"] == "error")
+        assert "could not be completed" in error["content"]["evalue"]
         assert read_audit(audit_path, event="engine_error")[-1]["action"] == "block"
 
 

@@ -230,6 +230,23 @@ async def test_a_script_an_earlier_cell_wrote_is_judged_when_a_shell_runs_it(
     assert len(read_audit(audit_path, event="decision", surface="cell")) == 3
 
 
+async def test_a_command_split_over_cells_is_judged_whole_until_the_kernel_restarts(
+    jp_fetch: Any, jp_ws_fetch: Any, jp_root_dir: Path
+) -> None:
+    kernel_id = await start_kernel(jp_fetch)
+    ws = await connect(jp_ws_fetch, kernel_id)
+    marker = jp_root_dir / "split.txt"
+    for cell in ("a = 'blockme'", f"b = a + '-tool --go'\nmark = 'touch {marker}; '"):
+        assert reply_of(await ws.execute(cell))["content"]["status"] == "ok"
+    reply = reply_of(await ws.execute("!{mark}{b}"))["content"]
+    assert reply["status"] == "error" and "block-me is not allowed" in reply["evalue"]
+    assert not marker.exists()
+    await jp_fetch("api", "kernels", kernel_id, "restart", method="POST", body="{}")
+    ws = await connect(jp_ws_fetch, kernel_id)
+    # a new namespace: `b` is gone, and so is what the guard knew of it
+    assert reply_of(await ws.execute("!{b}"))["content"]["status"] == "ok"
+
+
 async def test_dumped_cell_holding_blocked_code_is_refused(jp_fetch: Any, jp_ws_fetch: Any, audit_path: Path) -> None:
     ws = await connect(jp_ws_fetch, await start_kernel(jp_fetch))
     msg = debug_msg(ws, "dumpCell", {"code": BLOCKED}, 3)

@@ -714,18 +714,30 @@ class Engine:
         return self.compiled.worth_analyzing(code, shell=cell_body(code, language)[0] == "shell")
 
     def evaluate(
-        self, code: str, context: EvaluationContext | None = None, *, deadline: float | None = None
+        self,
+        code: str,
+        context: EvaluationContext | None = None,
+        *,
+        deadline: float | None = None,
+        prelude: str = "",
     ) -> Verdict:
         """The verdict on one piece of code. Never raises on what a client can send: text the
         readers cannot take (lone surrogates) is normalised first, and a cell that cannot be read
         to the end (a folding budget, `deadline` — a time.monotonic() value — passed) comes back
-        with `unreadable` set beside whatever matched in what was read."""
+        with `unreadable` set beside whatever matched in what was read.
+
+        `prelude` is code that ran before (earlier cells' assignments, see `memory.py`): read
+        with the cell, so a name set there resolves here, but only what matches in `code` counts,
+        and spans count from `code`'s own start."""
         started = time.perf_counter()
         context = context or EvaluationContext()
         truncated = False
         code = normalize_text(code)
         if self.max_chars is not None and len(code) > self.max_chars:
             code, truncated = code[: self.max_chars], True
+        if prelude:
+            prelude = normalize_text(prelude).rstrip("\n") + "\n"
+            code = prelude + code
         # every cell is read around its interesting places only (see `windows`)
         places: list[int] = []
         shell_cell = cell_body(code, context.language)[0] == "shell"
@@ -740,22 +752,24 @@ class Engine:
         if deadline is not None and time.monotonic() > deadline:
             notes.append("the check ran out of time")
         found = self.compiled.match(items)
-        hits = self._hits(code, found)
+        hits = self._hits(code, found, len(prelude))
         action = max((h.rule.action for h in hits), default=Action.ALLOW)
         elapsed = (time.perf_counter() - started) * 1000
         return Verdict(action, hits, elapsed, truncated, notes[0] if notes else None)
 
-    def _hits(self, code: str, found: dict[int, list[Found]]) -> tuple[RuleHit, ...]:
+    def _hits(self, code: str, found: dict[int, list[Found]], skip: int = 0) -> tuple[RuleHit, ...]:
+        """Hits from what the readers found; matches in the first `skip` characters (a
+        prelude) are left out, and spans count from there."""
         if not found:
             return ()
 
         def span(start: int, end: int) -> Span:
             # counted per match (C-level), not a table of every line: big cells have few matches
-            line = code.count("\n", 0, start) + 1
+            line = code.count("\n", skip, start) + 1
             end_line = line + code.count("\n", start, max(start, end - 1))
-            line_start = code.rfind("\n", 0, start) + 1
+            line_start = max(code.rfind("\n", 0, start) + 1, skip)
             end_line_start = code.rfind("\n", 0, max(start, end - 1)) + 1 if end_line != line else line_start
-            return Span(start, end, line, start - line_start, end_line, end - end_line_start)
+            return Span(start - skip, end - skip, line, start - line_start, end_line, end - end_line_start)
 
         hits = []
         for idx in sorted(found):
@@ -764,6 +778,8 @@ class Engine:
             matches: dict[tuple[int, int, str], Match] = {}
             held: set[int] = set()  # which of the rule's matchers hold (by identity), for `require`
             for f in found[idx]:
+                if f.start < skip:
+                    continue  # it matched in code that ran before, and was judged then
                 # an exception excuses the match itself (its command, URL or statement), never
                 # text a student can append beside it on the same line
                 if unless and any(u.search(_excused_unit(code, f)) for u in unless):

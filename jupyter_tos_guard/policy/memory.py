@@ -1,0 +1,130 @@
+"""What earlier cells left behind for later ones: names assigned to strings and variables set
+with `%env`, so that a command split over cells (`a = "./xm"` in one, `b = "rig"` in the next,
+`!{a}{b} -o pool` in a third) is read whole.
+
+A `Memory` belongs to one kernel (one namespace). It keeps the source of each remembered
+assignment, bounded in count and size, and hands the engine a *prelude*: the statements a cell
+needs (the names it uses, and the names those statements use in turn). The engine reads the
+prelude with the cell but only counts what matches in the cell (`Engine.evaluate(prelude=)`).
+Pure data: no I/O, nothing of Jupyter.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import warnings
+from collections import OrderedDict
+
+MAX_NAMES = 256  # per kernel; the oldest assignment is forgotten first
+MAX_STATEMENT_CHARS = 2000  # a longer value is data, not a command line
+MAX_PRELUDE_CHARS = 64 * 1024
+
+_NAME = re.compile(r"[A-Za-z_]\w*")
+# a module-level assignment starts at column 0: `name = ...`, `a, b = ...`, `cmd += ...`,
+# `x: str = ...`, `os.environ["X"] = ...`; each candidate is then parsed on its own (a cell is
+# not parsed whole a second time: the engine already read it)
+_ASSIGN_LINE = re.compile(
+    r"^(?:(?P<names>[A-Za-z_]\w*(?:[ \t]*,[ \t]*[A-Za-z_]\w*)*)(?:[ \t]*:[^=\n]+)?"
+    r"|(?:os\.)?environ\[(?P<q>['\"])(?P<env>\w+)(?P=q)\])[ \t]*\+?=(?!=)",
+    re.M,
+)
+_ENV_LINE = re.compile(r"^[ \t]*%env[ \t]+([A-Za-z_]\w*)[ \t]*[= \t][^\n]*$", re.M)
+MAX_CONTINUATION_LINES = 20
+
+
+class Memory:
+    def __init__(self, max_names: int = MAX_NAMES) -> None:
+        self.max_names = max_names
+        # name -> (statement source, names it uses); `%env X` is kept under "$X"
+        self._known: OrderedDict[str, tuple[str, frozenset[str]]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+    def remember(self, code: str) -> None:
+        """Keep the module-level string assignments and `%env` lines of a cell that ran."""
+        for m in _ENV_LINE.finditer(code):
+            self._keep("$" + m.group(1), m.group(0).strip(), frozenset())
+        for m in _ASSIGN_LINE.finditer(code):
+            source = _statement(code, m.start())
+            if source is None:
+                continue
+            names = ("$" + m.group("env"),) if m.group("env") else tuple(_NAME.findall(m.group("names")))
+            used = frozenset(_NAME.findall(source[m.end() - m.start() :])) - set(names)
+            for name in names:
+                before = self._known.get(name)
+                if m.group(0).endswith("+=") and before is not None:  # c += " --flag" builds on c
+                    if len(before[0]) + len(source) > 4 * MAX_STATEMENT_CHARS:
+                        continue
+                    self._keep(name, before[0] + "\n" + source, before[1] | used)
+                else:
+                    self._keep(name, source, used)
+
+    def _keep(self, name: str, source: str, used: frozenset[str]) -> None:
+        self._known.pop(name, None)
+        self._known[name] = (source, used)
+        while len(self._known) > self.max_names:
+            self._known.popitem(last=False)
+
+    def prelude(self, code: str) -> str:
+        """The remembered statements `code` depends on, oldest first ("" when none)."""
+        if not self._known:
+            return ""
+        words = set(_NAME.findall(code))
+        wanted = {n for n in self._known if n in words or (n.startswith("$") and n[1:] in words)}
+        frontier = list(wanted)
+        while frontier:  # what those statements use in turn: b = a + "rig"
+            entry = self._known.get(frontier.pop())
+            for name in entry[1] if entry else ():
+                if name in self._known and name not in wanted:
+                    wanted.add(name)
+                    frontier.append(name)
+        if not wanted:
+            return ""
+        out: list[str] = []
+        size = 0
+        seen: set[str] = set()
+        for name, (source, _) in self._known.items():
+            if name in wanted and source not in seen:
+                seen.add(source)
+                size += len(source) + 1
+                if size > MAX_PRELUDE_CHARS:
+                    break
+                out.append(source)
+        return "\n".join(out) + "\n"
+
+
+def _statement(code: str, start: int) -> str | None:
+    """The assignment statement that begins at `start` (it may go on over a few lines), when
+    its value is one the engine can fold into text: it holds a string or is made of names."""
+    end = start
+    for _ in range(MAX_CONTINUATION_LINES):
+        nl = code.find("\n", end)
+        end = len(code) if nl < 0 else nl
+        source = code[start:end]
+        if len(source) > MAX_STATEMENT_CHARS:
+            return None
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                tree = ast.parse(source)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            if nl < 0:
+                return None
+            end += 1
+            continue
+        stmt = tree.body[0] if len(tree.body) == 1 else None
+        value = getattr(stmt, "value", None)
+        if not isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)) or value is None:
+            return None
+        return source if _stringy(value) else None
+    return None
+
+
+def _stringy(value: ast.expr) -> bool:
+    """A value the engine can fold into text: it holds a string, or is made of names."""
+    leaves = [n for n in ast.walk(value) if isinstance(n, (ast.Constant, ast.Name, ast.Call))]
+    if any(isinstance(n, ast.Constant) and isinstance(n.value, (str, bytes)) for n in leaves):
+        return True
+    return bool(leaves) and all(isinstance(n, ast.Name) for n in leaves)

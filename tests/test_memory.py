@@ -1,0 +1,117 @@
+"""Across cells: names an earlier cell assigned are known to the next ones (policy/memory.py),
+in the engine, the guard (per kernel, forgotten on restart) and `scan` (a notebook as one program)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from test_default_policy import BENIGN
+
+from jupyter_tos_guard.config import TosGuard
+from jupyter_tos_guard.guard import Guard, Request
+from jupyter_tos_guard.policy import Action, Engine
+from jupyter_tos_guard.policy.memory import MAX_STATEMENT_CHARS, Memory
+from jupyter_tos_guard.scan import ScanReport, scan_file
+
+SPLIT = [
+    "a = './xm'",
+    "b = a + 'rig'\nflags = (\n    ' --donate-level 1'\n    ' -o pool.example.com:3333'\n)",
+    "!{b}{flags}",
+]
+
+
+def run_cells(engine: Engine, cells: list[str]) -> list[tuple[str, ...]]:
+    memory = Memory()
+    out = []
+    for cell in cells:
+        out.append(engine.evaluate(cell, prelude=memory.prelude(cell)).rule_ids)
+        memory.remember(cell)
+    return out
+
+
+def test_a_command_split_over_cells_is_read_whole(default_engine: Engine) -> None:
+    assert run_cells(default_engine, SPLIT) == [(), (), ("mining.xmrig",)]
+    # each cell alone is innocent
+    assert [default_engine.evaluate(c).rule_ids for c in SPLIT] == [(), (), ()]
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        ["import os\nos.environ['TOOL'] = './xmrig'", "!$TOOL --donate-level 1 -o pool.example.com:3333"],
+        ["%env TOOL=./xmrig", "!$TOOL --donate-level 1 -o pool.example.com:3333"],
+        [
+            "cmd: str = './xmrig --donate-level 1 -o pool.example.com:3333'",
+            "import subprocess\nsubprocess.run(cmd, shell=True)",
+        ],
+        ["x, y = './xm', 'rig --donate-level 1'", "import os\nos.system(x + y)"],
+        ["c = './xm'", "c += 'rig --donate-level 1'", "get_ipython().system(c)"],
+    ],
+)
+def test_kinds_of_assignment_carry_over(default_engine: Engine, cells: list[str]) -> None:
+    assert run_cells(default_engine, cells)[-1] == ("mining.xmrig",)
+
+
+def test_matches_in_earlier_cells_count_once_and_spans_are_the_cells_own(default_engine: Engine) -> None:
+    memory = Memory()
+    memory.remember("pool = 'stratum+tcp://pool.example.com:3333'\nwallet = '4Abc'")
+    # the earlier cell's own URL matched when it ran; here only what this cell does counts
+    assert default_engine.evaluate("print(pool)", prelude=memory.prelude("print(pool)")).rule_ids == ()
+    cell = "x = 1\n!./xmrig -o {pool} -u {wallet}"
+    verdict = default_engine.evaluate(cell, prelude=memory.prelude(cell))
+    match = verdict.hits[0].matches[0]
+    assert (match.span.line, match.span.column) == (2, 1)
+    assert cell[match.span.start : match.span.end].startswith("./xmrig")
+
+
+def test_memory_is_bounded_and_keeps_only_strings() -> None:
+    memory = Memory(max_names=3)
+    memory.remember("n = 3\nm = model.fit(x)\nbig = '" + "z" * MAX_STATEMENT_CHARS + "'\ndef f():\n    inner = 'x'\n")
+    assert len(memory) == 0
+    memory.remember("a = 'a'\nb = 'b'\nc = 'c'\nd = 'd'")
+    assert memory.prelude("a b c d") == "b = 'b'\nc = 'c'\nd = 'd'\n"  # the oldest forgotten
+    assert memory.prelude("print(1)") == ""
+
+
+def test_benign_cells_in_sequence_stay_quiet(default_engine: Engine) -> None:
+    flagged = [r for r in run_cells(default_engine, BENIGN) if r]
+    assert flagged == []
+
+
+def make_guard(tmp_path: Path, **traits: object) -> Guard:
+    config = TosGuard(audit_log=str(tmp_path / "a.jsonl"), **traits)
+    return Guard(config, logging.getLogger("test"))
+
+
+def test_the_guard_remembers_per_kernel_and_forgets_on_restart(tmp_path: Path) -> None:
+    guard = make_guard(tmp_path)
+    check = lambda code, kernel="k1": guard.check(Request(code, kernel_id=kernel)).action  # noqa: E731
+    assert check(SPLIT[0]) == check(SPLIT[1]) == Action.ALLOW
+    assert check(SPLIT[2]) == Action.BLOCK
+    assert check(SPLIT[2], kernel="k2") == Action.ALLOW  # another kernel, another namespace
+    guard.forget("k1")
+    assert check(SPLIT[2]) == Action.ALLOW
+    # a refused cell ran nothing, so it assigned nothing
+    assert check("t = './xmrig'\n!./xmrig --donate-level 1") == Action.BLOCK
+    assert check("!{t} --donate-level 1") == Action.ALLOW
+    off = make_guard(tmp_path, remember_cells=False)
+    for cell in SPLIT:
+        decision = off.check(Request(cell, kernel_id="k1"))
+    assert decision.action == Action.ALLOW
+
+
+def test_scan_reads_a_notebook_as_one_program(tmp_path: Path, default_engine: Engine) -> None:
+    nb = {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {},
+        "cells": [{"cell_type": "code", "source": c, "metadata": {}, "outputs": []} for c in SPLIT],
+    }
+    path = tmp_path / "split.ipynb"
+    path.write_text(json.dumps(nb))
+    report = ScanReport()
+    scan_file(default_engine, path, report)
+    assert [(f.cell, f.rule, f.line) for f in report.findings] == [(3, "mining.xmrig", 1)]
