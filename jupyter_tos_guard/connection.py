@@ -454,8 +454,10 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
         if decision.action >= Action.LOG:
             asyncio.ensure_future(self._refresh_notebook_path())  # renamed notebooks: fresh next time
         if decision.action >= Action.CONFIRM:
-            if decision.action == Action.CONFIRM and not request_silent:
-                self._send_notice(header, decision)  # carries the token the frontend acknowledges with
+            if not request_silent:
+                # the full reason, before the one-line error (a confirm notice also carries the
+                # token the frontend acknowledges with)
+                self._send_notice(header, decision)
             self._answer_blocked(parsed.channel, header, decision)
             if parsed.channel == "shell" and stop_on_error and not request_silent:
                 self._start_aborting()

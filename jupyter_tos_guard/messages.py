@@ -8,15 +8,22 @@ Matched code is always escaped; nothing a student wrote is ever rendered as HTML
 from __future__ import annotations
 
 import html
+import re
+import textwrap
 from typing import Any
 
 from .policy import Action, Verdict
-from .policy.verdict import line_text
+from .policy.verdict import RuleHit, line_text
 
 MIME_TYPE = "application/vnd.jupyter.tos-guard+json"
 ERROR_NAME = "TermsOfUseViolation"
 METADATA_KEY = "jupyter_tos_guard"
 _EXCERPT_CHARS = 160
+# plain text is read in terminals and consoles: paragraphs are wrapped here, between words,
+# rather than by the terminal in the middle of one
+_TEXT_WIDTH = 88
+# matchers that name a tool (its command, repository or package), not a sign of one
+_TOOL_MATCHERS = frozenset({"command", "repo", "package"})
 
 ENGINE_FAILED = (
     "The terms-of-use check could not be completed, so this cell was not run. "
@@ -27,6 +34,24 @@ ENGINE_FAILED = (
 def _excerpt(code: str, line: int) -> str:
     text = line_text(code, line).strip()
     return text if len(text) <= _EXCERPT_CHARS else text[: _EXCERPT_CHARS - 1] + "…"
+
+
+def _names_a_tool(hit: RuleHit) -> bool:
+    """A rule written for one tool (it names its command, repository or package), whichever of
+    its matchers fired: XMRig's rule is about XMRig even when only its archive's name matched."""
+    return any(m.kind in _TOOL_MATCHERS for m in hit.rule.matchers)
+
+
+def display_order(hits: tuple[RuleHit, ...] | list[RuleHit], action: Action) -> list[RuleHit]:
+    """The order students read a verdict's rules in: the action each rule takes here first, then
+    the rule that names the tool before those that only see signs of it (a mining pool's domain,
+    a stratum URL), then severity, then where in the cell it matched."""
+
+    def key(hit: RuleHit) -> tuple[int, bool, int, int, str]:
+        first = min((m.span.start for m in hit.matches), default=0)
+        return (-min(hit.rule.action, action), not _names_a_tool(hit), -hit.rule.severity, first, hit.rule.id)
+
+    return sorted(hits, key=key)
 
 
 def verdict_payload(
@@ -42,7 +67,7 @@ def verdict_payload(
 ) -> dict[str, Any]:
     """The JSON a frontend renders: which rules, why, where, and where to go next."""
     rules = []
-    for hit in verdict.hits:
+    for hit in display_order(verdict.hits, action):
         shown = min(hit.rule.action, action)  # e.g. a block rule under the rollout mode `warn`
         matches = []
         for m in hit.matches[:5]:
@@ -107,6 +132,8 @@ def _headline(payload: dict[str, Any]) -> str:
         return "This input was not passed to the running cell, which was interrupted"
     if judged == "comm message":
         return "A message to the kernel was not passed on"
+    if payload["action"] == "confirm":
+        return "This cell was not run yet (it needs your acknowledgement)"
     return "This cell was not run"
 
 
@@ -124,13 +151,33 @@ def _process_line(payload: dict[str, Any]) -> str | None:
     return f"  Program {payload.get('pid')}{where}: {payload.get('command_line') or ''}"
 
 
+def _wrapped(text: str, *, indent: str = "") -> list[str]:
+    """A paragraph as lines of at most _TEXT_WIDTH characters, broken between words only."""
+    return textwrap.wrap(
+        text,
+        _TEXT_WIDTH,
+        initial_indent=indent,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [indent]
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of a message or reason: what the one-line error says."""
+    text = " ".join(text.split())
+    found = re.match(r"(.+?[.!?])(?=\s+[A-Z(\"'`])", text)
+    return found.group(1) if found else text
+
+
 def _plain_lines(payload: dict[str, Any]) -> list[str]:
     action = payload["action"]
     head = _headline(payload)
-    lines = [f"{head}: {payload['reason']}"] if payload.get("reason") else []
+    # what happened, once; then each rule with its reason
+    lines = [f"{head}."] + (_wrapped(payload["reason"]) if payload.get("reason") else [])
     for rule in payload["rules"]:
-        lines.append(f"{head}: {rule['title']} (rule {rule['id']}, {rule['category']})")
-        lines.append(f"  {rule['message']}")
+        lines.append(f"{rule['title']} (rule {rule['id']}, {rule['category']})")
+        lines.extend(_wrapped(rule["message"], indent="  "))
         shown: set[int] = set()
         for m in rule["matches"]:
             if m["line"] not in shown and len(shown) < 2:  # one line per place, even when two matchers hit it
@@ -140,9 +187,11 @@ def _plain_lines(payload: dict[str, Any]) -> list[str]:
     if process is not None:
         lines.append(process)
     if action == "confirm" and payload.get("surface") in (None, "cell"):
-        lines.append(
-            'To run it anyway, acknowledge the notice with "I understand — run anyway" in JupyterLab '
-            "or Notebook 7; other frontends cannot acknowledge."
+        lines.extend(
+            _wrapped(
+                'To run it anyway, acknowledge the notice with "I understand — run anyway" in JupyterLab '
+                "or Notebook 7; other frontends cannot acknowledge."
+            )
         )
     if payload.get("info_url"):
         lines.append(f"Terms of use: {payload['info_url']}")
@@ -169,9 +218,11 @@ def notice_html(payload: dict[str, Any]) -> str:
     head = _headline(payload)
     if payload.get("reason"):
         parts.append(f"<div><strong>{e(head)}:</strong> {e(payload['reason'])}</div>")
+    else:
+        parts.append(f"<div><strong>{e(head)}.</strong></div>")
     for rule in payload["rules"]:
         parts.append(
-            f"<div><strong>{e(head)}: {e(rule['title'])}</strong> "
+            f"<div><strong>{e(rule['title'])}</strong> "
             f"<code>{e(rule['id'])}</code> <em>({e(rule['category'])})</em></div>"
         )
         parts.append(f"<div>{e(rule['message'])}</div>")
@@ -216,17 +267,41 @@ def terminal_text(payload: dict[str, Any]) -> str:
     return "\r\n" + body + "\r\n"
 
 
+def _rules_named(rules: list[dict[str, Any]]) -> str:
+    """The first rule's title, and how many more: "XMRig cryptocurrency miner (and 1 more rule)"."""
+    more = len(rules) - 1
+    return rules[0]["title"] + (f" (and {more} more rule{'s' if more > 1 else ''})" if more else "")
+
+
+def error_summary(payload: dict[str, Any]) -> str:
+    """The error's `evalue`, one line: the rule and the first sentence of why (and of the reason,
+    when there is one: unreadable code, a file the cell runs). The notice says the rest."""
+    said = [first_sentence(payload["reason"])] if payload.get("reason") else []
+    if payload["rules"]:
+        said.append(f"{_rules_named(payload['rules'])}: {first_sentence(payload['rules'][0]['message'])}")
+    return " — ".join(said) or first_sentence(ENGINE_FAILED)
+
+
 def error_content(payload: dict[str, Any]) -> dict[str, Any]:
-    """`error` content for a blocked cell: readable as a normal failed cell everywhere."""
-    first = payload["rules"][0] if payload["rules"] else None
-    # the rule, and the reason when there is more to say (unreadable code, a file the cell runs)
-    said = [f"{first['title']} (rule {first['id']}): {first['message']}"] if first is not None else []
-    if payload.get("reason"):
-        said.insert(0, payload["reason"])
-    evalue = " — ".join(said) or ENGINE_FAILED
+    """`error` content for a stopped cell: one line and the links, so that it reads like any
+    failed cell. The full reason is the notice's, sent before it (see `notice_content`)."""
     red, reset = "\x1b[0;31m", "\x1b[0m"
-    traceback = [f"{red}{ERROR_NAME}{reset}: This cell was not run."] + _plain_lines(payload)
-    return {"ename": ERROR_NAME, "evalue": evalue, "traceback": traceback}
+    rules = payload["rules"]
+    # a reason says itself that the cell was not run ("..., so it was not run")
+    what = f"{_headline(payload)}: {_rules_named(rules)}" if rules else error_summary(payload)
+    lines = _wrapped(f"{ERROR_NAME}: {what}")
+    lines[0] = lines[0].replace(ERROR_NAME, f"{red}{ERROR_NAME}{reset}", 1)
+    if payload["action"] == "confirm" and payload.get("surface") in (None, "cell"):
+        lines.extend(_wrapped('It runs once you choose "I understand — run anyway" in the notice above.'))
+    else:
+        lines.append("The notice above says why.")
+    if payload.get("info_url"):
+        lines.append(f"Terms of use: {payload['info_url']}")
+    if payload.get("appeal_url"):
+        lines.append(f"Exemption or mistake: {payload['appeal_url']}")
+    elif payload.get("contact"):
+        lines.append(f"Questions or exemptions: {payload['contact']}")
+    return {"ename": ERROR_NAME, "evalue": error_summary(payload), "traceback": lines}
 
 
 def startup_refusal(path: str, payload: dict[str, Any]) -> str:

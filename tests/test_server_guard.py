@@ -80,11 +80,19 @@ async def test_block_never_runs_and_kernel_stays_usable(
     ws = await connect(jp_ws_fetch, kernel, protocol)
     marker = jp_root_dir / f"blocked-{protocol}.txt"
     msgs = await ws.execute(f"open({str(marker)!r}, 'w').write('x')\n!blockme-tool --go\n")
-    assert kinds(msgs) == [("iopub", "status"), ("iopub", "error"), ("shell", "execute_reply"), ("iopub", "status")]
-    error = msgs[1]["content"]
+    assert kinds(msgs) == [
+        ("iopub", "display_data"),  # the notice: the full reason, once
+        ("iopub", "status"),
+        ("iopub", "error"),
+        ("shell", "execute_reply"),
+        ("iopub", "status"),
+    ]
+    assert "block-me is not allowed here." in msgs[0]["content"]["data"]["text/plain"]
+    error = msgs[2]["content"]
     assert error["ename"] == "TermsOfUseViolation"
     assert "block-me is not allowed" in error["evalue"]
     assert any("https://example.org/terms" in line for line in error["traceback"])
+    assert not any("block-me is not allowed" in line for line in error["traceback"])  # said once, in the notice
     reply = reply_of(msgs)["content"]
     assert reply["status"] == "error" and reply["execution_count"] is None
     assert all("jupyter_tos_guard" in m["metadata"] for m in msgs)
