@@ -9,10 +9,14 @@ numbered; the service stores each (client id, number) once, so a batch sent twic
 acknowledgement was lost) is not stored twice, and a hole in the numbering is evidence that
 the queue was tampered with.
 
-The same task sends heartbeats (package version, policy digest, queue depth), keeps a local
-cache of the exemptions the service granted to this user or their groups (registered in
-`guard.exemption_providers`; checks read only the cache), and pulls the centrally served
-policy into `guard.set_remote_policy` (the guard keeps the last good one).
+Once per `sync_interval` one `POST api/guard/sync` does the rest: it is the heartbeat
+(package version, policy digest, queue depth) and carries the ETags of the exemptions and the
+central policy the guard holds; the answer brings the user's hub groups and, only when they
+changed, the exemptions granted to this user or their groups (kept in a local cache on disk,
+registered in `guard.exemption_providers`; checks read only the cache) and the centrally served
+policy (handed to `guard.set_remote_policy`, which keeps the last good one). An idle fleet costs
+one small request per server per interval. Against a service of the previous version (no
+`api/guard/sync`) the guard falls back to its three old calls.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +42,8 @@ QUEUE_FILE = "queue.jsonl"
 CURSOR_FILE = "cursor.json"
 CLIENT_FILE = "client.json"
 EXEMPTIONS_FILE = "exemptions.json"
+GROUPS_FILE = "groups.json"
+NO_POLICY = "none"  # the policy ETag when the service serves no central policy
 EMPTY_POLICY = "version: 1\n"
 
 
@@ -205,27 +211,51 @@ class DiskQueue:
 
 
 class Reporter:
-    """The guard's side of the hub service."""
+    """The guard's side of the hub service.
 
-    def __init__(self, guard: Any, config: TosGuardHub, log: Any, user: str, server_name: str = ""):
+    `groups` is the user's hub groups as the service last said (from the hub's answer for this
+    server's token): None before the first answer, otherwise a tuple, kept on disk in the queue
+    directory so a restart while the service is unreachable still knows them. `on_groups`, when
+    set, is called with the new tuple whenever a sync answer changes them (on the event loop;
+    keep it quick). Policy conditions on groups read these; the reporter only delivers them.
+    """
+
+    def __init__(
+        self,
+        guard: Any,
+        config: TosGuardHub,
+        log: Any,
+        user: str,
+        server_name: str = "",
+        on_groups: Callable[[tuple[str, ...]], None] | None = None,
+    ):
         self.guard = guard
         self.config = config
         self.log = log
         self.user = user
         self.server_name = server_name
         self.url = config.service_url
+        self.sync_interval, self.use_exemptions, self.use_policy, self.config_notes = config.effective_sync()
         self.queue = DiskQueue(config.queue_dir, fsync=config.fsync, compact_bytes=config.compact_bytes)
         self._exemptions: tuple[Exemption, ...] = ()
+        self._exemptions_etag: str | None = None
         self._exemptions_path = os.path.join(config.queue_dir, EXEMPTIONS_FILE)
         self._load_cached_exemptions()
+        self.groups: tuple[str, ...] | None = None
+        self.on_groups = on_groups
+        self._groups_path = os.path.join(config.queue_dir, GROUPS_FILE)
+        self._load_cached_groups()
+        self.heartbeat_grace: float | None = None  # as the service last said
         self.central_sha256: str | None = None  # the central policy text in force
         self._policy_etag: str | None = None
         self._policy_tried: str | None = None
+        self._legacy = 0  # > 0: the service predates api/guard/sync; syncs left before asking again
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopped = False
         self.sent = 0
+        self.syncs = 0
         self.failures = 0
         self.last_error: str | None = None
         self.started = time.time()
@@ -249,13 +279,10 @@ class Reporter:
         if self.queue.pending_count:
             self._wake.set()
         self._tasks = [asyncio.ensure_future(self._sender())]
-        for interval, job in (
-            (self.config.heartbeat_interval, self.heartbeat),
-            (self.config.exemption_interval, self.fetch_exemptions),
-            (self.config.policy_interval, self.pull_policy),
-        ):
-            if interval > 0:
-                self._tasks.append(asyncio.ensure_future(self._every(interval, job)))
+        for note in self.config_notes:
+            self.log.warning("tos-guard: %s", note)
+        if self.sync_interval > 0:
+            self._tasks.append(asyncio.ensure_future(self._every(self.sync_interval, self.sync)))
         self.log.info(
             "tos-guard: reporting to the hub service at %s (queue %s, %d pending)",
             self.url,
@@ -387,6 +414,9 @@ class Reporter:
             )
 
     async def _every(self, interval: float, job: Any) -> None:
+        # a random start: 10,000 servers started together (a class, a hub restart) must not call
+        # the service together every interval after
+        await asyncio.sleep(interval * random.random())
         while not self._stopped:
             try:
                 await job()
@@ -396,7 +426,86 @@ class Reporter:
                 self.log.debug("tos-guard: hub service: %s failed: %s", job.__name__, exc)
             await asyncio.sleep(interval * random.uniform(0.9, 1.1))
 
-    # --- heartbeats, exemptions, central policy -----------------------------------------------------
+    # --- the sync: heartbeat, groups, exemptions, central policy ----------------------------------------
+
+    def sync_body(self) -> dict[str, Any]:
+        body = self.heartbeat_body()
+        # an ETag key present asks for that kind; null asks for it whatever the service holds
+        if self.use_exemptions:
+            body["exemptions_etag"] = self._exemptions_etag
+        if self.use_policy:
+            body["policy_etag"] = self._policy_etag
+        return body
+
+    async def sync(self) -> None:
+        """One call to the service; the answer carries only what changed."""
+        if self._legacy:  # an older service; ask again now and then, it may have been upgraded
+            self._legacy -= 1
+            await self._legacy_sync()
+            return
+        resp = await self._request("POST", "api/guard/sync", self.sync_body())
+        if resp.code == 404:
+            self.log.info("tos-guard: the hub service has no api/guard/sync (an older version): using its old calls")
+            self._legacy = 30
+            await self._legacy_sync()
+            return
+        answer = self._check(resp)
+        self.apply_sync(answer)
+        self.syncs += 1
+
+    async def _legacy_sync(self) -> None:
+        await self.heartbeat()
+        if self.use_exemptions:
+            await self.fetch_exemptions()
+        if self.use_policy:
+            await self.pull_policy()
+
+    def apply_sync(self, answer: Any) -> None:
+        if not isinstance(answer, dict):
+            raise ValueError("the sync answer is not an object")
+        grace = answer.get("heartbeat_grace")
+        if isinstance(grace, int | float):
+            self.heartbeat_grace = float(grace)
+        groups = answer.get("groups")
+        if isinstance(groups, list):
+            self._set_groups(tuple(str(g) for g in groups))
+        exemptions = answer.get("exemptions")
+        if self.use_exemptions and isinstance(exemptions, dict):
+            self._set_exemptions(list(exemptions.get("items") or []), exemptions.get("etag"))
+        policy = answer.get("policy")
+        if self.use_policy and isinstance(policy, dict):
+            etag = policy.get("etag")
+            if policy.get("text") is None:
+                self._withdraw_policy()
+                self._policy_etag = str(etag) if etag else NO_POLICY
+            else:
+                self._apply_policy(str(policy["sha256"]), str(policy["text"]), policy.get("source"))
+                self._policy_etag = str(etag) if etag else None
+
+    def _set_groups(self, groups: tuple[str, ...]) -> None:
+        if groups == self.groups:
+            return
+        self.groups = groups
+        try:
+            _write_atomic(self._groups_path, {"fetched": time.time(), "groups": list(groups)}, fsync=False)
+        except OSError:
+            pass
+        if self.on_groups is not None:
+            try:
+                self.on_groups(groups)
+            except Exception:
+                self.log.exception("tos-guard: the on_groups callback failed")
+
+    def _load_cached_groups(self) -> None:
+        try:
+            with open(self._groups_path, encoding="utf-8") as f:
+                groups = json.load(f)["groups"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return
+        if isinstance(groups, list):
+            self.groups = tuple(str(g) for g in groups)
+
+    # --- the previous version's calls (heartbeat, exemptions, central policy) ---------------------------
 
     def heartbeat_body(self) -> dict[str, Any]:
         policy = self.guard.engine.policy
@@ -423,23 +532,33 @@ class Reporter:
 
     async def fetch_exemptions(self) -> None:
         answer = self._check(await self._request("GET", "api/guard/exemptions"))
-        items = list(answer.get("exemptions") or [])
+        self._set_exemptions(list(answer.get("exemptions") or []), None)
+
+    def _set_exemptions(self, items: list[Any], etag: Any) -> None:
         self._exemptions = tuple(e for e in (self._exemption(i) for i in items) if e is not None)
+        self._exemptions_etag = str(etag) if etag else None
         try:
-            _write_atomic(self._exemptions_path, {"fetched": time.time(), "exemptions": items}, fsync=False)
+            _write_atomic(
+                self._exemptions_path,
+                {"fetched": time.time(), "etag": self._exemptions_etag, "exemptions": items},
+                fsync=False,
+            )
         except OSError:
             pass
 
     def _load_cached_exemptions(self) -> None:
         try:
             with open(self._exemptions_path, encoding="utf-8") as f:
-                items = json.load(f)["exemptions"]
+                cached = json.load(f)
+            items = cached["exemptions"]
+            self._exemptions = tuple(e for e in (self._exemption(i) for i in items) if e is not None)
         except (OSError, ValueError, KeyError, TypeError):
             return
-        self._exemptions = tuple(e for e in (self._exemption(i) for i in items) if e is not None)
+        etag = cached.get("etag")
+        self._exemptions_etag = str(etag) if etag else None
 
     @staticmethod
-    def _exemption(item: dict[str, Any]) -> Exemption | None:
+    def _exemption(item: Any) -> Exemption | None:
         try:
             kind, subject = item["subject_kind"], str(item["subject"])
             expires = item.get("expires")
@@ -463,18 +582,22 @@ class Reporter:
             return
         answer = self._check(resp, ok=(200, 204))
         if resp.code == 204 or not answer:
-            if self.central_sha256 is not None:  # the operator withdrew the central policy
-                if self.guard.set_remote_policy("hub:none", EMPTY_POLICY):
-                    self.central_sha256 = None
+            self._withdraw_policy()
             self._policy_etag = None
             return
-        sha, text = str(answer["sha256"]), str(answer["text"])
         self._policy_etag = resp.headers.get("Etag")
+        self._apply_policy(str(answer["sha256"]), str(answer["text"]), answer.get("source"))
+
+    def _withdraw_policy(self) -> None:
+        if self.central_sha256 is not None:  # the operator withdrew the central policy
+            if self.guard.set_remote_policy("hub:none", EMPTY_POLICY):
+                self.central_sha256 = None
+
+    def _apply_policy(self, sha: str, text: str, source: Any) -> None:
         if sha == self.central_sha256 or sha == self._policy_tried:
             return
         self._policy_tried = sha
-        source = f"hub:{answer.get('source') or 'central policy'}"
-        if self.guard.set_remote_policy(source, text):
+        if self.guard.set_remote_policy(f"hub:{source or 'central policy'}", text):
             self.central_sha256 = sha
             self.log.info("tos-guard: central policy %s from the hub service is in force", sha[:12])
 
@@ -502,6 +625,6 @@ def make_reporter(config: TosGuardHub, guard: Any, log: Any) -> Reporter | None:
         log.error("tos-guard: cannot open the hub report queue in %s: %s; verdicts stay local", config.queue_dir, exc)
         return None
     guard.sinks.append(reporter.sink)
-    if config.exemption_interval > 0:
+    if reporter.use_exemptions:
         guard.exemption_providers.append(reporter.exemptions)
     return reporter

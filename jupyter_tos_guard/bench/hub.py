@@ -62,39 +62,128 @@ def free_port() -> int:
 # --- the stand-in for the hub's /hub/api/user -------------------------------------------------------
 
 
-def start_identity_stub(port: int) -> threading.Thread:
-    from tornado import web
+class IdentityStub:
+    """The hub's `GET /hub/api/user` for tokens `bench-<n>` (user `user<n>`, group `course<n % 40>`),
+    in a thread of this process; anything else is refused as the hub refuses an unknown token.
+    `requests` counts the questions per token, so a test can see what the service's cache saves.
+    `delay` holds each answer that long (a hub under load)."""
 
-    class User(web.RequestHandler):
-        def get(self) -> None:
-            token = self.request.headers.get("Authorization", "").partition(" ")[2]
-            if not token.startswith("bench-"):
-                self.set_status(403)
-                self.finish("{}")
-                return
-            n = int(token.split("-")[1])
-            self.finish(
-                json.dumps(
-                    {
-                        "kind": "user",
-                        "name": f"user{n}",
-                        "groups": [f"course{n % 40}"],
-                        "scopes": ["access:servers!server=user{n}/"],
-                        "admin": False,
-                    }
+    def __init__(self, port: int, delay: float = 0.0):
+        self.port = port
+        self.delay = delay
+        self.requests: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._ready = threading.Event()
+        self._thread.start()
+        self._ready.wait(30)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hub/api"
+
+    def _run(self) -> None:
+        from tornado import web
+
+        stub = self
+
+        class User(web.RequestHandler):
+            async def get(self) -> None:
+                token = self.request.headers.get("Authorization", "").partition(" ")[2]
+                with stub._lock:
+                    stub.requests[token] = stub.requests.get(token, 0) + 1
+                if stub.delay:
+                    await asyncio.sleep(stub.delay)
+                if not token.startswith("bench-"):
+                    self.set_status(403)
+                    self.finish("{}")
+                    return
+                n = int(token.split("-")[1])
+                self.finish(
+                    json.dumps(
+                        {
+                            "kind": "user",
+                            "name": f"user{n}",
+                            "groups": [f"course{n % 40}"],
+                            "scopes": [f"access:servers!server=user{n}/"],
+                            "admin": False,
+                        }
+                    )
                 )
-            )
 
-    def run() -> None:
         async def main() -> None:
-            web.Application([(r"/hub/api/user", User)]).listen(port, "127.0.0.1")
+            web.Application([(r"/hub/api/user", User)]).listen(self.port, "127.0.0.1")
+            self._ready.set()
             await asyncio.Event().wait()
 
         asyncio.run(main())
 
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return t
+
+def start_identity_stub(port: int) -> IdentityStub:
+    return IdentityStub(port)
+
+
+class ServiceProcess:
+    """The real service (`python -m jupyter_tos_guard.hub`) as a subprocess, identifying tokens with
+    `hub_api_url` (the stub above), listening on `port`, its config `extra` lines added."""
+
+    def __init__(self, workdir: Path, db_url: str, hub_api_url: str, port: int, extra: str = "", name: str = "svc"):
+        self.port = port
+        self.base = f"http://127.0.0.1:{port}/services/tos-guard/"
+        config = workdir / f"{name}_config.py"
+        config.write_text(
+            f"c = get_config()  # noqa\nc.TosGuardHubService.db_url = {db_url!r}\n"
+            "c.TosGuardHubService.flag_check_interval = 0\nc.Application.log_level = 'WARN'\n" + extra
+        )
+        env = dict(
+            os.environ,
+            JUPYTERHUB_API_URL=hub_api_url,
+            JUPYTERHUB_API_TOKEN="svc",
+            JUPYTERHUB_SERVICE_PREFIX="/services/tos-guard/",
+            JUPYTERHUB_SERVICE_URL=f"http://127.0.0.1:{port}",
+        )
+        for key in ("JUPYTERHUB_CLIENT_ID", "JUPYTERHUB_OAUTH_ACCESS_SCOPES"):
+            env.pop(key, None)
+        self.log_path = workdir / f"{name}.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyter_tos_guard.hub", "--config", str(config)],
+            env=env,
+            cwd=workdir,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_http(self.base + "api/health", self.proc)
+        except BaseException:
+            self.stop()
+            raise
+
+    def cpu_seconds(self) -> float:
+        return _cpu_seconds(self.proc.pid)
+
+    def log_tail(self, chars: int = 4000) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")[-chars:]
+
+    def stop(self, kill: bool = False) -> None:
+        if kill:
+            self.proc.kill()
+        else:
+            self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._log.close()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --- load generator (one process per --processes) ----------------------------------------------------
@@ -168,34 +257,12 @@ def _load_worker(url: str, first: int, clients: int, per_client: int, batch: int
 
 def run_ingest(args: argparse.Namespace, workdir: Path) -> list[str]:
     hub_port, port = free_port(), free_port()
-    start_identity_stub(hub_port)
+    stub = IdentityStub(hub_port)
     db = workdir / "ingest.sqlite"
-    config = workdir / "bench_hub_config.py"
-    config.write_text(
-        f"c = get_config()  # noqa\nc.TosGuardHubService.db_url = 'sqlite:///{db}'\n"
-        "c.TosGuardHubService.flag_check_interval = 0\nc.Application.log_level = 'WARN'\n"
-    )
-    env = dict(
-        os.environ,
-        JUPYTERHUB_API_URL=f"http://127.0.0.1:{hub_port}/hub/api",
-        JUPYTERHUB_API_TOKEN="svc",
-        JUPYTERHUB_SERVICE_PREFIX="/services/tos-guard/",
-        JUPYTERHUB_SERVICE_URL=f"http://127.0.0.1:{port}",
-    )
-    for key in ("JUPYTERHUB_CLIENT_ID", "JUPYTERHUB_OAUTH_ACCESS_SCOPES"):
-        env.pop(key, None)
-    service_log = open(workdir / "service.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter_tos_guard.hub", "--config", str(config)],
-        env=env,
-        cwd=workdir,
-        stdout=service_log,
-        stderr=subprocess.STDOUT,
-    )
+    service = ServiceProcess(workdir, f"sqlite:///{db}", stub.api_url, port, name="ingest")
     lines = []
     try:
-        _wait_http(f"http://127.0.0.1:{port}/services/tos-guard/api/health", proc)
-        url = f"http://127.0.0.1:{port}/services/tos-guard/api/guard/reports"
+        url = service.base + "api/guard/reports"
         for batch in (1, 50):
             total_reports = args.reports if batch == 1 else args.reports * 5
             clients = args.clients
@@ -236,16 +303,10 @@ def run_ingest(args: argparse.Namespace, workdir: Path) -> list[str]:
         lines.append(f"ingest: {stored} verdicts stored (SQLite WAL, synchronous=FULL, group commit)")
         print(lines[-1], flush=True)
     except BaseException:
-        service_log.flush()
-        print((workdir / "service.log").read_text(errors="replace")[-4000:], file=sys.stderr)
+        print(service.log_tail(), file=sys.stderr)
         raise
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        service_log.close()
+        service.stop()
     return lines
 
 

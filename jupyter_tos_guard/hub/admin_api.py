@@ -135,6 +135,7 @@ class ExemptionsAPI(AdminAPI):
             )
         except ValueError as exc:
             raise web.HTTPError(400, str(exc)) from None
+        self.ctx.exemptions.invalidate()  # this replica's guards get it at their next sync
         self.write_json(item, 201)
 
 
@@ -142,6 +143,7 @@ class ExemptionAPI(AdminAPI):
     async def delete(self, grant_id: str) -> None:
         if not await self.ctx.write(self.ctx.store.revoke_exemption, int(grant_id), self.admin_name):
             raise web.HTTPError(404, "no such active exemption")
+        self.ctx.exemptions.invalidate()
         self.set_status(204)
         self.finish()
 

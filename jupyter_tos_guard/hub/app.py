@@ -215,7 +215,7 @@ class TosGuardHubApp(_Common):
             if task is not None:
                 task.cancel()
         server.stop()
-        while ctx.ingestor.pending or ctx.ingestor._running:  # let acknowledged writes finish
+        while ctx.ingestor.busy or ctx.heartbeats.busy:  # let acknowledged writes finish
             await asyncio.sleep(0.05)
         ctx.close()
         store.engine.dispose()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from traitlets import Bool, Dict, Float, Int, List, Unicode, default, validate
+from traitlets import Bool, Dict, Float, Int, List, TraitError, Unicode, default, validate
 from traitlets.config import Configurable
 
 from ..config import DEFAULT_SERVICE_NAME
@@ -133,7 +133,7 @@ class TosGuardHubService(Configurable):
     policy_file = Unicode(
         "",
         config=True,
-        help="""A policy YAML served to every guard (`c.TosGuardHub.policy_interval`), layered
+        help="""A policy YAML served to every guard (with each `c.TosGuardHub.sync_interval`), layered
         over their local files. Reread when it changes; a broken edit is refused and the last
         good text keeps being served. Empty: no central policy.""",
     )
@@ -171,10 +171,25 @@ class TosGuardHubService(Configurable):
     heartbeat_grace = Float(
         300.0,
         config=True,
-        help="""A running server whose guard has not sent a heartbeat for this many seconds
-        (and that has been running at least that long) is flagged. Keep it a few times the
-        guards' `heartbeat_interval`.""",
+        help="""A running server whose guard has not synced (or sent a heartbeat) for this
+        many seconds (and that has been running at least that long) is flagged. Keep it a few
+        times the guards' `c.TosGuardHub.sync_interval` (60 s by default).""",
     )
+
+    token_cache_size = Int(
+        20_000,
+        config=True,
+        help="""Most answers of the hub about guards' tokens kept in memory (HubAuth's cache;
+        each also expires after `c.HubAuth.cache_max_age`, 60 s here). Each server has its own
+        token, so keep this above the number of running servers (about 2 KB each): past it the
+        oldest answers are dropped and those guards' next requests ask the hub again.""",
+    )
+
+    @validate("token_cache_size")
+    def _positive_cache(self, proposal: dict) -> int:
+        if int(proposal["value"]) < 1:
+            raise TraitError("token_cache_size must be at least 1")
+        return int(proposal["value"])
 
     retention_days = Float(
         180.0,

@@ -489,24 +489,43 @@ class Store:
         return row, tags
 
     def heartbeat(self, user: str, client_id: str, body: dict[str, Any]) -> None:
+        result = self.heartbeats([(user, client_id, body)])[0]
+        if result is not None:
+            raise result
+
+    def heartbeats(self, items: Sequence[tuple[str, str, dict[str, Any]]]) -> list[PermissionError | None]:
+        """Store many guards' heartbeats (user, client_id, body) in one transaction; for each,
+        None or the PermissionError of a client id that belongs to another user."""
         t = now()
+        out: list[PermissionError | None] = []
         with self.session() as s:
-            client = s.get(GuardClient, client_id)
-            if client is None:
-                client = GuardClient(client_id=client_id, user=user, first_seen=t, max_seq=0)
-                s.add(client)
-            elif client.user != user:
-                raise PermissionError(f"client {client_id} belongs to another user")
-            client.server_name = _opt_str(body.get("server_name"), 255) or ""
-            client.last_heartbeat = t
-            client.version = _opt_str(body.get("version"), 64)
-            client.policy_name = _opt_str(body.get("policy_name"), 255)
-            client.policy_digest = _opt_str(body.get("policy_digest"), 64)
-            client.central_policy_sha256 = _opt_str(body.get("central_policy_sha256"), 64)
-            client.mode = _opt_str(body.get("mode"), 16)
-            pending = body.get("queue_pending")
-            client.queue_pending = int(pending) if isinstance(pending, int) else None
-            client.info = json.dumps(body, default=str)[:65536]
+            ids = sorted({cid for _, cid, _ in items})
+            clients = {
+                c.client_id: c
+                for c in s.execute(
+                    select(GuardClient).where(GuardClient.client_id.in_(ids)).order_by(GuardClient.client_id)
+                ).scalars()
+            }
+            for user, client_id, body in items:
+                client = clients.get(client_id)
+                if client is None:
+                    client = clients[client_id] = GuardClient(client_id=client_id, user=user, first_seen=t, max_seq=0)
+                    s.add(client)
+                elif client.user != user:
+                    out.append(PermissionError(f"client {client_id} belongs to another user"))
+                    continue
+                client.server_name = _opt_str(body.get("server_name"), 255) or ""
+                client.last_heartbeat = t
+                client.version = _opt_str(body.get("version"), 64)
+                client.policy_name = _opt_str(body.get("policy_name"), 255)
+                client.policy_digest = _opt_str(body.get("policy_digest"), 64)
+                client.central_policy_sha256 = _opt_str(body.get("central_policy_sha256"), 64)
+                client.mode = _opt_str(body.get("mode"), 16)
+                pending = body.get("queue_pending")
+                client.queue_pending = int(pending) if isinstance(pending, int) else None
+                client.info = json.dumps(body, default=str)[:65536]
+                out.append(None)
+        return out
 
     # --- verdict queries -------------------------------------------------------------------
 

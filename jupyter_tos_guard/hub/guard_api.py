@@ -1,8 +1,12 @@
 """The guards' API (`api/guard/...`) and the health probe.
 
 A single-user server presents its own hub token. The service asks the hub whose token it is
-(`HubAuth.user_for_token`, cached) and takes the user and their groups from that answer only,
-never from the body: a server can report, fetch exemptions and pull the policy only as its own user.
+(`HubAuth.user_for_token`, through its bounded cache, see `state.TokenCheck`) and takes the
+user and their groups from that answer only, never from the body: a server can report, sync,
+fetch exemptions and pull the policy only as its own user.
+
+`api/guard/sync` is what guards call once per interval; `heartbeat`, `exemptions` and `policy`
+are the three calls it replaced, kept for guards of the previous version.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from jupyterhub.services.auth import HubAuth, check_scopes
 from tornado import web
 
 from .. import __version__
+from ..reporter import NO_POLICY
 from .base import BaseHandler
 from .db import IngestItem
 
@@ -31,7 +36,7 @@ class GuardHandler(BaseHandler):
         if not m:
             raise web.HTTPError(401, "present the server's hub token: Authorization: token <token>")
         try:
-            model = await self.ctx.hub_auth.user_for_token(m.group(1), sync=False)
+            model = await self.ctx.tokens.user_for_token(m.group(1))
         except web.HTTPError as exc:
             raise web.HTTPError(503, f"cannot check the token with the hub: {exc.log_message}") from None
         if not model:
@@ -78,11 +83,48 @@ class ReportsHandler(GuardHandler):
         self.write_json({"acked": result.acked, "inserted": result.inserted, "duplicates": result.duplicates})
 
 
+class SyncHandler(GuardHandler):
+    """The heartbeat, and what the guard lacks: `{client_id, server_name, <heartbeat fields>,
+    exemptions_etag?, policy_etag?}` -> `{user, groups, heartbeat_grace, exemptions?, policy?}`.
+
+    An ETag key in the body asks for that kind; the kind is in the answer only when the guard's
+    ETag is not the current one, so an idle guard gets a few dozen bytes."""
+
+    async def post(self) -> None:
+        body, client_id = self.guard_report()
+        for key in ("exemptions_etag", "policy_etag"):
+            if body.get(key) is not None and not isinstance(body[key], str):
+                raise web.HTTPError(400, f"{key}: a string or null")
+        try:
+            await self.ctx.heartbeats.submit((self.user_name, client_id, body))
+        except PermissionError as exc:
+            raise web.HTTPError(403, str(exc)) from None
+        answer: dict[str, Any] = {
+            "user": self.user_name,
+            "groups": list(self.user_groups),
+            "heartbeat_grace": self.ctx.config.heartbeat_grace,
+        }
+        if "exemptions_etag" in body:
+            items, etag = await self.ctx.exemptions.for_user(self.user_name, self.user_groups)
+            if body["exemptions_etag"] != etag:
+                answer["exemptions"] = {"etag": etag, "items": items}
+        if "policy_etag" in body:
+            text, sha = self.ctx.policy.current()
+            etag = sha or NO_POLICY
+            if body["policy_etag"] != etag:
+                answer["policy"] = (
+                    {"etag": etag, "sha256": sha, "text": text, "source": os.path.basename(self.ctx.policy.path)}
+                    if text is not None
+                    else {"etag": etag, "text": None}
+                )
+        self.write_json(answer)
+
+
 class HeartbeatHandler(GuardHandler):
     async def post(self) -> None:
         body, client_id = self.guard_report()
         try:
-            await self.ctx.write(self.ctx.store.heartbeat, self.user_name, client_id, body)
+            await self.ctx.heartbeats.submit((self.user_name, client_id, body))
         except PermissionError as exc:
             raise web.HTTPError(403, str(exc)) from None
         self.write_json({"ok": True, "heartbeat_grace": self.ctx.config.heartbeat_grace})
@@ -90,9 +132,8 @@ class HeartbeatHandler(GuardHandler):
 
 class GuardExemptionsHandler(GuardHandler):
     async def get(self) -> None:
-        items = await self.ctx.read(self.ctx.store.exemptions_for, self.user_name, self.user_groups)
-        keep = ("id", "subject_kind", "subject", "rule", "category", "reason", "expires")
-        self.write_json({"user": self.user_name, "exemptions": [{k: e[k] for k in keep} for e in items]})
+        items, _ = await self.ctx.exemptions.for_user(self.user_name, self.user_groups)
+        self.write_json({"user": self.user_name, "exemptions": items})
 
 
 class GuardPolicyHandler(GuardHandler):

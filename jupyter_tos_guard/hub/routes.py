@@ -18,7 +18,14 @@ from .admin_api import (
     SummaryAPI,
     VerdictsAPI,
 )
-from .guard_api import GuardExemptionsHandler, GuardPolicyHandler, HealthHandler, HeartbeatHandler, ReportsHandler
+from .guard_api import (
+    GuardExemptionsHandler,
+    GuardPolicyHandler,
+    HealthHandler,
+    HeartbeatHandler,
+    ReportsHandler,
+    SyncHandler,
+)
 from .pages import (
     AuditPage,
     ClearStrikesPage,
@@ -37,6 +44,7 @@ def routes(base_url: str) -> list[tuple[str, type[web.RequestHandler]]]:
     return [
         (b + r"api/health", HealthHandler),
         (b + r"api/guard/reports", ReportsHandler),
+        (b + r"api/guard/sync", SyncHandler),
         (b + r"api/guard/heartbeat", HeartbeatHandler),
         (b + r"api/guard/exemptions", GuardExemptionsHandler),
         (b + r"api/guard/policy", GuardPolicyHandler),

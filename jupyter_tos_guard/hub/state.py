@@ -1,5 +1,6 @@
-"""What every request handler of the service shares: the store, the hub API, the central policy,
-the group-commit writer of reports, strikes and flag checks (`ServiceContext`)."""
+"""What every request handler of the service shares: the store, the hub API, the token check,
+the central policy, the exemptions guards sync, the group-commit writers of reports and
+heartbeats, strikes and flag checks (`ServiceContext`)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
-from jupyterhub.services.auth import HubAuth
+from jupyterhub.services.auth import HubAuth, _ExpiringDict
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from .config import TosGuardHubService
-from .db import IngestItem, IngestResult, Store, iso, now
+from .db import Store, iso, now
 from .heartbeats import FlagChecker
 from .hubapi import HubAPI
 from .strikes import Strikes
@@ -88,40 +89,131 @@ class CentralPolicy:
         return self.sha256, self.changed
 
 
-class GroupCommit:
-    """Report requests that arrive while a write is running are stored together in the next
-    transaction: one commit (and one fsync) for many requests."""
+class BoundedExpiringDict(_ExpiringDict):  # type: ignore[misc]
+    """HubAuth's own cache (an answer expires after `cache_max_age`), holding at most
+    `max_size` answers: past that the oldest is dropped, so 10,000 servers' tokens (or a flood
+    of made-up ones, whose refusals are cached too) cannot grow memory without bound."""
 
-    def __init__(self, ctx: ServiceContext):
+    def __init__(self, max_age: float, max_size: int):
+        super().__init__(max_age)
+        self.max_size = max_size
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.values.pop(key, None)  # re-inserted at the end: insertion order is age order
+        self.timestamps.pop(key, None)
+        super().__setitem__(key, value)
+        while len(self.values) > self.max_size:
+            oldest = next(iter(self.values))
+            del self.values[oldest]
+            del self.timestamps[oldest]
+
+
+class TokenCheck:
+    """`HubAuth.user_for_token` with its cache bounded, and one hub request per token at a time:
+    requests that arrive while the hub is being asked about their token wait for that answer
+    instead of each asking again (HubAuth alone would ask once per request until the first
+    answer is cached)."""
+
+    def __init__(self, hub_auth: HubAuth, max_size: int):
+        self.hub_auth = hub_auth
+        hub_auth.cache = BoundedExpiringDict(hub_auth.cache_max_age, max_size)
+        self._asking: dict[str, asyncio.Future[Any]] = {}
+
+    async def user_for_token(self, token: str) -> dict[str, Any] | None:
+        key = hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+        pending = self._asking.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self.hub_auth.user_for_token(token, sync=False))
+            self._asking[key] = pending
+            pending.add_done_callback(lambda _: self._asking.pop(key, None))
+        return await asyncio.shield(pending)  # type: ignore[no-any-return]
+
+
+class ExemptionSnapshot:
+    """The active exemptions, reread from the database at most every `max_age` seconds and
+    matched in memory to each syncing guard's user and groups: a fleet's syncs cost one query
+    per period, not one each. (A grant made on another replica is served within `max_age`.)"""
+
+    KEEP = ("id", "subject_kind", "subject", "rule", "category", "reason", "expires")
+
+    def __init__(self, ctx: ServiceContext, max_age: float = 2.0):
         self.ctx = ctx
-        self.pending: list[tuple[IngestItem, asyncio.Future[IngestResult]]] = []
+        self.max_age = max_age
+        self._items: list[dict[str, Any]] = []
+        self._loaded = float("-inf")
+        self._lock = asyncio.Lock()
+
+    def invalidate(self) -> None:
+        self._loaded = float("-inf")
+
+    async def for_user(self, user: str, groups: tuple[str, ...]) -> tuple[list[dict[str, Any]], str]:
+        """The user's active exemptions (what `Store.exemptions_for` answers) and their ETag."""
+        if now() - self._loaded > self.max_age:
+            async with self._lock:
+                if now() - self._loaded > self.max_age:
+                    loaded = now()
+                    items = await self.ctx.read(self.ctx.store.exemptions)
+                    self._items = sorted(({k: e[k] for k in self.KEEP} for e in items), key=lambda e: e["id"])
+                    self._loaded = loaded
+        t = now()
+        wanted = set(groups)
+        mine = [
+            e
+            for e in self._items
+            if (e["expires"] is None or e["expires"] > t)
+            and (
+                (e["subject_kind"] == "user" and e["subject"] == user)
+                or (e["subject_kind"] == "group" and e["subject"] in wanted)
+            )
+        ]
+        etag = hashlib.sha256(json.dumps(mine, sort_keys=True, default=str).encode()).hexdigest()[:32]
+        return mine, etag
+
+
+class GroupCommit:
+    """Requests that arrive while a write is running are stored together in the next
+    transaction: one commit (and one fsync) for many requests. `write` takes the list of
+    items and returns one result per item, in order."""
+
+    def __init__(self, ctx: ServiceContext, write: Callable[[list[Any]], list[Any]]):
+        self.ctx = ctx
+        self.write = write
+        self.pending: list[tuple[Any, asyncio.Future[Any]]] = []
         self._running = False
 
-    async def submit(self, item: IngestItem) -> IngestResult:
-        fut: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
+    async def submit(self, item: Any) -> Any:
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.pending.append((item, fut))
         if not self._running:
             self._running = True
             asyncio.ensure_future(self._drain())
         return await fut
 
+    @property
+    def busy(self) -> bool:
+        return bool(self.pending) or self._running
+
     async def _drain(self) -> None:
         try:
             while self.pending:
                 batch, self.pending = self.pending, []
                 try:
-                    results = await self.ctx.write(self.ctx.store.ingest, [item for item, _ in batch])
+                    results = await self.ctx.write(self.write, [item for item, _ in batch])
                 except Exception:
-                    # isolate the request that failed; store the others
+                    # isolate the request that failed (or lost a race with another replica, which
+                    # a retry alone resolves); store the others
                     for item, fut in batch:
                         try:
-                            fut.set_result((await self.ctx.write(self.ctx.store.ingest, [item]))[0])
+                            fut.set_result((await self.ctx.write(self.write, [item]))[0])
                         except Exception as exc:
                             fut.set_exception(exc)
                     continue
                 for (_, fut), result in zip(batch, results, strict=True):
                     if not fut.done():
-                        fut.set_result(result)
+                        if isinstance(result, Exception):
+                            fut.set_exception(result)
+                        else:
+                            fut.set_result(result)
         finally:
             self._running = False
 
@@ -144,7 +236,10 @@ class ServiceContext:
         self.service_name = service_name
         self.write_pool = ThreadPoolExecutor(1, thread_name_prefix="tos-db-write")
         self.read_pool = ThreadPoolExecutor(4, thread_name_prefix="tos-db-read")
-        self.ingestor = GroupCommit(self)
+        self.ingestor = GroupCommit(self, store.ingest)
+        self.heartbeats = GroupCommit(self, store.heartbeats)
+        self.tokens = TokenCheck(hub_auth, config.token_cache_size)
+        self.exemptions = ExemptionSnapshot(self)
         self.policy = CentralPolicy(config.policy_file, log, self._audit_sync)
         self.strikes = Strikes(store, self.write, self.read, hub_api, config.restricted_group, self.notify, log)
         self.flags: FlagChecker | None = None

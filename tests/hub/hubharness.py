@@ -241,9 +241,7 @@ def write_config(root: Path, chp: str) -> dict[str, Any]:
                 "ServerApp": {"jpserver_extensions": {"jupyter_tos_guard": True}},
                 "TosGuard": {"policy_files": [str(policy)], "reload_interval": 0},
                 "TosGuardHub": {
-                    "heartbeat_interval": 1,
-                    "exemption_interval": 1,
-                    "policy_interval": 1,
+                    "sync_interval": 1,
                     "retry_initial": 0.5,
                     "retry_max": 2,
                     "request_timeout": 3,
