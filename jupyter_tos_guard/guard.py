@@ -7,6 +7,7 @@ against one whole policy, old or new.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import logging
@@ -119,6 +120,7 @@ class Guard:
         self.worker = CheckWorker(log)  # large cells (see check_async); started on first use
         self._texts: dict[str, tuple[tuple[str, str], ...]] = {}  # policy digest -> its texts, for the worker
         self.memories: OrderedDict[str, Memory] = OrderedDict()  # kernel id -> what its cells assigned
+        self._pending: list[Request] = []  # cells that ran, not yet remembered
         # Other consumers of every audit record (e.g. the hub reporter); each must return fast.
         self.sinks: list[Callable[[dict[str, Any]], None]] = []
         # Where exemptions come from besides the policy (e.g. the hub service); must be fast.
@@ -284,19 +286,34 @@ class Guard:
         return memory
 
     def _prelude(self, request: Request) -> str:
+        self.remember_pending()
         memory = self._memory(request)
         return memory.prelude(request.code) if memory is not None else ""
 
     def _remember(self, request: Request, decision: Decision) -> Decision:
-        """A cell that runs leaves its assignments for the next ones; a refused one left nothing."""
-        if decision.action <= Action.WARN:
+        """A cell that runs leaves its assignments for the next ones; a refused one left nothing.
+        Read after the cell is on its way to the kernel (the loop's next turn), not before:
+        the next check reads whatever is still pending first."""
+        remembers = self.config.remember_cells and request.surface == "cell" and request.kernel_id is not None
+        if remembers and decision.action <= Action.WARN:
+            self._pending.append(request)
+            if len(self._pending) == 1:
+                try:
+                    asyncio.get_running_loop().call_soon(self.remember_pending)
+                except RuntimeError:  # no loop (the CLI, tests): at the next check
+                    pass
+        return decision
+
+    def remember_pending(self) -> None:
+        pending, self._pending = self._pending, []
+        for request in pending:
             memory = self._memory(request, create=True)
             if memory is not None:
                 memory.remember(request.code)
-        return decision
 
     def forget(self, kernel_id: str) -> None:
         """The kernel restarted: its namespace is empty again."""
+        self.remember_pending()
         self.memories.pop(kernel_id, None)
 
     def offloads(self, request: Request) -> bool:

@@ -964,6 +964,53 @@ def bench_rule_scaling(cells: Sequence[Cell], n_default: int, cfg: Config, repor
     )
 
 
+def bench_memory(cells: Sequence[Cell], cfg: Config) -> None:
+    """What remembering earlier cells costs: the guard's check of the mix run in order as one
+    notebook, with `remember_cells` on and off, interleaved pass by pass."""
+    import logging
+    import tempfile
+
+    from ..config import TosGuard
+    from ..guard import Guard, Request
+
+    _section(f"cells in sequence: the guard with and without memory ({cfg.reps} passes x {len(cells)} cells)")
+    with tempfile.TemporaryDirectory() as tmp:
+        guards = {
+            on: Guard(TosGuard(audit_log=f"{tmp}/a{on}.jsonl", remember_cells=on), logging.getLogger("bench"))
+            for on in (False, True)
+        }
+        samples: dict[bool, list[float]] = {False: [], True: []}
+        after: list[float] = []  # reading what a cell assigned, done once it is on its way
+        perf = time.perf_counter
+        for n in range(cfg.reps + 1):
+            for on, guard in guards.items():
+                guard.forget("k")
+                for c in cells:
+                    request = Request(c.code, kernel_id="k")
+                    t0 = perf()
+                    guard.check(request)
+                    t1 = perf()
+                    guard.remember_pending()  # in a server: on the loop's next turn
+                    if n:  # the first pass warms up
+                        samples[on].append(t1 - t0)
+                        if on:
+                            after.append(perf() - t1)
+        remembered = len(guards[True].memories["k"])
+        for guard in guards.values():
+            guard.close()
+    plain, kept = samples[False], samples[True]
+    rows = [
+        ("check, memory off", plain, ""),
+        ("check, memory on", kept, f"{remembered} names remembered"),
+        ("remembering a cell", after, "after it is forwarded"),
+    ]
+    _latency_table(rows)
+    print(
+        f"  ratio on/off: p50 x{percentile(kept, 50) / percentile(plain, 50):.2f}, "
+        f"p99 x{percentile(kept, 99) / percentile(plain, 99):.2f}, mean x{statistics.mean(kept) / statistics.mean(plain):.2f}"
+    )
+
+
 def bench_server(quick: bool) -> None:
     """The server round-trip benchmark lives in its own module (it starts real servers)."""
     if importlib.util.find_spec("jupyter_tos_guard.bench.server") is None:
@@ -993,6 +1040,7 @@ def main(args: argparse.Namespace) -> int:
     bench_throughput(engine, cfg, report)
     bench_large_load(cfg, report)
     bench_rule_scaling(cells, len(engine.policy.rules), cfg, report)
+    bench_memory(cells, cfg)
 
     _section("targets")
     if quick:

@@ -29,6 +29,10 @@ _ASSIGN_LINE = re.compile(
     r"|(?:os\.)?environ\[(?P<q>['\"])(?P<env>\w+)(?P=q)\])[ \t]*\+?=(?!=)",
     re.M,
 )
+# the value's first line, before anything is parsed: a string in it, a bracket or a backslash
+# that goes on to the next lines, or only names and operators (`b = a + c`)
+_MAY_BE_TEXT = re.compile(r"""[^\n]*['"]|[ \t]*[(\[][ \t]*(?:#[^\n]*)?$|[^\n]*\\$|[\w \t+%*.]+(?:#[^\n]*)?$""", re.M)
+_CALL = re.compile(r"([A-Za-z_]\w*)[ \t]*\(")
 _ENV_LINE = re.compile(r"^[ \t]*%env[ \t]+([A-Za-z_]\w*)[ \t]*[= \t][^\n]*$", re.M)
 MAX_CONTINUATION_LINES = 20
 
@@ -47,6 +51,14 @@ class Memory:
         for m in _ENV_LINE.finditer(code):
             self._keep("$" + m.group(1), m.group(0).strip(), frozenset())
         for m in _ASSIGN_LINE.finditer(code):
+            if not _MAY_BE_TEXT.match(code, m.end()):
+                continue  # `n = 3`, `model = Net(`: nothing to parse
+            line_end = code.find("\n", m.end())
+            if any(
+                c.group(1) not in _FOLDABLE
+                for c in _CALL.finditer(code, m.end(), len(code) if line_end < 0 else line_end)
+            ):
+                continue  # `df = pd.read_csv("x.csv")`: data, not text
             source = _statement(code, m.start())
             if source is None:
                 continue
@@ -71,8 +83,8 @@ class Memory:
         """The remembered statements `code` depends on, oldest first ("" when none)."""
         if not self._known:
             return ""
-        words = set(_NAME.findall(code))
-        wanted = {n for n in self._known if n in words or (n.startswith("$") and n[1:] in words)}
+        # a substring test first (C speed over a few hundred names), then whole words only
+        wanted = {n for n in self._known if n.lstrip("$") in code and _uses(code, n.lstrip("$"))}
         frontier = list(wanted)
         while frontier:  # what those statements use in turn: b = a + "rig"
             entry = self._known.get(frontier.pop())
@@ -93,6 +105,10 @@ class Memory:
                     break
                 out.append(source)
         return "\n".join(out) + "\n"
+
+
+def _uses(code: str, name: str) -> bool:
+    return re.search(rf"(?<![\w$]){re.escape(name)}(?!\w)|\${re.escape(name)}(?!\w)", code) is not None
 
 
 def _statement(code: str, start: int) -> str | None:
@@ -122,9 +138,29 @@ def _statement(code: str, start: int) -> str | None:
     return None
 
 
+# calls the engine folds into text (python.py): a value built with anything else is data
+# (`pd.read_csv("x.csv")`), and remembering it would only make later cells longer to read
+_FOLDABLE = frozenset(
+    "join replace format decode encode b64decode urlsafe_b64decode b32decode b16decode a85decode b85decode "
+    "fromhex unhexlify decompress chr str bytes bytearray reversed upper lower strip lstrip rstrip "
+    "translate maketrans getenv get".split()
+)
+
+
 def _stringy(value: ast.expr) -> bool:
-    """A value the engine can fold into text: it holds a string, or is made of names."""
-    leaves = [n for n in ast.walk(value) if isinstance(n, (ast.Constant, ast.Name, ast.Call))]
-    if any(isinstance(n, ast.Constant) and isinstance(n.value, (str, bytes)) for n in leaves):
-        return True
-    return bool(leaves) and all(isinstance(n, ast.Name) for n in leaves)
+    """A value the engine can fold into text: strings, names and the calls it folds; a
+    subscript only of text (`"girmx"[::-1]`), not of a name (`df["revenue"]` is a column)."""
+    strings = False
+    for node in ast.walk(value):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+            if name not in _FOLDABLE:
+                return False
+        elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
+            return False
+        elif isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
+            strings = True
+        elif isinstance(node, (ast.Lambda, ast.ListComp, ast.DictComp, ast.SetComp, ast.GeneratorExp, ast.Await)):
+            return False
+    return strings or isinstance(value, (ast.Name, ast.BinOp))
