@@ -268,6 +268,11 @@ class Reporter:
         if loop is not None and wake is not None and not loop.is_closed():
             loop.call_soon_threadsafe(wake.set)
 
+    def groups_of(self, user: str | None) -> tuple[str, ...]:
+        """The hub groups the service names for this server's own user (the policy's `groups:`
+        conditions read them); none for anyone else, e.g. an admin who opened this server."""
+        return self.groups or () if user in (None, self.user) else ()
+
     def exemptions(self, user: str | None, groups: tuple[str, ...]) -> Iterable[Exemption]:
         return self._exemptions
 
@@ -627,4 +632,5 @@ def make_reporter(config: TosGuardHub, guard: Any, log: Any) -> Reporter | None:
     guard.sinks.append(reporter.sink)
     if reporter.use_exemptions:
         guard.exemption_providers.append(reporter.exemptions)
+    guard.group_providers.append(reporter.groups_of)
     return reporter
