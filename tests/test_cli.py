@@ -323,6 +323,43 @@ def test_test_command_names_failures(tmp_path, capsys):
     assert "4 passed, 2 failed" in out
 
 
+PINNED = textwrap.dedent(
+    """\
+    version: 1
+    rules:
+      - id: site.pinned
+        category: misuse
+        title: Site tool
+        action: warn
+        message: Not here.
+        match: [{command: sitetool}]
+        tests:
+          flag:
+            - |
+              import os
+              # ruleid: site.pinned
+              os.system('sitetool -v')
+            - |
+              # ruleid: site.pinned
+              print('setup')
+              os.system('sitetool -v')
+            - |
+              # ruleid: site.other
+              os.system('sitetool -v')
+    """
+)
+
+
+def test_test_command_checks_the_lines_an_example_pins(tmp_path, capsys):
+    policy = tmp_path / "site.yaml"
+    policy.write_text(PINNED)
+    code, out, _ = cli(capsys, "test", "--no-default", str(policy))
+    assert code == 1
+    assert "FAIL site.pinned: flag example: the rule matched on line 3, not on the pinned line 2" in out
+    assert "FAIL site.pinned: flag example: a '# ruleid:' marker names 'site.other', not 'site.pinned'" in out
+    assert "1 passed, 2 failed" in out
+
+
 def test_test_command_rule_filter_and_no_default(tmp_path, capsys):
     policy = tmp_path / "site.yaml"
     policy.write_text(FAILING)
