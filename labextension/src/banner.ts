@@ -1,13 +1,15 @@
 /**
  * The banner at the top of a notebook: what the guard decided about this notebook's cells.
  *
- * One entry per rule set and action (repeats collapse into a count), newest first, at most
- * `maxVisible` shown at once (the rest behind "Show n more"), each dismissible with its ×
- * button or Escape. Block and confirm entries are announced as alerts, warnings politely.
- * Entries are rebuilt only when they change, so a screen reader does not hear old alerts
- * again whenever a new one arrives.
+ * It stays small: one line per entry (rule set and action; repeats collapse into a count),
+ * newest first, with "Details" to read the reason, the matched line and the links. Past one
+ * entry it collapses to a summary line ("2 blocked, 1 warning — Show") that keeps "Dismiss
+ * all" in reach, and it never takes more than `maxHeight` of the notebook's height: the entries
+ * scroll below the summary line. The full reason is the inline notice's, in the cell.
+ * Block and confirm entries are announced as alerts, warnings politely. Entries are rebuilt
+ * only when they change, so a screen reader does not hear old alerts again whenever a new one
+ * arrives.
  */
-
 import type { TranslationBundle } from '@jupyterlab/translation';
 import { Message, MessageLoop } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
@@ -75,11 +77,37 @@ function ackNode(
   return button;
 }
 
-/** One banner entry. */
+/** The summary line's counts: "2 blocked, 1 warning". */
+export function countsSummary(entries: readonly IBannerEntry[], trans: TranslationBundle): string {
+  const count = (action: string) => entries.filter(e => e.action === action).length;
+  const parts: string[] = [];
+  const blocked = count('block');
+  const confirm = count('confirm');
+  const warned = count('warn');
+  if (blocked) {
+    parts.push(trans._n('%1 blocked', '%1 blocked', blocked));
+  }
+  if (confirm) {
+    parts.push(trans._n('%1 needs acknowledgement', '%1 need acknowledgement', confirm));
+  }
+  if (warned) {
+    parts.push(trans._n('%1 warning', '%1 warnings', warned));
+  }
+  return parts.join(', ');
+}
+
+export interface IEntryView {
+  /** its details (reason, matched line, links, "run anyway") are shown */
+  expanded: boolean;
+  toggle(key: string): void;
+}
+
+/** One banner entry: one line, and its details when expanded. */
 export function renderEntry(
   entry: IBannerEntry,
   trans: TranslationBundle,
-  handlers: IBannerHandlers
+  handlers: IBannerHandlers,
+  view: IEntryView = { expanded: false, toggle: () => undefined }
 ): HTMLElement {
   const payload = entry.payload;
   const summary = entrySummary(entry, trans);
@@ -97,6 +125,18 @@ export function renderEntry(
     '×'
   );
   dismiss.addEventListener('click', () => handlers.dismiss(entry.key));
+  const detailsId = `jp-TosGuard-details-${++detailsCount}`;
+  const toggle = h(
+    'button',
+    {
+      type: 'button',
+      class: 'jp-TosGuard-detailsToggle',
+      'aria-expanded': String(view.expanded),
+      'aria-controls': detailsId
+    },
+    view.expanded ? trans.__('Hide details') : trans.__('Details')
+  );
+  toggle.addEventListener('click', () => view.toggle(entry.key));
   const links: Node[] = [];
   if (payload.info_url) {
     links.push(externalLink(payload.info_url, trans.__('Terms of use')));
@@ -104,7 +144,19 @@ export function renderEntry(
   if (payload.appeal_url) {
     links.push(externalLink(payload.appeal_url, trans.__('Ask for an exemption')));
   }
-  const entryNode = h(
+  const details = h(
+    'div',
+    { class: 'jp-TosGuard-entryDetails', id: detailsId },
+    first?.message ? h('div', { class: 'jp-TosGuard-message' }, first.message) : null,
+    !first && payload.reason ? h('div', { class: 'jp-TosGuard-message' }, payload.reason) : null,
+    match ? excerptNode(match, trans) : null,
+    ackNode(entry, trans, handlers),
+    links.length
+      ? h('div', { class: 'jp-TosGuard-links' }, ...links.flatMap((l, i) => (i ? [' · ', l] : [l])))
+      : null
+  );
+  details.hidden = !view.expanded;
+  return h(
     'div',
     {
       class: `jp-TosGuard-entry jp-TosGuard-action-${entry.action} jp-TosGuard-severity-${topSeverity(payload)}`,
@@ -122,8 +174,7 @@ export function renderEntry(
         // once acknowledged and run, the entry no longer waits for anything
         entry.ack === 'done' ? trans.__('Acknowledged') : actionLabel(entry.action, trans)
       ),
-      ' ',
-      h('span', { class: 'jp-TosGuard-title' }, summary),
+      h('span', { class: 'jp-TosGuard-title', title: summary }, summary),
       countText
         ? h(
             'span',
@@ -133,27 +184,29 @@ export function renderEntry(
           )
         : null,
       h('span', { class: 'jp-TosGuard-spacer' }),
+      toggle,
       dismiss
     ),
-    first?.message ? h('div', { class: 'jp-TosGuard-message' }, first.message) : null,
-    match ? excerptNode(match, trans) : null,
-    ackNode(entry, trans, handlers),
-    links.length
-      ? h('div', { class: 'jp-TosGuard-links' }, ...links.flatMap((l, i) => (i ? [' · ', l] : [l])))
-      : null
+    details
   );
-  return entryNode;
 }
 
-function signature(entry: IBannerEntry): string {
-  return `${entry.seq}|${entry.count}|${entry.ack}`;
+let detailsCount = 0;
+
+/** Pixels around one line: the entry's padding and margin, the banner's padding and border. */
+const LINE_FRAME = 16;
+
+function signature(entry: IBannerEntry, expanded: boolean): string {
+  return `${entry.seq}|${entry.count}|${entry.ack}|${expanded}`;
 }
 
 export interface IVerdictBannerOptions {
   store: VerdictStore;
   trans: TranslationBundle;
-  /** entries shown before "Show n more" (default 3) */
-  maxVisible?: number;
+  /** the most of the notebook's height the banner takes (default 0.15) */
+  maxHeight?: number;
+  /** the element whose height `maxHeight` is a fraction of (default: the notebook panel) */
+  container?: () => HTMLElement | null;
   onConfirm?: (entry: IBannerEntry) => void;
 }
 
@@ -163,15 +216,17 @@ export class VerdictBanner extends Widget {
     super();
     this.store = options.store;
     this._trans = options.trans;
-    this._maxVisible = Math.max(1, options.maxVisible ?? 3);
+    this._maxHeight = options.maxHeight ?? 0.15;
+    this._container =
+      options.container ?? (() => this.node.closest<HTMLElement>('.jp-NotebookPanel'));
     this._onConfirm = options.onConfirm;
     this.addClass('jp-TosGuard-banner');
     this.node.setAttribute('role', 'region');
     this.node.setAttribute('aria-label', this._trans.__('Terms of use notices'));
-    this._list = h('div', { class: 'jp-TosGuard-entries', 'aria-live': 'polite' });
-    this._more = h('button', { type: 'button', class: 'jp-TosGuard-more' });
-    this._more.addEventListener('click', () => {
-      this._expanded = !this._expanded;
+    this._counts = h('span', { class: 'jp-TosGuard-counts', 'aria-live': 'polite' });
+    this._toggle = h('button', { type: 'button', class: 'jp-TosGuard-showAll' });
+    this._toggle.addEventListener('click', () => {
+      this._open = !this._open;
       this.render();
     });
     this._dismissAll = h(
@@ -180,21 +235,42 @@ export class VerdictBanner extends Widget {
       this._trans.__('Dismiss all')
     );
     this._dismissAll.addEventListener('click', () => this.store.dismissAll());
-    this._footer = h('div', { class: 'jp-TosGuard-footer' }, this._more, this._dismissAll);
-    this._inner = h('div', { class: 'jp-TosGuard-bannerInner' }, this._list, this._footer);
-    this.node.append(this._inner);
+    this._summary = h(
+      'div',
+      { class: 'jp-TosGuard-summary' },
+      this._counts,
+      h('span', { class: 'jp-TosGuard-summaryDash' }, ' — '),
+      this._toggle,
+      h('span', { class: 'jp-TosGuard-spacer' }),
+      this._dismissAll
+    );
+    this._entries = h('div', { class: 'jp-TosGuard-entries', 'aria-live': 'polite' });
+    this._list = h('div', { class: 'jp-TosGuard-list' }, this._entries);
+    this.node.append(this._summary, this._list);
     this.node.addEventListener('keydown', this);
     // The notebook's content header is a lumino BoxPanel: it sizes children by their
-    // min-height, not by their content. Follow the content's natural height.
+    // min-height, not by their content. Follow the content's natural height, and the
+    // notebook's, which the cap is a fraction of.
     if (typeof ResizeObserver !== 'undefined') {
       this._observer = new ResizeObserver(() => this.fit());
-      this._observer.observe(this._inner);
+      this._observer.observe(this._summary);
+      this._observer.observe(this._entries);
     }
     this.store.changed.connect(this._onChanged, this);
     this.render();
   }
 
   readonly store: VerdictStore;
+
+  /** The most of the notebook's height the banner takes, as a fraction. */
+  get maxHeight(): number {
+    return this._maxHeight;
+  }
+
+  set maxHeight(value: number) {
+    this._maxHeight = value;
+    this.fit();
+  }
 
   /** Rendered entry nodes by key (for tests and for focus handling). */
   entryNode(key: string): HTMLElement | undefined {
@@ -229,6 +305,11 @@ export class VerdictBanner extends Widget {
   }
 
   protected onAfterAttach(msg: Message): void {
+    const container = this._container();
+    if (container && this._observer && container !== this._observed) {
+      this._observer.observe(container);
+      this._observed = container;
+    }
     this.fit();
   }
 
@@ -236,19 +317,34 @@ export class VerdictBanner extends Widget {
     this.fit();
   }
 
-  /** Give the banner the height of its content (at most 40% of the window) and re-layout. */
+  /** The tallest the banner may be: `maxHeight` of the notebook, but never less than a line. */
+  heightCap(): number {
+    const container = this._container();
+    const total = container?.clientHeight || window.innerHeight;
+    // one line: the summary, or the first entry's own line, details aside; plus the paddings
+    const head = this._entries.querySelector<HTMLElement>('.jp-TosGuard-entryHead');
+    const line = this._summary.hidden ? (head?.offsetHeight ?? 0) : this._summary.offsetHeight;
+    return Math.max(Math.floor(total * this._maxHeight), line + LINE_FRAME);
+  }
+
+  /** Give the banner the height of its content, at most `heightCap()`, and re-layout. */
   fit(): void {
     if (!this.isAttached || this.isHidden) {
       return;
     }
-    const cap = Math.max(96, Math.round(window.innerHeight * 0.4));
-    fitToContent(this, this._inner.offsetHeight, cap);
+    const summary = this._summary.hidden ? 0 : this._summary.offsetHeight;
+    const list = this._list.hidden ? 0 : this._entries.offsetHeight;
+    fitToContent(this, summary + list, this.heightCap());
   }
 
   /** Bring the DOM in line with the store. */
   render(): void {
     const entries = this.store.entries;
-    const visible = this._expanded ? entries : entries.slice(0, this._maxVisible);
+    const several = entries.length > 1;
+    if (!several) {
+      this._open = false; // the next time there are several, start collapsed again
+    }
+    const visible = !several || this._open ? entries : [];
     const keep = new Set(visible.map(e => e.key));
     for (const [key, cached] of this._nodes) {
       if (!keep.has(key)) {
@@ -256,37 +352,40 @@ export class VerdictBanner extends Widget {
         this._nodes.delete(key);
       }
     }
+    for (const key of [...this._expanded]) {
+      if (!this.store.get(key)) {
+        this._expanded.delete(key);
+      }
+    }
     let previous: HTMLElement | null = null;
     for (const entry of visible) {
-      const sig = signature(entry);
+      const expanded = this._expanded.has(entry.key);
+      const sig = signature(entry, expanded);
       let cached = this._nodes.get(entry.key);
       if (!cached || cached.sig !== sig) {
-        const node = renderEntry(entry, this._trans, {
-          dismiss: key => this._dismiss(key, false),
-          confirm: this._onConfirm
-        });
+        const node = renderEntry(
+          entry,
+          this._trans,
+          { dismiss: key => this._dismiss(key, false), confirm: this._onConfirm },
+          { expanded, toggle: key => this._toggleDetails(key) }
+        );
         if (cached) {
           cached.node.replaceWith(node);
         }
         cached = { node, sig };
         this._nodes.set(entry.key, cached);
       }
-      const expected: ChildNode | null = previous ? previous.nextSibling : this._list.firstChild;
+      const expected: ChildNode | null = previous ? previous.nextSibling : this._entries.firstChild;
       if (expected !== cached.node) {
-        this._list.insertBefore(cached.node, expected);
+        this._entries.insertBefore(cached.node, expected);
       }
       previous = cached.node;
     }
-    const hidden = entries.length - visible.length;
-    this._more.textContent = this._expanded
-      ? this._trans.__('Show fewer')
-      : this._trans._n('Show %1 more', 'Show %1 more', hidden);
-    this._more.hidden = !this._expanded && hidden <= 0;
-    if (this._expanded && entries.length <= this._maxVisible) {
-      this._more.hidden = true;
-    }
-    this._dismissAll.hidden = entries.length < 2;
-    this._footer.hidden = this._more.hidden && this._dismissAll.hidden;
+    this._summary.hidden = !several;
+    this._counts.textContent = several ? countsSummary(entries, this._trans) : '';
+    this._toggle.textContent = this._open ? this._trans.__('Hide') : this._trans.__('Show');
+    this._toggle.setAttribute('aria-expanded', String(this._open));
+    this._list.hidden = several && !this._open;
     const wasHidden = this.isHidden;
     this.setHidden(entries.length === 0);
     if (!this.isHidden) {
@@ -294,6 +393,17 @@ export class VerdictBanner extends Widget {
     } else if (!wasHidden && this.parent) {
       MessageLoop.postMessage(this.parent, Widget.Msg.FitRequest);
     }
+  }
+
+  private _toggleDetails(key: string): void {
+    if (!this._expanded.delete(key)) {
+      this._expanded.add(key);
+    }
+    this.render();
+    this._nodes
+      .get(key)
+      ?.node.querySelector<HTMLButtonElement>('.jp-TosGuard-detailsToggle')
+      ?.focus();
   }
 
   private _dismiss(key: string, fromKeyboard: boolean): void {
@@ -304,7 +414,9 @@ export class VerdictBanner extends Widget {
     if (hadFocus) {
       const next = this.store.entries[Math.min(index, this.store.entries.length - 1)];
       const node = next ? this._nodes.get(next.key)?.node : undefined;
-      const button = node?.querySelector<HTMLButtonElement>('.jp-TosGuard-dismiss');
+      const button =
+        node?.querySelector<HTMLButtonElement>('.jp-TosGuard-dismiss') ??
+        (this._summary.hidden ? null : this._toggle);
       if (button) {
         button.focus();
       } else {
@@ -318,14 +430,18 @@ export class VerdictBanner extends Widget {
   }
 
   private _trans: TranslationBundle;
-  private _maxVisible: number;
-  private _expanded = false;
+  private _maxHeight: number;
+  private _container: () => HTMLElement | null;
+  private _observed: HTMLElement | null = null;
+  private _open = false;
+  private _expanded = new Set<string>();
   private _onConfirm?: (entry: IBannerEntry) => void;
-  private _inner: HTMLElement;
   private _observer?: ResizeObserver;
-  private _list: HTMLElement;
-  private _more: HTMLButtonElement;
+  private _summary: HTMLElement;
+  private _counts: HTMLElement;
+  private _toggle: HTMLButtonElement;
   private _dismissAll: HTMLButtonElement;
-  private _footer: HTMLElement;
+  private _entries: HTMLElement;
+  private _list: HTMLElement;
   private _nodes = new Map<string, { node: HTMLElement; sig: string }>();
 }

@@ -6,6 +6,8 @@
  * - a banner at the top of the notebook whose kernel caused a verdict (live from the
  *   server's event stream; on load from GET /tos-guard/verdicts?kernel_id=)
  * - a notification when that notebook is not in view
+ * - the student's settings (banner height, notifications) from the settings registry, and
+ *   their dismissals in the state database, so both follow the workspace
  * - a "Terms of use" command (palette, Help menu) opening the policy summary
  * - "I understand — run anyway" for `confirm` rules: the cell is re-executed with the
  *   server's token in the execute_request metadata; the server verifies it
@@ -24,6 +26,8 @@ import { IDocumentManager } from '@jupyterlab/docmanager';
 import { IMainMenu } from '@jupyterlab/mainmenu';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { IStateDB } from '@jupyterlab/statedb';
 import { ITranslator, nullTranslator, TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
@@ -35,11 +39,12 @@ import {
   IBannerEntry,
   IDismissedLog,
   MemoryDismissedLog,
-  StorageDismissedLog,
+  StateDismissedLog,
   VerdictStore
 } from './model/verdicts';
 import { PolicyPanel } from './policyPanel';
 import { actionLabel, createRendererFactory, RENDERER_RANK } from './renderer';
+import { GuardSettings, toastOptions } from './settings';
 import {
   EVENT_SCHEMA_ID,
   IVerdictRecord,
@@ -83,8 +88,14 @@ class GuardFrontend {
     private readonly trans: TranslationBundle,
     tracker: INotebookTracker | null,
     private readonly docManager: IDocumentManager | null,
-    private readonly dismissed: IDismissedLog
+    private readonly dismissed: IDismissedLog,
+    private readonly settings: GuardSettings
   ) {
+    settings.changed.connect((_, current) => {
+      for (const { banner } of this._panels.values()) {
+        banner.maxHeight = current.bannerMaxHeight;
+      }
+    });
     if (tracker) {
       tracker.forEach(panel => this.attach(panel));
       tracker.widgetAdded.connect((_, panel) => this.attach(panel));
@@ -101,6 +112,8 @@ class GuardFrontend {
     const banner = new VerdictBanner({
       store,
       trans: this.trans,
+      maxHeight: this.settings.current.bannerMaxHeight,
+      container: () => panel.node,
       onConfirm: entry => void this.confirmFromBanner(panel, entry)
     });
     banner.id = `jp-TosGuard-banner-${++this._count}`;
@@ -116,8 +129,9 @@ class GuardFrontend {
         return;
       }
       state.loaded.add(kernelId);
-      this.api.verdicts(kernelId).then(
-        records => store.addAll(records.filter(r => r.kernel_id === kernelId)),
+      // what the student dismissed before this page was loaded must be known first
+      Promise.all([this.api.verdicts(kernelId), this.dismissed.ready]).then(
+        ([records]) => store.addAll(records.filter(r => r.kernel_id === kernelId)),
         err => {
           state.loaded.delete(kernelId);
           console.warn('tos-guard: could not load recent verdicts', err);
@@ -180,6 +194,10 @@ class GuardFrontend {
   /** A notification for a verdict whose notebook is not in view; repeats update it. */
   notify(record: IVerdictRecord, panels: NotebookPanel[]): void {
     const verdict = record.verdict;
+    const toast = toastOptions(verdict.action, this.settings.current);
+    if (!toast) {
+      return;
+    }
     const path = record.notebook_path;
     const name = path ? path.split('/').pop() : this.trans.__('a notebook');
     const key = `${record.kernel_id}|${verdict.action}|${verdict.rules.map(r => r.id).join(',')}`;
@@ -192,7 +210,7 @@ class GuardFrontend {
       entrySummary(fakeEntry, this.trans)
     );
     if (count > 1) {
-      message += ` (×${count})`;
+      message += ` (${this.trans._n('%1 time', '%1 times', count)})`;
     }
     const actions = [];
     if (panels.length) {
@@ -207,8 +225,8 @@ class GuardFrontend {
         callback: () => void docManager.openOrReveal(path)
       });
     }
-    const type = verdict.action === 'warn' ? 'warning' : 'error';
-    const options = { autoClose: verdict.action === 'warn' ? 8000 : (false as const), actions };
+    const type = toast.type;
+    const options = { autoClose: toast.autoClose, actions };
     const previous = this._notified.get(key);
     if (previous && Notification.update({ id: previous.id, message, type, ...options })) {
       this._notified.set(key, { id: previous.id, count });
@@ -275,12 +293,9 @@ class GuardFrontend {
   private _count = 0;
 }
 
-function dismissedLog(): IDismissedLog {
-  try {
-    return new StorageDismissedLog(window.localStorage);
-  } catch {
-    return new MemoryDismissedLog();
-  }
+/** Dismissals in the state database (the workspace's), or for this page only without one. */
+function dismissedLog(state: IStateDB | null): IDismissedLog {
+  return state ? new StateDismissedLog(state) : new MemoryDismissedLog();
 }
 
 const plugin: JupyterFrontEndPlugin<void> = {
@@ -289,7 +304,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
     'Explains the terms-of-use verdicts of jupyter-tos-guard: inline notices, notebook banners, notifications and the policy summary.',
   autoStart: true,
   requires: [IRenderMimeRegistry],
-  optional: [INotebookTracker, ITranslator, ICommandPalette, IMainMenu, IDocumentManager],
+  optional: [
+    INotebookTracker,
+    ITranslator,
+    ICommandPalette,
+    IMainMenu,
+    IDocumentManager,
+    ISettingRegistry,
+    IStateDB
+  ],
   activate: (
     app: JupyterFrontEnd,
     rendermime: IRenderMimeRegistry,
@@ -297,11 +320,29 @@ const plugin: JupyterFrontEndPlugin<void> = {
     translator: ITranslator | null,
     palette: ICommandPalette | null,
     mainMenu: IMainMenu | null,
-    docManager: IDocumentManager | null
+    docManager: IDocumentManager | null,
+    settingRegistry: ISettingRegistry | null,
+    state: IStateDB | null
   ) => {
     const trans = (translator ?? nullTranslator).load('jupyter_tos_guard');
     const api = new GuardAPI(app.serviceManager.serverSettings);
-    const frontend = new GuardFrontend(app, api, trans, tracker, docManager, dismissedLog());
+    const settings = new GuardSettings();
+    settingRegistry?.load(PLUGIN_ID).then(
+      loaded => {
+        settings.update(loaded.composite);
+        loaded.changed.connect(() => settings.update(loaded.composite));
+      },
+      err => console.warn('tos-guard: could not read the settings; using the defaults', err)
+    );
+    const frontend = new GuardFrontend(
+      app,
+      api,
+      trans,
+      tracker,
+      docManager,
+      dismissedLog(state),
+      settings
+    );
 
     rendermime.addFactory(
       createRendererFactory(trans, {

@@ -1,10 +1,16 @@
 import { Widget } from '@lumino/widgets';
 
-import { entrySummary, VerdictBanner } from '../src/banner';
+import { countsSummary, entrySummary, VerdictBanner } from '../src/banner';
 import { IBannerEntry, VerdictStore } from '../src/model/verdicts';
 import { payload, record, trans, XSS } from './helpers';
 
-function setup(options: { maxVisible?: number; onConfirm?: (e: IBannerEntry) => void } = {}) {
+function setup(
+  options: {
+    onConfirm?: (e: IBannerEntry) => void;
+    maxHeight?: number;
+    container?: () => HTMLElement | null;
+  } = {}
+) {
   const store = new VerdictStore();
   const banner = new VerdictBanner({ store, trans, ...options });
   Widget.attach(banner, document.body);
@@ -14,6 +20,16 @@ function setup(options: { maxVisible?: number; onConfirm?: (e: IBannerEntry) => 
 const entries = (banner: VerdictBanner) => [
   ...banner.node.querySelectorAll<HTMLElement>('.jp-TosGuard-entry')
 ];
+
+const summary = (banner: VerdictBanner) =>
+  banner.node.querySelector<HTMLElement>('.jp-TosGuard-summary')!;
+
+/** Open the collapsed list of several entries. */
+function showAll(banner: VerdictBanner): void {
+  const toggle = banner.node.querySelector<HTMLButtonElement>('.jp-TosGuard-showAll')!;
+  expect(toggle.textContent).toBe('Show');
+  toggle.click();
+}
 
 afterEach(() => {
   document.body.textContent = '';
@@ -32,6 +48,7 @@ describe('VerdictBanner', () => {
     store.add(record(payload({ ruleId: 'a' })));
     store.add(record(payload({ ruleId: 'b', action: 'warn' })));
     expect(banner.isHidden).toBe(false);
+    showAll(banner);
     const [warn, block] = entries(banner);
     expect(warn.getAttribute('role')).toBe('status');
     expect(block.getAttribute('role')).toBe('alert');
@@ -42,6 +59,10 @@ describe('VerdictBanner', () => {
     expect(block.querySelector('mark')?.textContent).toBe('github.com/xmrig/xmrig');
     expect(block.querySelectorAll('a')).toHaveLength(2);
     expect(banner.node.querySelector('.jp-TosGuard-entries')?.getAttribute('aria-live')).toBe(
+      'polite'
+    );
+    // the summary line is announced too: while collapsed, it is all there is to hear
+    expect(banner.node.querySelector('.jp-TosGuard-counts')?.getAttribute('aria-live')).toBe(
       'polite'
     );
   });
@@ -57,26 +78,128 @@ describe('VerdictBanner', () => {
     expect(count.getAttribute('title')).toBe('5 times');
   });
 
-  it('never floods: at most maxVisible entries, the rest behind "Show n more"', () => {
-    const { store, banner } = setup({ maxVisible: 3 });
-    for (let i = 0; i < 10; i++) {
-      store.add(record(payload({ ruleId: `r${i}` })));
+  it('shows one entry as one line, its reason behind "Details"', () => {
+    const { store, banner } = setup();
+    store.add(record(payload()));
+    expect(summary(banner).hidden).toBe(true); // one entry needs no summary
+    const [entry] = entries(banner);
+    const details = entry.querySelector<HTMLElement>('.jp-TosGuard-entryDetails')!;
+    expect(details.hidden).toBe(true);
+    expect(details.textContent).toContain('Cryptocurrency mining is not allowed');
+    const head = entry.querySelector('.jp-TosGuard-entryHead')!;
+    expect(head.textContent).not.toContain('Cryptocurrency mining is not allowed');
+    const toggle = entry.querySelector<HTMLButtonElement>('.jp-TosGuard-detailsToggle')!;
+    expect(toggle.textContent).toBe('Details');
+    expect(toggle.getAttribute('aria-expanded')).toBe('false');
+    expect(toggle.getAttribute('aria-controls')).toBe(details.id);
+    toggle.click();
+    const opened = entries(banner)[0];
+    expect(opened.querySelector<HTMLElement>('.jp-TosGuard-entryDetails')!.hidden).toBe(false);
+    const again = opened.querySelector<HTMLButtonElement>('.jp-TosGuard-detailsToggle')!;
+    expect(again.textContent).toBe('Hide details');
+    expect(again.getAttribute('aria-expanded')).toBe('true');
+    expect(document.activeElement).toBe(again);
+    // a repeat keeps the details open
+    store.add(record(payload()));
+    expect(entries(banner)[0].querySelector<HTMLElement>('.jp-TosGuard-entryDetails')!.hidden).toBe(
+      false
+    );
+    again.click();
+    expect(entries(banner)[0].querySelector<HTMLElement>('.jp-TosGuard-entryDetails')!.hidden).toBe(
+      true
+    );
+  });
+
+  it('collapses several entries to a summary line with "Dismiss all"', () => {
+    const { store, banner } = setup();
+    store.add(record(payload({ ruleId: 'a' })));
+    store.add(record(payload({ ruleId: 'b' })));
+    store.add(record(payload({ ruleId: 'c', action: 'warn' })));
+    expect(summary(banner).hidden).toBe(false);
+    expect(summary(banner).textContent).toBe('2 blocked, 1 warning — ShowDismiss all');
+    expect(entries(banner)).toHaveLength(0);
+    expect(banner.node.querySelector<HTMLElement>('.jp-TosGuard-list')!.hidden).toBe(true);
+    showAll(banner);
+    expect(entries(banner).map(e => e.dataset.key)).toEqual(['warn|c', 'block|b', 'block|a']);
+    const toggle = banner.node.querySelector<HTMLButtonElement>('.jp-TosGuard-showAll')!;
+    expect(toggle.textContent).toBe('Hide');
+    expect(toggle.getAttribute('aria-expanded')).toBe('true');
+    // a new verdict updates the counts and keeps the list open
+    store.add(record(payload({ ruleId: 'd', action: 'confirm' })));
+    expect(banner.node.querySelector('.jp-TosGuard-counts')?.textContent).toBe(
+      '2 blocked, 1 needs acknowledgement, 1 warning'
+    );
+    expect(entries(banner)).toHaveLength(4);
+    toggle.click();
+    expect(entries(banner)).toHaveLength(0);
+    // down to one entry: that entry's line, no summary; several again: collapsed again
+    banner.node.querySelector<HTMLButtonElement>('.jp-TosGuard-dismissAll')!.click();
+    store.add(record(payload({ ruleId: 'e' })));
+    expect(summary(banner).hidden).toBe(true);
+    expect(entries(banner)).toHaveLength(1);
+  });
+
+  it('counts by action, in words', () => {
+    const e = (action: string) => ({ action }) as IBannerEntry;
+    expect(countsSummary([e('block')], trans)).toBe('1 blocked');
+    expect(countsSummary([e('warn'), e('warn'), e('confirm'), e('confirm')], trans)).toBe(
+      '2 need acknowledgement, 2 warnings'
+    );
+  });
+
+  describe('its height', () => {
+    // jsdom lays nothing out: give the parts the heights a browser would
+    const heights: Record<string, number> = {
+      'jp-TosGuard-entries': 600,
+      'jp-TosGuard-summary': 24,
+      'jp-TosGuard-entryHead': 20
+    };
+    let restore: PropertyDescriptor | undefined;
+    beforeAll(() => {
+      restore = Object.getOwnPropertyDescriptor(HTMLElement.prototype, 'offsetHeight');
+      Object.defineProperty(HTMLElement.prototype, 'offsetHeight', {
+        configurable: true,
+        get(this: HTMLElement) {
+          const cls = Object.keys(heights).find(c => this.classList.contains(c));
+          return cls ? heights[cls] : 0;
+        }
+      });
+    });
+    afterAll(() => {
+      if (restore) {
+        Object.defineProperty(HTMLElement.prototype, 'offsetHeight', restore);
+      }
+    });
+
+    function notebook(height: number): HTMLElement {
+      const node = document.createElement('div');
+      Object.defineProperty(node, 'clientHeight', { configurable: true, value: height });
+      return node;
     }
-    expect(entries(banner).map(e => e.dataset.key)).toEqual(['block|r9', 'block|r8', 'block|r7']);
-    const more = banner.node.querySelector<HTMLButtonElement>('.jp-TosGuard-more')!;
-    expect(more.hidden).toBe(false);
-    expect(more.textContent).toBe('Show 7 more');
-    more.click();
-    expect(entries(banner)).toHaveLength(10);
-    expect(more.textContent).toBe('Show fewer');
-    more.click();
-    expect(entries(banner)).toHaveLength(3);
+
+    it('is its content, at most maxHeight of the notebook, never less than a line', () => {
+      let panel = notebook(1000);
+      const { store, banner } = setup({ container: () => panel });
+      store.add(record(payload({ ruleId: 'a' })));
+      store.add(record(payload({ ruleId: 'b' })));
+      // collapsed: the summary line only
+      expect(banner.node.style.minHeight).toBe('24px');
+      showAll(banner);
+      expect(banner.node.style.minHeight).toBe('150px'); // 15 % of 1000, not 624
+      banner.maxHeight = 0.3; // the setting changed
+      expect(banner.node.style.minHeight).toBe('300px');
+      panel = notebook(100); // a small window: 15 px would hide the summary
+      banner.maxHeight = 0.15;
+      expect(banner.node.style.minHeight).toBe('40px');
+      expect(banner.heightCap()).toBe(24 + 16);
+    });
   });
 
   it('dismisses an entry with its button, and all with "Dismiss all"', () => {
     const { store, banner } = setup();
     store.add(record(payload({ ruleId: 'a' })));
     store.add(record(payload({ ruleId: 'b' })));
+    showAll(banner);
     const first = entries(banner)[0];
     const dismiss = first.querySelector<HTMLButtonElement>('.jp-TosGuard-dismiss')!;
     expect(dismiss.getAttribute('aria-label')).toBe('Dismiss: XMRig cryptocurrency miner');
@@ -92,6 +215,7 @@ describe('VerdictBanner', () => {
     const { store, banner } = setup();
     store.add(record(payload({ ruleId: 'a' })));
     store.add(record(payload({ ruleId: 'b' })));
+    showAll(banner);
     const button = entries(banner)[0].querySelector<HTMLButtonElement>('.jp-TosGuard-dismiss')!;
     button.focus();
     const event = new KeyboardEvent('keydown', { key: 'Escape', bubbles: true, cancelable: true });
@@ -111,12 +235,14 @@ describe('VerdictBanner', () => {
   it('does not rebuild (and re-announce) entries that did not change', () => {
     const { store, banner } = setup();
     store.add(record(payload({ ruleId: 'a' })));
-    const before = banner.entryNode('block|a');
     store.add(record(payload({ ruleId: 'b' })));
+    showAll(banner);
+    const before = banner.entryNode('block|a');
+    store.add(record(payload({ ruleId: 'c' })));
     expect(banner.entryNode('block|a')).toBe(before);
     store.add(record(payload({ ruleId: 'a' })));
     expect(banner.entryNode('block|a')).not.toBe(before);
-    expect(entries(banner).map(e => e.dataset.key)).toEqual(['block|a', 'block|b']);
+    expect(entries(banner).map(e => e.dataset.key)).toEqual(['block|a', 'block|c', 'block|b']);
   });
 
   it('renders whatever the student wrote as text (XSS)', () => {

@@ -1,18 +1,26 @@
 import {
   entryKey,
   MemoryDismissedLog,
-  StorageDismissedLog,
+  StateDismissedLog,
   VerdictStore
 } from '../src/model/verdicts';
 import { payload, record } from './helpers';
 
-class FakeStorage {
-  data = new Map<string, string>();
-  getItem(k: string) {
-    return this.data.get(k) ?? null;
+/** IStateDB's fetch/save, in memory, answering later as the server-backed one does. */
+class FakeState {
+  data = new Map<string, unknown>();
+  saves = 0;
+  fail = false;
+  async fetch(id: string): Promise<unknown> {
+    await Promise.resolve();
+    return this.data.get(id);
   }
-  setItem(k: string, v: string) {
-    this.data.set(k, v);
+  async save(id: string, value: string[]): Promise<void> {
+    this.saves += 1;
+    if (this.fail) {
+      throw new Error('quota');
+    }
+    this.data.set(id, JSON.parse(JSON.stringify(value)));
   }
 }
 
@@ -62,36 +70,69 @@ describe('VerdictStore', () => {
     expect(store.entries.map(e => e.key)).toEqual(['block|r9', 'block|r8', 'block|r7']);
   });
 
-  it('keeps dismissals across a reload', () => {
-    const storage = new FakeStorage();
-    const first = new VerdictStore({ dismissed: new StorageDismissedLog(storage) });
+  it('keeps dismissals across a reload, in the state database', async () => {
+    const state = new FakeState();
+    const log = new StateDismissedLog(state);
+    await log.ready;
+    const first = new VerdictStore({ dismissed: log });
     const r1 = record(payload());
     const r2 = record(payload());
     first.addAll([r1, r2]);
     expect(first.dismiss(entryKey(r1.verdict))).toBe(true);
     expect(first.size).toBe(0);
+    await Promise.resolve();
+    expect(state.data.get('jupyter-tos-guard:dismissed')).toEqual([
+      `msg:${r1.msg_id}`,
+      `msg:${r2.msg_id}`
+    ]);
 
-    const reloaded = new VerdictStore({ dismissed: new StorageDismissedLog(storage) });
+    const again = new StateDismissedLog(state);
+    expect(again.has(`msg:${r1.msg_id}`)).toBe(false); // not known before it is read back
+    await again.ready;
+    const reloaded = new VerdictStore({ dismissed: again });
     expect(reloaded.addAll([r1, r2])).toEqual(['dismissed', 'dismissed']);
     expect(reloaded.size).toBe(0);
     // a new verdict of the same rule shows again
     expect(reloaded.add(record(payload()))).toBe('new');
   });
 
-  it('survives broken storage', () => {
-    const storage = new FakeStorage();
-    storage.setItem('jupyter-tos-guard:dismissed', '{not json');
-    const log = new StorageDismissedLog(storage);
+  it('keeps what was dismissed while the stored dismissals were read', async () => {
+    const state = new FakeState();
+    state.data.set('jupyter-tos-guard:dismissed', ['msg:old']);
+    const log = new StateDismissedLog(state);
+    log.add(['msg:early']);
+    await log.ready;
+    expect(log.has('msg:old') && log.has('msg:early')).toBe(true);
+    await Promise.resolve();
+    expect(state.data.get('jupyter-tos-guard:dismissed')).toEqual(['msg:old', 'msg:early']);
+  });
+
+  it('keeps only the newest dismissals', async () => {
+    const state = new FakeState();
+    const log = new StateDismissedLog(state, 'k', 3);
+    await log.ready;
+    log.add(['a', 'b', 'c', 'd']);
+    expect(['a', 'b', 'c', 'd'].map(id => log.has(id))).toEqual([false, true, true, true]);
+  });
+
+  it('survives a broken state database', async () => {
+    const state = new FakeState();
+    state.data.set('jupyter-tos-guard:dismissed', '{not a list');
+    const log = new StateDismissedLog(state);
+    await log.ready;
     expect(log.has('x')).toBe(false);
-    const full = {
-      getItem: () => null,
-      setItem: () => {
-        throw new Error('quota');
-      }
-    };
-    const log2 = new StorageDismissedLog(full);
-    log2.add(['a']);
-    expect(log2.has('a')).toBe(true);
+    state.fail = true;
+    const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+    log.add(['a']);
+    expect(log.has('a')).toBe(true); // for this page, at least
+    await new Promise(resolve => setTimeout(resolve, 0));
+    expect(warn).toHaveBeenCalled();
+    warn.mockRestore();
+    const unreadable = new StateDismissedLog({
+      fetch: () => Promise.reject(new Error('offline')),
+      save: () => Promise.resolve()
+    });
+    await expect(unreadable.ready).resolves.toBeUndefined();
   });
 
   it('dismissAll empties the store', () => {

@@ -39,17 +39,49 @@ export interface IBannerEntry {
 export interface IDismissedLog {
   has(id: string): boolean;
   add(ids: readonly string[]): void;
+  /** resolves once what was dismissed before is known */
+  readonly ready?: Promise<void>;
 }
 
-/** A dismissed log in localStorage (or any Storage), bounded to the newest `cap` ids. */
-export class StorageDismissedLog implements IDismissedLog {
+/** The part of JupyterLab's state database (IStateDB) a dismissed log needs. */
+export interface IStateStore {
+  fetch(id: string): Promise<unknown>;
+  save(id: string, value: string[]): Promise<unknown>;
+}
+
+/**
+ * A dismissed log in JupyterLab's state database, so that it travels with the workspace (and
+ * is cleared with it), bounded to the newest `cap` ids. Reading it back takes a round trip:
+ * wait for `ready` before adding verdicts that may have been dismissed before a reload.
+ */
+export class StateDismissedLog implements IDismissedLog {
   constructor(
-    private readonly storage: Pick<Storage, 'getItem' | 'setItem'> | null,
-    private readonly storageKey = 'jupyter-tos-guard:dismissed',
+    private readonly state: IStateStore,
+    private readonly key = 'jupyter-tos-guard:dismissed',
     private readonly cap = 500
   ) {
-    this._ids = this._read();
+    this.ready = state.fetch(key).then(
+      value => {
+        // dismissals made while it loaded are kept, after the stored ones
+        const stored = Array.isArray(value)
+          ? value.filter((v): v is string => typeof v === 'string')
+          : [];
+        const merged = [...stored, ...this._ids.filter(id => !stored.includes(id))];
+        const changed = merged.length !== stored.length;
+        this._ids = merged.slice(-this.cap);
+        this._loaded = true;
+        if (changed) {
+          this._save();
+        }
+      },
+      () => {
+        this._loaded = true; // unreadable: dismissals then start from what this page adds
+      }
+    );
   }
+
+  /** Resolves once the stored dismissals are known (never rejects). */
+  readonly ready: Promise<void>;
 
   has(id: string): boolean {
     return this._ids.includes(id);
@@ -61,24 +93,20 @@ export class StorageDismissedLog implements IDismissedLog {
       return;
     }
     this._ids = [...this._ids, ...fresh].slice(-this.cap);
-    try {
-      this.storage?.setItem(this.storageKey, JSON.stringify(this._ids));
-    } catch {
-      // storage full or denied: dismissals then last for this page only
+    if (this._loaded) {
+      this._save(); // before, saving would overwrite what is stored: `ready` saves the merge
     }
   }
 
-  private _read(): string[] {
-    try {
-      const raw = this.storage?.getItem(this.storageKey);
-      const parsed = raw ? JSON.parse(raw) : [];
-      return Array.isArray(parsed) ? parsed.filter((v): v is string => typeof v === 'string') : [];
-    } catch {
-      return [];
-    }
+  private _save(): void {
+    this.state.save(this.key, [...this._ids]).catch(err => {
+      // a failed save: the dismissals last for this page only
+      console.warn('tos-guard: could not save dismissed notices', err);
+    });
   }
 
-  private _ids: string[];
+  private _ids: string[] = [];
+  private _loaded = false;
 }
 
 /** A dismissed log for this page only. */
