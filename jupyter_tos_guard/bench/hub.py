@@ -66,11 +66,19 @@ class IdentityStub:
     """The hub's `GET /hub/api/user` for tokens `bench-<n>` (user `user<n>`, group `course<n % 40>`),
     in a thread of this process; anything else is refused as the hub refuses an unknown token.
     `requests` counts the questions per token, so a test can see what the service's cache saves.
-    `delay` holds each answer that long (a hub under load)."""
+    `delay` holds each answer that long (a hub under load).
 
-    def __init__(self, port: int, delay: float = 0.0):
+    The few other calls the service makes (list running servers, add to a group, stop a server)
+    are answered too, from `users` (the hub's user models, servers included), and recorded in
+    `calls` as (method, path): what a test counts to see a response made once. A POST to
+    `/webhook` is recorded there as well, as the operators' webhook."""
+
+    def __init__(self, port: int, delay: float = 0.0, users: list[dict[str, Any]] | None = None):
         self.port = port
         self.delay = delay
+        self.users = users or []
+        self.calls: list[tuple[str, str]] = []
+        self.webhooks: list[dict[str, Any]] = []
         self.requests: dict[str, int] = {}
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -111,8 +119,36 @@ class IdentityStub:
                     )
                 )
 
+        class Other(web.RequestHandler):
+            def _record(self) -> None:
+                with stub._lock:
+                    stub.calls.append((self.request.method or "", self.request.path))
+
+            def get(self) -> None:
+                self._record()
+                if self.request.path == "/hub/api/users":
+                    self.finish(json.dumps(stub.users))
+                    return
+                name = self.request.path.rsplit("/", 1)[-1]
+                found = [u for u in stub.users if u["name"] == name]
+                if not found:
+                    raise web.HTTPError(404)
+                self.finish(json.dumps(found[0]))
+
+            def post(self) -> None:
+                self._record()
+                if self.request.path == "/webhook":
+                    with stub._lock:
+                        stub.webhooks.append(json.loads(self.request.body))
+                self.finish("{}")
+
+            def delete(self) -> None:
+                self._record()
+                self.set_status(204)
+                self.finish()
+
         async def main() -> None:
-            web.Application([(r"/hub/api/user", User)]).listen(self.port, "127.0.0.1")
+            web.Application([(r"/hub/api/user", User), (r"/.*", Other)]).listen(self.port, "127.0.0.1")
             self._ready.set()
             await asyncio.Event().wait()
 

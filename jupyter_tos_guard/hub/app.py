@@ -15,6 +15,7 @@ import asyncio
 import errno
 import logging
 import os
+import random
 import signal
 import sys
 import time
@@ -168,6 +169,8 @@ class TosGuardHubApp(_Common):
         from .routes import routes
         from .state import ServiceContext
 
+        service = TosGuardHubService(parent=self)
+        self._sqlite_lock = await self._one_process_on_sqlite(service)
         service, store = self.open_store(allow_upgrade=False)
         hub_auth = self._hub_auth(service)
         hub_api = HubAPI(hub_auth.api_url, hub_auth.api_token, self.log) if hub_auth.api_token else None
@@ -220,6 +223,36 @@ class TosGuardHubApp(_Common):
         ctx.close()
         store.engine.dispose()
 
+    async def _one_process_on_sqlite(self, service: TosGuardHubService) -> Any:
+        """SQLite serves one service process (the locks that make replicas safe are PostgreSQL's):
+        hold a lock file beside the database, and refuse to serve while another process holds it
+        (waiting `bind_timeout` first, for a predecessor that is still shutting down)."""
+        import fcntl
+
+        from sqlalchemy.engine import make_url
+
+        url = make_url(service.db_url)
+        if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+            return None
+        path = f"{url.database}.tos-guard-hub.lock"
+        f = open(path, "a")  # noqa: SIM115 - held open while the service runs
+        deadline = time.monotonic() + service.bind_timeout
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return f
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.log.critical(
+                        "tos-guard-hub: another service process serves the SQLite database %s (it holds %s). "
+                        "SQLite supports one service process; for several (replicas) use PostgreSQL.",
+                        url.database,
+                        path,
+                    )
+                    sys.exit(1)
+                self.log.warning("tos-guard-hub: another process holds %s; waiting for it to stop", path)
+                await asyncio.sleep(1.0)
+
     async def _bind(self, server: Any, service: TosGuardHubService) -> None:
         deadline = time.monotonic() + service.bind_timeout
         while True:
@@ -233,21 +266,26 @@ class TosGuardHubApp(_Common):
                 await asyncio.sleep(1.0)
 
     async def _purge(self, ctx: Any, days: float) -> None:
-        """Once an hour (and once at start), delete verdicts past the retention."""
+        """Once an hour (and at start), delete verdicts past the retention; of several service
+        processes, the one that claims the hour."""
         while True:
             try:
-                deleted = await ctx.write(ctx.store.purge, time.time() - days * 86400)
-                if deleted:
-                    self.log.info("tos-guard-hub: purged %d verdicts older than %g days", deleted, days)
+                if await ctx.write(ctx.store.claim_period, "retention-purge", 3600, ctx.holder):
+                    deleted = await ctx.write(ctx.store.purge, time.time() - days * 86400)
+                    if deleted:
+                        self.log.info("tos-guard-hub: purged %d verdicts older than %g days", deleted, days)
             except Exception:
                 self.log.exception("tos-guard-hub: the retention purge failed")
-            await asyncio.sleep(3600)
+            await asyncio.sleep(3600 * random.uniform(0.95, 1.0))
 
     async def _check_flags(self, ctx: Any, interval: float) -> None:
+        """Every `interval`, compare running servers with heartbeats; of several service
+        processes, the one that claims the period (another takes over when it is gone)."""
         while True:
             await asyncio.sleep(interval)
             try:
-                await ctx.flags.check()
+                if await ctx.write(ctx.store.claim_period, "flag-check", interval, ctx.holder):
+                    await ctx.flags.check()
             except Exception:
                 self.log.exception("tos-guard-hub: the flag check failed")
 

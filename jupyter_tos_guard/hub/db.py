@@ -6,12 +6,13 @@ reader threads; see `handlers.ServiceContext`), never on the event loop.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
 import time as _time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +33,8 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy import text as sql_text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -40,6 +43,7 @@ from .models import (
     ExemptionGrant,
     Flag,
     GuardClient,
+    PeriodicRun,
     Setting,
     StrikeClear,
     StrikeEvent,
@@ -141,10 +145,44 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(cfg, revision)
 
 
+def lock_key(name: str) -> int:
+    """A PostgreSQL advisory lock key (signed 64 bits) for a name."""
+    return int.from_bytes(hashlib.sha256(f"tos-guard:{name}".encode()).digest()[:8], "big", signed=True)
+
+
+def advisory_xact_lock(conn: Any, name: str) -> None:
+    """On PostgreSQL, wait for the lock `name`, held until the transaction ends: what several
+    service processes must not do at once. Elsewhere nothing: SQLite serves one process."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sql_text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key(name)})
+
+
+@contextmanager
+def schema_lock(engine: Engine) -> Iterator[None]:
+    """Replicas started together on a new database: one creates the schema, the others wait."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as conn:
+        conn.execute(sql_text("SELECT pg_advisory_lock(:k)"), {"k": lock_key("schema")})
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(sql_text("SELECT pg_advisory_unlock(:k)"), {"k": lock_key("schema")})
+            conn.commit()
+
+
 def ensure_schema(engine: Engine, allow_upgrade: bool) -> tuple[str | None, str]:
     """Bring the schema to head (or refuse). Returns (revision before, head). A new database
     is created at head; an existing one is migrated only when allowed, and a SQLite file is
-    copied aside first (`<file>.<revision>.bak`), as JupyterHub does with its own database."""
+    copied aside first (`<file>.<revision>.bak`), as JupyterHub does with its own database.
+    Service processes on one PostgreSQL do this one at a time."""
+    with schema_lock(engine):
+        return _ensure_schema(engine, allow_upgrade)
+
+
+def _ensure_schema(engine: Engine, allow_upgrade: bool) -> tuple[str | None, str]:
     before, head = current_revision(engine), head_revision(engine)
     if before != head:
         if not allow_upgrade and before is not None:
@@ -340,6 +378,7 @@ class Store:
         self.sessions = sessionmaker(engine, expire_on_commit=False)
         self.default_ladder = list(default_ladder)
         self._ladder: list[LadderStep] | None = None
+        self._ladder_read = 0.0
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -352,7 +391,9 @@ class Store:
         """Store many report requests in ONE transaction (group commit), in order.
 
         A record whose seq the guard already delivered is a retry and is skipped, so a
-        request that timed out on the guard's side and is sent again is stored once.
+        request that timed out on the guard's side and is sent again (to this or another
+        service process) is stored once. Two processes storing a new guard's first records at
+        once: one fails on the primary key, and `GroupCommit` retries it, as a duplicate.
         (Core statements, a handful per transaction whatever the number of requests.)
         """
         results: list[IngestResult] = []
@@ -365,8 +406,14 @@ class Store:
             wanted = {item.client_id for item in items}
             state: dict[str, dict[str, Any]] = {
                 r.client_id: {"user": r.user, "max_seq": r.max_seq, "server_name": r.server_name, "new": False}
+                # FOR UPDATE (PostgreSQL; SQLite has one writer): another service process storing
+                # the same guard's retry waits here and then sees these records as duplicates,
+                # neither storing them twice nor taking them for a hole in the numbering
                 for r in conn.execute(
-                    select(ct.c.client_id, ct.c.user, ct.c.max_seq, ct.c.server_name).where(ct.c.client_id.in_(wanted))
+                    select(ct.c.client_id, ct.c.user, ct.c.max_seq, ct.c.server_name)
+                    .where(ct.c.client_id.in_(wanted))
+                    .order_by(ct.c.client_id)
+                    .with_for_update()
                 )
             }
             for item in items:
@@ -503,7 +550,10 @@ class Store:
             clients = {
                 c.client_id: c
                 for c in s.execute(
-                    select(GuardClient).where(GuardClient.client_id.in_(ids)).order_by(GuardClient.client_id)
+                    select(GuardClient)
+                    .where(GuardClient.client_id.in_(ids))
+                    .order_by(GuardClient.client_id)
+                    .with_for_update()
                 ).scalars()
             }
             for user, client_id, body in items:
@@ -730,12 +780,14 @@ class Store:
     ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
         """Make the open flags of `reason` exactly `current` ((user, server) -> detail).
 
-        Returns (raised, resolved) servers.
+        Returns (raised, resolved) servers. One process at a time (a manual check on one
+        replica and the periodic one on another raise each flag once).
         """
         t = now()
         raised: list[tuple[str, str]] = []
         resolved: list[tuple[str, str]] = []
         with self.session() as s:
+            advisory_xact_lock(s.connection(), f"flags:{reason}")
             for (user, server), detail in current.items():
                 if self._raise_flag(s, user, server, reason, detail, t):
                     raised.append((user, server))
@@ -880,15 +932,18 @@ class Store:
 
     # --- settings, strikes ------------------------------------------------------------------
 
+    ladder_max_age = 5.0  # seconds: a ladder changed through another service process applies here after this
+
     def ladder(self) -> list[LadderStep]:
-        """The ladder in force (cached: this process is the only writer of settings)."""
+        """The ladder in force (cached for `ladder_max_age`)."""
         cached = self._ladder
-        if cached is not None:
+        if cached is not None and _time.monotonic() - self._ladder_read < self.ladder_max_age:
             return cached
         with self.sessions() as s:
             setting = s.get(Setting, "strike_ladder")
             raw = json.loads(setting.value) if setting else self.default_ladder
         self._ladder = parse_ladder(raw)
+        self._ladder_read = _time.monotonic()
         return self._ladder
 
     def counted_actions(self) -> frozenset[str]:
@@ -906,7 +961,7 @@ class Store:
             else:
                 setting.value, setting.updated, setting.updated_by = value, t, by
             s.add(AuditEvent(time=t, actor=by, action="ladder_changed", subject="", detail=value))
-        self._ladder = steps
+        self._ladder, self._ladder_read = steps, _time.monotonic()
         return steps
 
     def clear_strikes(self, user: str, by: str, note: str = "") -> None:
@@ -918,7 +973,7 @@ class Store:
             )
 
     def strike_status(
-        self, user: str, groups: Iterable[str], ladder: Sequence[LadderStep] | None = None
+        self, user: str, groups: Iterable[str], ladder: Sequence[LadderStep] | None = None, conn: Any = None
     ) -> list[StrikeStatus]:
         """For each ladder step that applies to the user: matches counted since the window
         start, the last clear and the step's last firing (whichever is latest)."""
@@ -930,7 +985,7 @@ class Store:
             return []
         out: list[StrikeStatus] = []
         se, sc, vt = StrikeEvent.__table__.c, StrikeClear.__table__.c, Verdict.__table__.c
-        with self.engine.connect() as conn:
+        with self.engine.connect() if conn is None else nullcontext(conn) as conn:
             cleared = conn.execute(select(func.max(sc.time)).where(sc.user == user)).scalar() or 0.0
             fired = dict(
                 conn.execute(select(se.step, func.max(se.time)).where(se.user == user).group_by(se.step)).all()
@@ -948,6 +1003,75 @@ class Store:
                 )
                 out.append(StrikeStatus(step, count, since, count >= step.count))
         return out
+
+    def claim_strikes(self, user: str, groups: Iterable[str]) -> list[tuple[int, StrikeStatus]]:
+        """The steps the user has reached, each recorded at once as a strike event with outcome
+        `pending` (its id returned), under a per-user lock: the event starts the step's next
+        window, so another service process evaluating the same user after this one finds nothing
+        to fire. `finish_strike` records what the response did."""
+        out: list[tuple[int, StrikeStatus]] = []
+        t = now()
+        with self.session() as s:
+            advisory_xact_lock(s.connection(), f"strikes:{user}")
+            for status in self.strike_status(user, groups, conn=s.connection()):
+                if not status.fires:
+                    continue
+                event = StrikeEvent(
+                    time=t,
+                    user=user,
+                    step=status.step.name,
+                    response=status.step.response,
+                    count=status.count,
+                    outcome="pending",
+                    detail="",
+                )
+                s.add(event)
+                s.flush()
+                out.append((event.id, status))
+        return out
+
+    def finish_strike(self, event_id: int, outcome: str, detail: str) -> None:
+        with self.session() as s:
+            event = s.get(StrikeEvent, event_id)
+            if event is None:  # cleared meanwhile
+                return
+            event.outcome, event.detail = outcome, detail
+            s.add(
+                AuditEvent(
+                    time=now(),
+                    actor="service",
+                    action=f"strike_{event.response}",
+                    subject=event.user,
+                    detail=json.dumps({"step": event.step, "count": event.count, "outcome": outcome, "detail": detail}),
+                )
+            )
+
+    def claim_period(self, name: str, interval: float, holder: str) -> bool:
+        """True when this process may run the periodic job `name` now: none ran it within the
+        last `interval` (less 10 %, for timer drift). One atomic UPDATE (or the first INSERT), so of
+        several service processes ticking at the same interval, one wins each period."""
+        t = now()
+        table = cast(Table, PeriodicRun.__table__)
+        with self.session() as s:
+            conn = s.connection()
+            claimed = cast(
+                CursorResult[Any],
+                conn.execute(
+                    update(table)
+                    .where(table.c.name == name, table.c.last_run <= t - 0.9 * interval)
+                    .values(last_run=t, holder=holder)
+                ),
+            ).rowcount
+            if claimed:
+                return True
+            if conn.execute(select(table.c.name).where(table.c.name == name)).first() is not None:
+                return False
+            try:
+                with s.begin_nested():
+                    conn.execute(insert(table).values(name=name, last_run=t, holder=holder))
+            except IntegrityError:  # another process inserted it first
+                return False
+            return True
 
     def record_strike(self, user: str, step: LadderStep, count: int, outcome: str, detail: str) -> None:
         t = now()

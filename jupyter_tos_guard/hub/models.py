@@ -185,3 +185,13 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(64), nullable=False)
     subject: Mapped[str] = mapped_column(String(255), nullable=False, default="")
     detail: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+
+
+class PeriodicRun(Base):
+    """The last run of a periodic job (flag check, retention purge), claimed by one service process."""
+
+    __tablename__ = "tos_periodic_runs"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_run: Mapped[float] = mapped_column(Float, nullable=False)
+    holder: Mapped[str] = mapped_column(String(255), nullable=False)  # host:pid of the process that ran it

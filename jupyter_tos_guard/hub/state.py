@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import json
 import os
+import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -234,6 +235,7 @@ class ServiceContext:
         self.hub_auth = hub_auth
         self.hub_api = hub_api
         self.service_name = service_name
+        self.holder = f"{socket.gethostname()}:{os.getpid()}"  # names this process in claimed periodic runs
         self.write_pool = ThreadPoolExecutor(1, thread_name_prefix="tos-db-write")
         self.read_pool = ThreadPoolExecutor(4, thread_name_prefix="tos-db-read")
         self.ingestor = GroupCommit(self, store.ingest)

@@ -3,6 +3,9 @@ the user (a hub group the policy enforces strictly) or stopping their servers.
 
 Evaluated shortly after reports that a step counts arrive (coalesced per user). Every step
 that fires is stored (strike events) and audited with its outcome, including a failed hub call.
+A firing is claimed in the database before its response runs (`Store.claim_strikes`, under a
+per-user lock), so with several service processes one of them restricts, stops or notifies,
+never two; the in-process lock only saves this process evaluating a user twice at once.
 """
 
 from __future__ import annotations
@@ -72,12 +75,10 @@ class Strikes:
 
     async def _evaluate_locked(self, user: str, groups: tuple[str, ...]) -> list[tuple[LadderStep, str]]:
         fired: list[tuple[LadderStep, str]] = []
-        statuses = await self.run_read(self.store.strike_status, user, groups)
-        for status in statuses:
-            if not status.fires:
-                continue
+        claimed = await self.run_write(self.store.claim_strikes, user, groups)
+        for event_id, status in claimed:
             outcome, detail = await self.respond(user, status.step, status.count)
-            await self.run_write(self.store.record_strike, user, status.step, status.count, outcome, detail)
+            await self.run_write(self.store.finish_strike, event_id, outcome, detail)
             fired.append((status.step, outcome))
         return fired
 
