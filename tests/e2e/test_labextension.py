@@ -13,6 +13,7 @@ import datetime
 import json
 import re
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,36 @@ def banner(panel: Locator) -> Locator:
 
 def entries(panel: Locator) -> Locator:
     return panel.locator(".jp-TosGuard-banner .jp-TosGuard-entry")
+
+
+def details(entry: Locator) -> Locator:
+    """Open a banner entry's details (its reason, matched line, links) and return them."""
+    entry.locator(".jp-TosGuard-detailsToggle").click()
+    shown = entry.page.locator(
+        f".jp-TosGuard-entry[data-key='{entry.get_attribute('data-key')}'] .jp-TosGuard-entryDetails"
+    )
+    expect(shown.first).to_be_visible()
+    return shown.first
+
+
+def show_all(panel: Locator) -> None:
+    """Open the collapsed banner of several entries from its summary line."""
+    toggle = panel.locator(".jp-TosGuard-banner .jp-TosGuard-showAll")
+    expect(toggle).to_have_text("Show")
+    toggle.click()
+    expect(toggle).to_have_text("Hide")
+
+
+def banner_share(panel: Locator) -> float:
+    """How much of the notebook's height the banner takes, as laid out in the browser."""
+    b, p = banner(panel).bounding_box(), panel.bounding_box()
+    assert b is not None and p is not None
+    return b["height"] / p["height"]
+
+
+def visible_count(panel: Locator, text: str) -> int:
+    """How often `text` is on screen in the notebook (hidden details and tooltips do not count)."""
+    return int(panel.evaluate("(node, text) => node.innerText.split(text).length - 1", text))
 
 
 def audit(lab: Lab, surface: str = "cell") -> list[dict[str, Any]]:
@@ -252,19 +283,31 @@ def test_warn_shows_banner_and_inline_notice_and_runs(page: Page, lab: Lab, scre
 def test_block_shows_banner_and_error_and_next_cell_runs(page: Page, lab: Lab, screenshots: Path) -> None:
     panel = open_lab(page, lab, "block.ipynb")
     c = run_cell(page, panel, 0)
+    # the reason, in full, once: the inline notice
+    notice = c.locator(".jp-TosGuard-notice")
+    expect(notice).to_have_attribute("data-action", "block")
+    expect(notice.locator(".jp-TosGuard-headline")).to_have_text("This cell was not run")
+    expect(notice.locator(".jp-TosGuard-message")).to_contain_text(
+        "The terms of use of this service prohibit cryptocurrency mining"
+    )
+    # the error: one line and the links, the traceback readable
     error = c.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
-    expect(error).to_contain_text("TermsOfUseViolation")
-    expect(c.locator(".jp-TosGuard-notice")).to_have_count(0)  # block: the error says it all
+    expect(error).to_contain_text("TermsOfUseViolation: This cell was not run: XMRig cryptocurrency miner")
+    expect(error).to_contain_text("Terms of use: https://example.org/terms-of-use")
+    expect(error).not_to_contain_text("XMRig turns the shared")
+    lines = [line for line in error.inner_text().splitlines() if line.strip()]
+    assert len(lines) <= 4, lines  # nothing wrapped in the middle of a word at this width
     expect(c.locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[ \]"))  # finished, not [*]
     assert not (lab.root / "block_ran.txt").exists()
     entry = entries(panel).first
     expect(entry).to_have_attribute("data-action", "block")
     expect(entry).to_have_attribute("role", "alert")
     expect(entry.locator(".jp-TosGuard-title")).to_have_text("XMRig cryptocurrency miner")
-    expect(entry.locator("mark")).to_have_text("github.com/xmrig/xmrig")
-    expect(entry.locator(".jp-TosGuard-message")).to_contain_text(
-        "The terms of use of this service prohibit cryptocurrency mining"
-    )
+    # the banner: one line, the reason behind Details
+    expect(entry.locator(".jp-TosGuard-entryDetails")).to_be_hidden()
+    head = entry.locator(".jp-TosGuard-entryHead").bounding_box()
+    assert head is not None and head["height"] < 30
+    assert visible_count(panel, "XMRig turns the shared") == 1
     page.mouse.move(0, 0)
     shot(page, screenshots, "block.png")
     # the same in JupyterLab's dark theme: only theme variables are used
@@ -273,6 +316,10 @@ def test_block_shows_banner_and_error_and_next_cell_runs(page: Page, lab: Lab, s
         shot(page, screenshots, "block-dark.png")
     finally:
         set_theme(page, "JupyterLab Light")
+    # the details, on request
+    shown = details(entry)
+    expect(shown.locator("mark")).to_have_text("github.com/xmrig/xmrig")
+    expect(shown.locator(".jp-TosGuard-message")).to_contain_text("prohibit cryptocurrency mining")
 
     # the kernel is not stuck: the next cell runs
     nxt = run_cell(page, panel, 1)
@@ -289,13 +336,19 @@ def test_confirm_acknowledged_runs_once(page: Page, lab: Lab, screenshots: Path)
     expect(notice).to_have_attribute("data-action", "confirm")
     expect(c.locator(".jp-OutputArea-output")).to_contain_text(["", "TermsOfUseViolation"])
     assert not (lab.root / "confirm_ran.txt").exists()
+    error = c.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    expect(error).to_contain_text("This cell was not run yet (it needs your acknowledgement)")
+    expect(error).not_to_contain_text("Opening raw TCP tunnels")
     entry = entries(panel).first
     expect(entry).to_have_attribute("data-action", "confirm")
-    run_anyway = entry.locator("button.jp-TosGuard-runAnyway")
-    expect(run_anyway).to_have_text("I understand — run anyway")
     expect(notice.locator("button.jp-TosGuard-runAnyway")).to_be_visible()
+    expect(entry.locator("button.jp-TosGuard-runAnyway")).to_be_hidden()  # in the details
+    rule = notice.locator(".jp-TosGuard-rule .jp-TosGuard-message").first.inner_text()
+    assert visible_count(panel, rule[:60]) == 1  # said once: the notice
     page.mouse.move(0, 0)
     shot(page, screenshots, "confirm.png")
+    run_anyway = details(entry).locator("button.jp-TosGuard-runAnyway")
+    expect(run_anyway).to_have_text("I understand — run anyway")
 
     # from the banner
     run_anyway.click()
@@ -303,6 +356,7 @@ def test_confirm_acknowledged_runs_once(page: Page, lab: Lab, screenshots: Path)
     wait_finished(c)
     expect(c.locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[\d+\]"))
     assert (lab.root / "confirm_ran.txt").read_text() == "acknowledged and ran"
+    expect(entry.locator(".jp-TosGuard-badge")).to_have_text("Acknowledged")
     expect(entry.locator(".jp-TosGuard-confirmStatus")).to_have_text("Acknowledged: the cell ran.")
     actions = [r["action"] for r in audit(lab) if r.get("notebook_path") == "confirm.ipynb"]
     assert actions == ["confirm", "acknowledged"]
@@ -334,13 +388,124 @@ def test_banner_survives_a_page_reload(page: Page, lab: Lab) -> None:
     entry = entries(panel).first
     expect(entry).to_have_attribute("data-action", "warn")
     expect(entry.locator(".jp-TosGuard-title")).to_have_text("faceswap (deepfakes/faceswap)")
-    # a dismissal also survives the reload
+    # a dismissal also survives the reload: it is kept in JupyterLab's state database, which
+    # lives in the workspace on the server (not in this browser's localStorage)
     entry.locator(".jp-TosGuard-dismiss").click()
     expect(banner(panel)).to_be_hidden()
+
+    def saved() -> list[str]:
+        data = lab.api("/lab/api/workspaces/e2e-reload-ipynb").get("data", {})
+        return list(data.get("jupyter-tos-guard:dismissed") or [])
+
+    deadline = time.monotonic() + 20
+    while not saved() and time.monotonic() < deadline:
+        page.wait_for_timeout(250)
+    assert len(saved()) == 1 and saved()[0].startswith("msg:")
+    assert page.evaluate("() => window.localStorage.getItem('jupyter-tos-guard:dismissed')") is None
     page.reload()
     panel = _ready(page, "reload.ipynb")
     page.wait_for_timeout(1500)
     expect(banner(panel)).to_be_hidden()
+
+
+def _dismiss_all_reachable(panel: Locator) -> None:
+    """ "Dismiss all" is on screen, inside the banner's box, not scrolled or clipped away."""
+    button = panel.locator(".jp-TosGuard-banner .jp-TosGuard-dismissAll")
+    expect(button).to_be_visible()
+    expect(button).to_be_in_viewport()
+    b, box = banner(panel).bounding_box(), button.bounding_box()
+    assert b is not None and box is not None
+    assert b["y"] <= box["y"] and box["y"] + box["height"] <= b["y"] + b["height"] + 0.5
+
+
+def test_several_verdicts_keep_the_banner_small(page: Page, lab: Lab, screenshots: Path) -> None:
+    panel = open_lab(page, lab, "several.ipynb")
+    for i in range(5):
+        run_cell(page, panel, i)
+    summary = panel.locator(".jp-TosGuard-banner .jp-TosGuard-summary")
+    expect(summary.locator(".jp-TosGuard-counts")).to_have_text("3 blocked, 2 warnings")
+    expect(entries(panel)).to_have_count(0)  # collapsed to the summary line
+    line = summary.bounding_box()
+    assert line is not None and line["height"] < 30
+    assert banner_share(panel) <= 0.15
+    _dismiss_all_reachable(panel)
+
+    # opened: one line each, newest first; still at most 15 % of the notebook, the rest scrolls
+    show_all(panel)
+    expect(entries(panel)).to_have_count(5)
+    for i in range(5):
+        head = entries(panel).nth(i).locator(".jp-TosGuard-entryHead").bounding_box()
+        assert head is not None and head["height"] < 30
+    # the miner and its pool: the miner's rule leads (its archive's name matched, not its command)
+    both = panel.locator(".jp-TosGuard-entry[data-key='block|mining.pool-domains,mining.xmrig']")
+    expect(both.locator(".jp-TosGuard-title")).to_have_text("XMRig cryptocurrency miner (and 1 more rule)")
+    details(both)
+    assert banner_share(panel) <= 0.15
+    _dismiss_all_reachable(panel)
+    page.mouse.move(0, 0)
+    shot(page, screenshots, "banner-several.png")
+
+    # a small window: the same share, and the summary line with Dismiss all stays
+    page.set_viewport_size({"width": 1280, "height": 480})
+    page.wait_for_timeout(500)
+    assert banner_share(panel) <= 0.15 + 1 / 300  # within a pixel
+    _dismiss_all_reachable(panel)
+    shot(page, screenshots, "banner-small.png")
+    panel.locator(".jp-TosGuard-banner .jp-TosGuard-dismissAll").click()
+    expect(banner(panel)).to_be_hidden()
+    assert not (lab.root / "several_ran.txt").exists()
+    assert not page.errors  # type: ignore[attr-defined]
+
+
+PLUGIN = "jupyter-tos-guard:plugin"
+
+
+def test_settings_change_the_banner_height(page: Page, lab: Lab) -> None:
+    schema = lab.api(f"/lab/api/settings/{PLUGIN}")
+    assert schema["schema"]["properties"]["bannerMaxHeight"]["default"] == 15
+    assert schema["schema"]["jupyter.lab.setting-icon"] == "ui-components:info"
+    panel = open_lab(page, lab, "settings.ipynb")
+    run_cell(page, panel, 0)
+    run_cell(page, panel, 1)
+    show_all(panel)
+    for i in range(2):
+        details(entries(panel).nth(i))
+    page.wait_for_timeout(300)
+    small = banner_share(panel)
+    assert 0.1 < small <= 0.15  # the details would need more: they scroll
+
+    try:
+        # the student changes it in JupyterLab's Settings Editor, as a student would
+        page.evaluate("() => window.jupyterapp.commands.execute('settingeditor:open', {query: 'Terms of use'})")
+        form = page.locator(".jp-SettingsPanel, .jp-SettingsEditor").first
+        expect(form).to_contain_text("Banner height (% of the notebook)")
+        field = page.locator(f"input[id='jp-SettingsEditor-{PLUGIN}_bannerMaxHeight']")
+        field.fill("40")
+        field.press("Tab")
+        deadline = time.monotonic() + 20
+        while "40" not in lab.api(f"/lab/api/settings/{PLUGIN}")["raw"] and time.monotonic() < deadline:
+            page.wait_for_timeout(250)
+        assert json.loads(lab.api(f"/lab/api/settings/{PLUGIN}")["raw"])["bannerMaxHeight"] == 40
+        # back to the notebook: its banner follows the new setting without a reload
+        page.locator(".lm-TabBar-tab", has_text="settings.ipynb").click()
+        panel = page.locator(".jp-NotebookPanel:visible")
+        page.wait_for_timeout(500)
+        large = banner_share(panel)
+        assert 0.15 < large <= 0.40 and large > small + 0.05
+
+        # and the settings API: a value PUT there is what the next page load uses
+        lab.api(f"/lab/api/settings/{PLUGIN}", method="PUT", body={"raw": json.dumps({"bannerMaxHeight": 10})})
+        page.reload()
+        panel = _ready(page, "settings.ipynb")
+        show_all(panel)
+        for i in range(2):
+            details(entries(panel).nth(i))
+        page.wait_for_timeout(300)
+        assert banner_share(panel) <= 0.10 + 1 / 300
+        _dismiss_all_reachable(panel)
+    finally:
+        lab.api(f"/lab/api/settings/{PLUGIN}", method="PUT", body={"raw": "{}"})
+    assert not page.errors  # type: ignore[attr-defined]
 
 
 def test_excerpt_with_html_is_shown_as_text(page: Page, lab: Lab) -> None:
@@ -352,7 +517,10 @@ def test_excerpt_with_html_is_shown_as_text(page: Page, lab: Lab) -> None:
     expect(warned.locator(".jp-OutputArea-output").nth(1)).to_contain_text("the warned cell ran")
     blocked = run_cell(page, panel, 1)  # error + banner
     expect(blocked.locator(".jp-OutputArea-output")).to_contain_text("TermsOfUseViolation")
+    show_all(panel)
     expect(entries(panel)).to_have_count(2)
+    details(entries(panel).nth(0))
+    details(entries(panel).nth(1))
     excerpts = entries(panel).locator(".jp-TosGuard-excerpt")
     expect(excerpts.nth(0)).to_contain_text('<img src=x onerror="window.__pwned=2">')
     expect(excerpts.nth(1)).to_contain_text('<img src=x onerror="window.__pwned=1">')
@@ -377,7 +545,7 @@ def test_other_notebooks_stay_clean_and_hidden_verdicts_notify(page: Page, lab: 
     answers = execute_from_outside(
         lab, kernel_of(lab, "other_a.ipynb"), "!wget https://github.com/xmrig/xmrig/archive/master.zip"
     )
-    assert [m["header"]["msg_type"] for m in answers] == ["status", "error", "execute_reply"]
+    assert [m["header"]["msg_type"] for m in answers] == ["display_data", "status", "error", "execute_reply"]
     toast = page.locator(".Toastify__toast", has_text="other_a.ipynb")
     expect(toast).to_contain_text("Blocked")
     expect(toast).to_contain_text("XMRig cryptocurrency miner")
