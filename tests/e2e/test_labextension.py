@@ -27,6 +27,7 @@ from jupyter_tos_guard.bench.server import execute_request_content
 from .conftest import Lab
 
 MIME = "application/vnd.jupyter.tos-guard+json"
+STDERR = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
 pytestmark = pytest.mark.timeout(240)
 
 
@@ -263,7 +264,7 @@ def test_warn_shows_banner_and_inline_notice_and_runs(page: Page, lab: Lab, scre
     expect(entry).to_have_attribute("data-action", "warn")
     expect(entry.locator(".jp-TosGuard-title")).to_have_text("faceswap (deepfakes/faceswap)")
     box = banner(panel).bounding_box()
-    assert box is not None and box["height"] > 40  # really laid out, not a zero-height box
+    assert box is not None and 20 < box["height"] < 40  # one line, really laid out (not a zero-height box)
     page.mouse.move(0, 0)
     shot(page, screenshots, "warn.png")
 
@@ -291,7 +292,7 @@ def test_block_shows_banner_and_error_and_next_cell_runs(page: Page, lab: Lab, s
         "The terms of use of this service prohibit cryptocurrency mining"
     )
     # the error: one line and the links, the traceback readable
-    error = c.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    error = c.locator(STDERR)
     expect(error).to_contain_text("TermsOfUseViolation: This cell was not run: XMRig cryptocurrency miner")
     expect(error).to_contain_text("Terms of use: https://example.org/terms-of-use")
     expect(error).not_to_contain_text("XMRig turns the shared")
@@ -336,7 +337,7 @@ def test_confirm_acknowledged_runs_once(page: Page, lab: Lab, screenshots: Path)
     expect(notice).to_have_attribute("data-action", "confirm")
     expect(c.locator(".jp-OutputArea-output")).to_contain_text(["", "TermsOfUseViolation"])
     assert not (lab.root / "confirm_ran.txt").exists()
-    error = c.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    error = c.locator(STDERR)
     expect(error).to_contain_text("This cell was not run yet (it needs your acknowledgement)")
     expect(error).not_to_contain_text("Opening raw TCP tunnels")
     entry = entries(panel).first
@@ -516,7 +517,10 @@ def test_excerpt_with_html_is_shown_as_text(page: Page, lab: Lab) -> None:
     )
     expect(warned.locator(".jp-OutputArea-output").nth(1)).to_contain_text("the warned cell ran")
     blocked = run_cell(page, panel, 1)  # error + banner
-    expect(blocked.locator(".jp-OutputArea-output")).to_contain_text("TermsOfUseViolation")
+    expect(blocked.locator(STDERR)).to_contain_text("TermsOfUseViolation")
+    expect(blocked.locator(".jp-TosGuard-notice .jp-TosGuard-excerpt")).to_contain_text(
+        '<img src=x onerror="window.__pwned=2">'
+    )
     show_all(panel)
     expect(entries(panel)).to_have_count(2)
     details(entries(panel).nth(0))
@@ -580,7 +584,8 @@ def test_notebook7(page: Page, lab: Lab, screenshots: Path) -> None:
     expect(page.locator(".jp-DirListing-item[title^='Name: nb7.ipynb']")).to_be_visible(timeout=90_000)
     panel = open_nb7(page, lab, "nb7.ipynb")
     c = run_cell(page, panel, 0)
-    expect(c.locator(".jp-OutputArea-output")).to_contain_text("TermsOfUseViolation")
+    expect(c.locator(STDERR)).to_contain_text("TermsOfUseViolation")
+    expect(c.locator(".jp-TosGuard-notice")).to_have_attribute("data-action", "block")  # our renderer here too
     expect(c.locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[ \]"))
     entry = entries(panel).first
     expect(entry).to_have_attribute("data-action", "block")
