@@ -361,6 +361,262 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("the service did not start")
 
 
+# --- a fleet of guards syncing, and a burst of blocked cells -------------------------------------------
+
+
+def _fleet_worker(bases: list[str], guards: list[int], burst: list[int], plan: dict[str, float], out: Any) -> None:
+    """Guards of one client process, doing what `Reporter` does: one sync per interval (the first
+    at a random point of the first interval, then interval x 0.9-1.1) with the ETags the answers
+    gave, and for the guards in `burst` one blocked cell's report, retried until acknowledged.
+    Guard n talks to replica n % len(bases) (a load balancer's round robin) with token bench-<n>."""
+    import aiohttp
+
+    latencies: dict[str, list[float]] = {"sync": [], "report": []}
+    errors: dict[str, int] = {"sync": 0, "report": 0}
+    acked: list[str] = []
+    start, end, interval = plan["start"], plan["start"] + plan["duration"], plan["interval"]
+
+    async def call(session: Any, kind: str, url: str, token: str, body: dict[str, Any]) -> Any:
+        t0 = time.perf_counter()
+        try:
+            async with session.post(
+                url,
+                data=json.dumps(body),
+                headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
+            ) as resp:
+                data = await resp.read()
+                ok = resp.status == 200
+        except (TimeoutError, aiohttp.ClientError, OSError):
+            ok = False
+        latencies[kind].append(time.perf_counter() - t0)
+        if not ok:
+            errors[kind] += 1
+            return None
+        return json.loads(data)
+
+    async def guard(n: int, session: Any) -> None:
+        base, token = bases[n % len(bases)], f"bench-{n}"
+        client_id = f"fleet{n:06d}{uuid.uuid4().hex[:12]}"
+        etags: dict[str, Any] = {"exemptions_etag": None, "policy_etag": None}
+        beat = {
+            "client_id": client_id,
+            "server_name": "",
+            "version": "bench",
+            "policy_name": "default",
+            "policy_digest": "0" * 64,
+            "mode": "enforce",
+            "queue_pending": 0,
+        }
+        at = start + interval * random.random()
+        while at < end:
+            await asyncio.sleep(max(0.0, at - time.time()))
+            answer = await call(session, "sync", base + "api/guard/sync", token, dict(beat, **etags))
+            if answer:
+                for kind in ("exemptions", "policy"):
+                    if kind in answer:
+                        etags[f"{kind}_etag"] = answer[kind]["etag"]
+            at += interval * random.uniform(0.9, 1.1)
+
+    async def student(n: int, session: Any) -> None:
+        base, token = bases[n % len(bases)], f"bench-{n}"
+        client_id = f"burst{n:06d}{uuid.uuid4().hex[:12]}"
+        await asyncio.sleep(max(0.0, start + plan["burst_at"] + plan["burst_window"] * random.random() - time.time()))
+        body = {
+            "client_id": client_id,
+            "server_name": "",
+            "records": [{"seq": 1, "record": _record(n, 1) | {"action": "block"}}],
+        }
+        delay = 0.5
+        while time.time() < end + 60:
+            answer = await call(session, "report", base + "api/guard/reports", token, body)
+            if answer and answer.get("acked") == 1:
+                acked.append(client_id)
+                return
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))  # the reporter's backoff
+            delay = min(delay * 2, 10.0)
+
+    async def main() -> None:
+        timeout = aiohttp.ClientTimeout(total=30)
+        connector = aiohttp.TCPConnector(limit=0, force_close=True)  # a new connection per request, as the guard
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+            await asyncio.gather(*(guard(n, session) for n in guards), *(student(n, session) for n in burst))
+
+    try:
+        asyncio.run(main())
+        out.put({"latencies": latencies, "errors": errors, "acked": acked})
+    except Exception as exc:  # pragma: no cover - reported by the parent
+        out.put(f"{type(exc).__name__}: {exc}")
+
+
+def _pg_cpu(engine: Any) -> tuple[float, float]:
+    """CPU seconds so far of (the backends connected to this database, the cluster's own background
+    processes: WAL writer, checkpointer, ...). Backends of other databases are left out."""
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT pid, datname, backend_type FROM pg_stat_activity")).all()
+        ours = conn.execute(text("SELECT current_database(), pg_backend_pid()")).one()
+    mine = shared = 0.0
+    for pid, datname, backend_type in rows:
+        if pid == ours[1]:
+            continue
+        try:
+            cpu = _cpu_seconds(int(pid))
+        except OSError:
+            continue
+        if datname == ours[0]:
+            mine += cpu
+        elif datname is None and backend_type not in ("client backend",):
+            shared += cpu
+    return mine, shared
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * q))] * 1000
+
+
+def run_fleet(args: argparse.Namespace, workdir: Path) -> list[str]:
+    from sqlalchemy import text
+
+    from ..hub.db import VERSION_TABLE, make_engine
+    from ..hub.models import Base
+
+    url = args.fleet_db_url or f"sqlite:///{workdir / 'fleet.sqlite'}"
+    engine = make_engine(url)
+    kind = "PostgreSQL" if engine.dialect.name == "postgresql" else "SQLite"
+    replicas = [int(r) for r in str(args.replicas).split(",")]
+    if kind == "SQLite" and max(replicas) > 1:
+        print("fleet: SQLite serves one service process; running 1 only (give --fleet-db-url for PostgreSQL)")
+        replicas = [1]
+    stub = IdentityStub(free_port())
+    lines = [
+        f"fleet: {args.guards:,} guards syncing every {args.interval:g} s (x 0.9-1.1, first at random) for "
+        f"{args.duration:g} s, {args.fleet_processes} client processes, a token each (the hub stood in for, "
+        f"HubAuth's 60 s cache in the path); burst: {args.burst:,} blocked cells within {args.burst_window:g} s "
+        f"at {args.burst_at if args.burst_at is not None else args.duration / 2:g} s; {kind}"
+    ]
+    print(lines[-1], flush=True)
+    results = []
+    for n in replicas:
+        Base.metadata.drop_all(engine)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {VERSION_TABLE}")
+        if kind == "SQLite":
+            engine.dispose()
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{engine.url.database}{suffix}").unlink(missing_ok=True)
+        services: list[ServiceProcess] = []
+        try:
+            for i in range(n):
+                services.append(ServiceProcess(workdir, url, stub.api_url, free_port(), name=f"fleet{n}-{i}"))
+            bases = [svc.base for svc in services]
+            every = max(1, args.guards // max(1, args.burst))
+            students = [g for g in range(args.guards) if g % every == 0][: args.burst]
+            plan = {
+                "start": time.time() + 3.0,
+                "duration": args.duration,
+                "interval": args.interval,
+                "burst_at": args.burst_at if args.burst_at is not None else args.duration / 2,
+                "burst_window": args.burst_window,
+            }
+            ctx = multiprocessing.get_context("spawn")
+            out = ctx.Queue()
+            k = args.fleet_processes
+            procs = [
+                ctx.Process(
+                    target=_fleet_worker,
+                    args=(bases, list(range(args.guards))[p::k], students[p::k], plan, out),
+                )
+                for p in range(k)
+            ]
+            for p in procs:
+                p.start()
+            time.sleep(max(0.0, plan["start"] - time.time()))
+            cpu0 = [svc.cpu_seconds() for svc in services]
+            pg0 = _pg_cpu(engine) if kind == "PostgreSQL" else (0.0, 0.0)
+            t0 = time.time()
+            got = [out.get(timeout=args.duration + 600) for _ in procs]
+            elapsed = time.time() - t0
+            cpu = [svc.cpu_seconds() - c for svc, c in zip(services, cpu0, strict=True)]
+            pg1 = _pg_cpu(engine) if kind == "PostgreSQL" else (0.0, 0.0)
+            for p in procs:
+                p.join()
+            failed = [g for g in got if isinstance(g, str)]
+            if failed:
+                raise RuntimeError(f"a fleet client failed: {failed[0]}")
+            syncs = [x for g in got for x in g["latencies"]["sync"]]
+            reports = [x for g in got for x in g["latencies"]["report"]]
+            errors = {kind_: sum(g["errors"][kind_] for g in got) for kind_ in ("sync", "report")}
+            acked = [c for g in got for c in g["acked"]]
+            with engine.connect() as conn:
+                stored = conn.execute(
+                    text("SELECT count(*), count(DISTINCT client_id) FROM tos_verdicts WHERE client_id LIKE 'burst%'")
+                ).one()
+                synced = conn.execute(
+                    text("SELECT count(*) FROM tos_guard_clients WHERE last_heartbeat IS NOT NULL")
+                ).scalar_one()
+            lost = len(students) - int(stored[1])
+            duplicated = int(stored[0]) - int(stored[1])
+            result = {
+                "replicas": n,
+                "syncs": len(syncs),
+                "sync_rate": len(syncs) / elapsed,
+                "sync_p50": _percentile(syncs, 0.5),
+                "sync_p99": _percentile(syncs, 0.99),
+                "report_p50": _percentile(reports, 0.5),
+                "report_p99": _percentile(reports, 0.99),
+                "errors": errors,
+                "acked": len(acked),
+                "lost": lost,
+                "duplicated": duplicated,
+                "synced_guards": synced,
+                "cpu": [c / elapsed * 100 for c in cpu],
+                "pg": ((pg1[0] - pg0[0]) / elapsed * 100, (pg1[1] - pg0[1]) / elapsed * 100),
+                "hub_questions": sum(stub.requests.values()),
+                "load": os.getloadavg()[0],
+            }
+            stub.requests.clear()
+            results.append(result)
+            line = (
+                f"fleet, {n} service process(es): {result['syncs']:,} syncs ({result['sync_rate']:.0f}/s) "
+                f"p50 {result['sync_p50']:.1f} ms p99 {result['sync_p99']:.1f} ms; burst reports p50 "
+                f"{result['report_p50']:.1f} ms p99 {result['report_p99']:.1f} ms; errors {errors['sync']} syncs "
+                f"{errors['report']} reports; {len(students):,} reports sent, {int(stored[1]):,} stored, "
+                f"lost {lost}, duplicated {duplicated}; guards seen {synced:,}; CPU service "
+                f"{' + '.join(f'{c:.0f}%' for c in result['cpu'])}, PostgreSQL backends {result['pg'][0]:.0f}% "
+                f"+ background {result['pg'][1]:.0f}% of one core; hub asked {result['hub_questions']:,} times; "
+                f"load average {result['load']:.1f}"
+            )
+            lines.append(line)
+            print(line, flush=True)
+        except BaseException:
+            for svc in services:
+                print(svc.log_tail(), file=sys.stderr)
+            raise
+        finally:
+            for svc in services:
+                svc.stop()
+    if len(results) > 1:
+        lines.append("fleet, side by side (service processes: " + " | ".join(str(r["replicas"]) for r in results) + ")")
+        rows = [
+            ("sync p50 / p99 ms", lambda r: f"{r['sync_p50']:.1f} / {r['sync_p99']:.1f}"),
+            ("burst report p50 / p99 ms", lambda r: f"{r['report_p50']:.1f} / {r['report_p99']:.1f}"),
+            ("errors (syncs, reports)", lambda r: f"{r['errors']['sync']}, {r['errors']['report']}"),
+            ("reports lost / duplicated", lambda r: f"{r['lost']} / {r['duplicated']}"),
+            ("service CPU % of a core", lambda r: " + ".join(f"{c:.0f}" for c in r["cpu"])),
+            ("PostgreSQL CPU % (backends + bg)", lambda r: f"{r['pg'][0]:.0f} + {r['pg'][1]:.0f}"),
+        ]
+        for name, fmt in rows:
+            lines.append(f"  {name:<34}" + " | ".join(f"{fmt(r):>16}" for r in results))
+        for line in lines[-len(rows) - 1 :]:
+            print(line, flush=True)
+    engine.dispose()
+    return lines
+
+
 # --- dashboard queries over many verdicts --------------------------------------------------------------
 
 
@@ -437,16 +693,20 @@ def run_dashboard(args: argparse.Namespace, workdir: Path) -> list[str]:
     from ..hub.db import Filters, Store, ensure_schema, make_engine
 
     path = Path(args.db) if args.db else workdir / "dashboard.sqlite"
-    engine = make_engine(f"sqlite:///{path}")
+    url = args.dashboard_db_url or f"sqlite:///{path}"
+    engine = make_engine(url)
     ensure_schema(engine, allow_upgrade=True)
     from ..hub.config import DEFAULT_LADDER
 
     store = Store(engine, DEFAULT_LADDER)
     have = store.verdict_count()
     lines = []
+    kind = "PostgreSQL" if engine.dialect.name == "postgresql" else "SQLite"
     if have < args.verdicts:
-        print(f"filling {args.verdicts - have:,} synthetic verdicts into {path} ...", file=sys.stderr, flush=True)
-        took = fill(store, args.verdicts - have)
+        where = engine.url.render_as_string(hide_password=True)
+        print(f"filling {args.verdicts - have:,} synthetic verdicts into {where} ...", file=sys.stderr, flush=True)
+        filler = fill_postgres if kind == "PostgreSQL" else fill
+        took = filler(store, args.verdicts - have)
         lines.append(f"dashboard: loaded {args.verdicts - have:,} verdicts in {took:.0f} s")
     total = store.verdict_count()
     some_user = store.verdicts(Filters(), 1)[0]["user"]
@@ -463,7 +723,7 @@ def run_dashboard(args: argparse.Namespace, workdir: Path) -> list[str]:
         "group+rule": Filters(group="course3", rule="remote-access.ngrok"),
     }
     lines.append(
-        f"dashboard over {total:,} stored verdicts (SQLite); one page view = page of "
+        f"dashboard over {total:,} stored verdicts ({kind}); one page view = page of "
         f"{args.page} + counts by action and category (of at most the newest 50,000 matches) + "
         "filter suggestions; first run, then median of 3:"
     )
@@ -495,6 +755,104 @@ def run_dashboard(args: argparse.Namespace, workdir: Path) -> list[str]:
     return lines
 
 
+def fill_postgres(store: Any, n: int, chunk: int = 200_000) -> float:
+    """The same synthetic verdicts as `fill`, loaded with COPY: the tables' secondary indexes and
+    constraints are dropped first and rebuilt after (exactly as they were defined), as one does
+    for a bulk load. Minutes for 10,000,000 verdicts, not hours."""
+    import io
+
+    rng = random.Random(42)
+    t_end = time.time()
+    t_start = t_end - 90 * 86400
+    users = [f"student{i:05d}" for i in range(5000)]
+    user_groups = {u: sorted({f"course{rng.randrange(40)}" for _ in range(rng.choice((1, 1, 2, 3)))}) for u in users}
+    actions = [a for a, _ in ACTIONS]
+    weights = [w for _, w in ACTIONS]
+    cats = list(CATEGORIES)
+    rule_cat = {r: c for c, rs in CATEGORIES.items() for r in rs}
+    columns = (
+        'id, received, time, "user", server_name, client_id, seq, event, action, policy_action, mode, rules, '
+        "categories, groups, excerpt, code_sha256, notebook_path, kernel_name, channel, policy_name, "
+        "policy_digest, truncated, raw"
+    )
+    t0 = time.perf_counter()
+    raw = store.engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        saved = []
+        for table in ("tos_verdicts", "tos_verdict_tags"):
+            cur.execute(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = %s::regclass AND contype IN ('u', 'f')",
+                (table,),
+            )
+            for name, definition in cur.fetchall():
+                saved.append(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
+                cur.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+            cur.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s AND indexname NOT LIKE %s",
+                (table, "%pkey"),
+            )
+            for name, definition in cur.fetchall():
+                saved.insert(0, definition)
+                cur.execute(f"DROP INDEX {name}")
+        cur.execute("SELECT coalesce(max(id), 0) FROM tos_verdicts")
+        next_id = int(cur.fetchone()[0]) + 1
+        raw.commit()
+        done = 0
+        while done < n:
+            size = min(chunk, n - done)
+            times = sorted(rng.uniform(t_start, t_end) for _ in range(size))
+            verdicts, tags = io.StringIO(), io.StringIO()
+            for i in range(size):
+                user = rng.choice(users)
+                category = rng.choice(cats)
+                rule_ids = [rng.choice(CATEGORIES[category])]
+                if rng.random() < 0.1:
+                    extra = rng.choice(CATEGORIES[rng.choice(cats)])
+                    if extra not in rule_ids:
+                        rule_ids.append(extra)
+                categories = sorted({rule_cat[r] for r in rule_ids})
+                action = rng.choices(actions, weights)[0]
+                groups = user_groups[user]
+                t = times[i]
+                vid = next_id + done + i
+                verdicts.write(
+                    f"{vid}\t{t + rng.uniform(0, 2)}\t{t}\t{user}\t\tc{hash(user) & 0xFFFFFF:06x}\t{done + i + 1}\t"
+                    f"decision\t{action}\t{action}\tenforce\t{' '.join(rule_ids)}\t{' '.join(categories)}\t"
+                    f"{' '.join(groups)}\t!{rule_ids[0].split('.')[-1]} --threads 8 # cell {done + i}\t"
+                    f"{rng.getrandbits(256):064x}\tcourse/week{rng.randrange(12)}.ipynb\tpython3\tshell\t"
+                    f"default\t{'0' * 64}\tf\t{{}}\n"
+                )
+                for r in rule_ids:
+                    tags.write(f"{vid}\trule\t{r}\n")
+                for c in categories:
+                    tags.write(f"{vid}\tcategory\t{c}\n")
+                for g in groups:
+                    tags.write(f"{vid}\tgroup\t{g}\n")
+            verdicts.seek(0)
+            tags.seek(0)
+            cur.copy_expert(f"COPY tos_verdicts ({columns}) FROM STDIN", verdicts)
+            cur.copy_expert("COPY tos_verdict_tags (verdict_id, kind, value) FROM STDIN", tags)
+            raw.commit()
+            done += size
+            print(f"  loaded {done:,} verdicts ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+        print("  rebuilding indexes and constraints ...", file=sys.stderr, flush=True)
+        for statement in saved:
+            cur.execute(statement)
+        cur.execute("SELECT setval(pg_get_serial_sequence('tos_verdicts', 'id'), (SELECT max(id) FROM tos_verdicts))")
+        raw.commit()
+        driver = raw.driver_connection  # VACUUM (for index-only scans) runs outside a transaction
+        driver.autocommit = True
+        with driver.cursor() as vacuum:
+            vacuum.execute("VACUUM ANALYZE tos_verdicts")
+            vacuum.execute("VACUUM ANALYZE tos_verdict_tags")
+        driver.autocommit = False
+    finally:
+        raw.close()
+    return time.perf_counter() - t0
+
+
 def _bulk_load(store: Any, rows: list[dict[str, Any]], tags: list[list[tuple[str, str]]]) -> None:
     """Insert verdict rows and their tags in two statements (the benchmark's fill; the service never does this)."""
     from sqlalchemy import insert
@@ -521,16 +879,41 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verdicts", type=int, default=1_000_000, help="stored verdicts for the dashboard (1000000)")
     parser.add_argument("--page", type=int, default=100, help="verdicts per page (100)")
     parser.add_argument("--db", help="SQLite file for the dashboard part (kept; reused when it has enough rows)")
+    parser.add_argument(
+        "--dashboard-db-url",
+        help="a database URL for the dashboard part instead (e.g. PostgreSQL: filled with COPY; reused when it "
+        "has enough rows)",
+    )
+    parser.add_argument("--ingest-db-url", help="a database URL for the ingest part (default: a SQLite file)")
+    fleet = parser.add_argument_group("fleet (a university's servers syncing, and a burst of blocked cells)")
+    fleet.add_argument("--guards", type=int, default=10_000, help="guards (servers) in the fleet (10000)")
+    fleet.add_argument("--interval", type=float, default=60.0, help="their sync interval, seconds (60)")
+    fleet.add_argument("--duration", type=float, default=150.0, help="seconds the fleet runs (150)")
+    fleet.add_argument("--burst", type=int, default=2000, help="students whose blocked cell is reported (2000)")
+    fleet.add_argument("--burst-window", type=float, default=10.0, help="seconds the burst is spread over (10)")
+    fleet.add_argument("--burst-at", type=float, help="seconds into the run the burst starts (half the duration)")
+    fleet.add_argument("--fleet-processes", type=int, default=3, help="client processes (3)")
+    fleet.add_argument("--replicas", default="1,2", help="service processes to compare, e.g. 1,2 (PostgreSQL)")
+    fleet.add_argument(
+        "--fleet-db-url",
+        help="PostgreSQL URL for the fleet; its tos_* tables are DROPPED before each run. Default: a SQLite "
+        "file (1 service process only)",
+    )
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument("--skip-dashboard", action="store_true")
+    parser.add_argument("--skip-fleet", action="store_true")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
     args = parser.parse_args(argv)
     if args.quick:
         args.clients, args.processes, args.reports, args.verdicts = 8, 2, 200, 5_000
+        args.guards, args.interval, args.duration, args.burst, args.burst_window = 60, 1.0, 3.0, 20, 1.0
+        args.fleet_processes = 2
     with tempfile.TemporaryDirectory(prefix="tos-guard-hub-bench-") as tmp:
         work = Path(tmp)
         if not args.skip_ingest:
             run_ingest(args, work)
+        if not args.skip_fleet:
+            run_fleet(args, work)
         if not args.skip_dashboard:
             run_dashboard(args, work)
     return 0

@@ -75,6 +75,11 @@ class Strikes:
 
     async def _evaluate_locked(self, user: str, groups: tuple[str, ...]) -> list[tuple[LadderStep, str]]:
         fired: list[tuple[LadderStep, str]] = []
+        # most evaluations fire nothing: find that out on a reader, and take the writer (and the
+        # lock) only to claim what fires, which is checked again there
+        statuses = await self.run_read(self.store.strike_status, user, groups)
+        if not any(status.fires for status in statuses):
+            return fired
         claimed = await self.run_write(self.store.claim_strikes, user, groups)
         for event_id, status in claimed:
             outcome, detail = await self.respond(user, status.step, status.count)
