@@ -60,7 +60,13 @@ export class FileNotice extends Widget {
         dismiss,
         h('span', { class: 'jp-TosGuard-badge' }, trans.__('Notice')),
         ' ',
-        h('span', { class: 'jp-TosGuard-fileNotice-text' }, verdict.reason ?? ''),
+        // one line like the banner's (the whole text is its tooltip): it must not push the
+        // notebook down further than the banner may
+        h(
+          'span',
+          { class: 'jp-TosGuard-fileNotice-text', title: verdict.reason ?? '' },
+          verdict.reason ?? ''
+        ),
         verdict.info_url ? ' ' : null,
         verdict.info_url ? externalLink(verdict.info_url, trans.__('Terms of use')) : null
       )

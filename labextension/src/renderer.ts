@@ -255,6 +255,18 @@ export interface IRenderOptions {
   onConfirm?: IConfirmHandler;
 }
 
+/** At most `max` matches, one per line: two matchers hitting one line show that line once. */
+export function onePerLine(matches: readonly IMatch[], max: number): IMatch[] {
+  const lines = new Set<number>();
+  return matches.filter(m => {
+    if (lines.has(m.line) || lines.size >= max) {
+      return false;
+    }
+    lines.add(m.line);
+    return true;
+  });
+}
+
 /** The whole inline notice for one verdict. */
 export function renderVerdict(
   payload: IVerdictPayload,
@@ -297,7 +309,7 @@ export function renderVerdict(
         rule.category ? h('span', { class: 'jp-TosGuard-category' }, ` (${rule.category})`) : null
       ),
       rule.message ? h('p', { class: 'jp-TosGuard-message' }, rule.message) : null,
-      ...rule.matches.slice(0, 3).map(m => excerptNode(m, trans))
+      ...onePerLine(rule.matches, 3).map(m => excerptNode(m, trans))
     );
     root.appendChild(section);
   }

@@ -75,6 +75,21 @@ describe('renderVerdict', () => {
     links.forEach(a => expect(a.getAttribute('rel')).toContain('noopener'));
   });
 
+  it('shows a line two matchers hit once, and at most three lines', () => {
+    const p = payload();
+    const m = p.rules[0].matches[0];
+    p.rules[0].matches = [
+      m,
+      { ...m, matched: 'xmrig', matcher: 'regex' },
+      { ...m, line: 3 },
+      { ...m, line: 4 },
+      { ...m, line: 5 }
+    ];
+    const node = renderVerdict(p, trans);
+    const where = [...node.querySelectorAll('.jp-TosGuard-where')].map(n => n.textContent);
+    expect(where).toEqual(['Line 2:', 'Line 3:', 'Line 4:']);
+  });
+
   it('is a polite status for a warning', () => {
     const node = renderVerdict(payload({ action: 'warn' }), trans);
     expect(node.getAttribute('role')).toBe('status');
