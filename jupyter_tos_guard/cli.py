@@ -34,8 +34,18 @@ def _print_problems(err: PolicyError) -> None:
         print(problem, file=sys.stderr)
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of processes")
+    return value
+
+
 def cmd_scan(args: argparse.Namespace) -> int:
-    from .scan import scan_paths
+    from .scan import default_jobs, scan_paths
 
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
@@ -47,7 +57,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     except PolicyError as err:
         _print_problems(err)
         return 2
-    report = scan_paths(engine, args.paths)
+    report = scan_paths(engine, args.paths, jobs=args.jobs or default_jobs())
     if args.format == "json":
         print(report.to_json())
     elif args.format == "sarif":
@@ -189,6 +199,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _policy_args(p)
     p.add_argument("--format", choices=("text", "json", "sarif"), default="text", help="sarif: for code-scanning views")
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=_positive,
+        default=0,
+        metavar="N",
+        help="processes that read files at once (default: every core; a few files are read in one)",
+    )
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.set_defaults(func=cmd_scan)
     p = sub.add_parser("validate", help="check policy files; list every problem")

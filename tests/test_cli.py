@@ -146,6 +146,25 @@ def test_scan_directory_recursively_skipping_checkpoints(tmp_path, capsys):
     assert got == [("lab.ipynb", 3, 1, "password-cracking.hashcat"), ("run.sh", None, 3, "dos.hping3-flood")]
 
 
+def test_scan_with_several_processes_finds_the_same_in_the_same_order(tmp_path):
+    for n in range(40):
+        folder = tmp_path / f"week{n % 7}"
+        folder.mkdir(exist_ok=True)
+        cells = ["import pandas as pd"] + (["!./xmrig -o pool.example.com:3333"] if n % 3 == 0 else [])
+        write_notebook(folder / f"lab{n:02d}.ipynb", *cells)
+        (folder / f"util{n:02d}.py").write_text("import os\n" + ("os.system('hashcat -m 0 h')\n" if n % 5 == 0 else ""))
+    (tmp_path / "broken.ipynb").write_text("{not json")
+    one = run_cli("scan", "--format", "json", "-j", "1", str(tmp_path))
+    two = run_cli("scan", "--format", "json", "-j", "2", str(tmp_path))
+    assert one.returncode == two.returncode == 1
+    assert json.loads(one.stdout) == json.loads(two.stdout)
+    report = json.loads(two.stdout)
+    assert report["files_scanned"] == 80 and len(report["errors"]) == 1
+    assert len({f["path"] for f in report["findings"]}) == 14 + 8
+    bad = run_cli("scan", "-j", "0", str(tmp_path))
+    assert bad.returncode == 2 and "not a positive number of processes" in bad.stderr
+
+
 def test_scan_scripts_by_shebang_and_suffix(tmp_path, capsys):
     script = tmp_path / "setup"
     script.write_text("#!/usr/bin/env bash\nset -e\ncd /opt && ./xmrig --donate-level 1\n")

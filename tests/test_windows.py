@@ -12,6 +12,13 @@ def filler(lines: int) -> str:
     return "".join(f"value_{i} = compute({i}, factor=0.5)  # step {i}\n" for i in range(lines))
 
 
+@pytest.fixture(scope="module")
+def focused_engine() -> Engine:
+    """The default policy, read around the places of each cell (these cells are small enough
+    for windows.py never to give up and read them whole)."""
+    return Engine(load_policy())
+
+
 def test_focus_keeps_the_statement_what_it_reads_and_maps_runs_back() -> None:
     text = (
         "from os import system as run\n"
@@ -109,10 +116,10 @@ def test_variables_from_indented_or_augmented_assignments_still_fold(default_eng
         ("x = 1 + \\\n  2\n!./xmrig", "python", 3),
     ],
 )
-def test_focus_follows_variables_and_cell_magics(default_engine: Engine, code: str, language: str, line: int) -> None:
+def test_focus_follows_variables_and_cell_magics(focused_engine: Engine, code: str, language: str, line: int) -> None:
     from jupyter_tos_guard.policy import EvaluationContext
 
-    hit = default_engine.evaluate(code, EvaluationContext(language=language)).hit("mining.xmrig")
+    hit = focused_engine.evaluate(code, EvaluationContext(language=language)).hit("mining.xmrig")
     assert hit is not None and hit.matches[0].span.line == line
 
 
@@ -124,13 +131,13 @@ def test_focus_follows_variables_and_cell_magics(default_engine: Engine, code: s
         "x = 1 + \\\n!./xmrig",  # a Python continuation line, not a shell escape
     ],
 )
-def test_focus_does_not_read_strings_as_code(default_engine: Engine, code: str) -> None:
-    assert "mining.xmrig" not in default_engine.evaluate(code).rule_ids
+def test_focus_does_not_read_strings_as_code(focused_engine: Engine, code: str) -> None:
+    assert "mining.xmrig" not in focused_engine.evaluate(code).rule_ids
 
 
-def test_focused_spans_point_into_the_cell(default_engine: Engine) -> None:
+def test_focused_spans_point_into_the_cell(focused_engine: Engine) -> None:
     code = filler(40) + "def setup():\n    TOOL = './xm'\n" + filler(40) + "import os\nos.system(TOOL + 'rig')\n"
-    m = default_engine.evaluate(code).hit("mining.xmrig").matches[0]
+    m = focused_engine.evaluate(code).hit("mining.xmrig").matches[0]
     assert code[m.span.start : m.span.end] == "TOOL + 'rig'"
     assert m.span.line == code[: m.span.start].count("\n") + 1
 

@@ -35,6 +35,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..policy import Engine, load_policy, load_texts
@@ -964,6 +965,41 @@ def bench_rule_scaling(cells: Sequence[Cell], n_default: int, cfg: Config, repor
     )
 
 
+def real_modules(lo: int = 2_000, hi: int = 10_000) -> list[str]:
+    """Whole-file shapes of real code: the Python modules of lo..hi bytes that this
+    installation's own dependencies ship (IPython, tornado, jupyter_server, traitlets,
+    jupyter_client), as a script pasted into one cell would read. Nothing is fetched."""
+    import importlib.util
+
+    out = []
+    for package in ("IPython", "tornado", "jupyter_server", "traitlets", "jupyter_client"):
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        for root in spec.submodule_search_locations:
+            for path in sorted(Path(root).rglob("*.py")):
+                if lo <= path.stat().st_size <= hi:
+                    out.append(path.read_text(encoding="utf-8", errors="replace"))
+    return out
+
+
+def bench_real_modules(engine: Engine, cfg: Config) -> None:
+    modules = real_modules()
+    _section(f"real code: {len(modules)} installed Python modules of 2-10 KB, each as one cell")
+    if not modules:
+        print("  (none found)")
+        return
+    samples = time_cells(engine, [Cell("module", code) for code in modules], max(3, cfg.reps // 3))
+    whole = Engine(engine.policy, focus=False)
+    plain = time_cells(whole, [Cell("module", code) for code in modules], max(3, cfg.reps // 3))
+    _latency_table(
+        [
+            ("as the engine reads them", [x for per in samples for x in per], ""),
+            ("every one read whole", [x for per in plain for x in per], "(the reference)"),
+        ]
+    )
+
+
 def bench_memory(cells: Sequence[Cell], cfg: Config) -> None:
     """What remembering earlier cells costs: the guard's check of the mix run in order as one
     notebook, with `remember_cells` on and off, interleaved pass by pass."""
@@ -1040,6 +1076,7 @@ def main(args: argparse.Namespace) -> int:
     bench_throughput(engine, cfg, report)
     bench_large_load(cfg, report)
     bench_rule_scaling(cells, len(engine.policy.rules), cfg, report)
+    bench_real_modules(engine, cfg)
     bench_memory(cells, cfg)
 
     _section("targets")

@@ -177,7 +177,7 @@ class _PythonState:
         """Advance over a chunk of whole lines. One C-level split separates strings and comments
         from code; brackets are counted in the code; only the last string matters for state."""
         if self.quote is not None:  # finish the string left open by the previous chunk
-            end = _STRING_END[self.quote].search(text) if len(self.quote) == 3 else None
+            end = _STRING_END[self.quote].match(text) if len(self.quote) == 3 else None
             if len(self.quote) == 3 and end is None:
                 return  # still inside it
             text = text[end.end() :] if end is not None else text[text.find("\n") + 1 :]

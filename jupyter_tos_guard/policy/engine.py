@@ -704,7 +704,7 @@ class Engine:
         with without_gc():  # tens of thousands of index entries, none of them in a cycle
             self.compiled = CompiledPolicy(policy)
         self.max_chars = max_chars
-        self.focus = focus  # False: read every deep cell whole (slower; the reference for tests)
+        self.focus = focus  # False: read every deep cell whole (the reference for tests)
 
     def needs_analysis(self, code: str, context: EvaluationContext | None = None) -> bool:
         """Whether `evaluate` reads this cell beyond the prefilter (the deep path)."""
@@ -746,7 +746,9 @@ class Engine:
             worth = True  # every line of a shell script runs something: never skip one
         if not worth:
             return Verdict(Action.ALLOW, (), (time.perf_counter() - started) * 1000, truncated)
-        focus: list[int] | None = None if _WHOLE in places or not self.focus else places
+        # read around its places (windows.py reads it whole when that would keep most of it)
+        focused = self.focus and _WHOLE not in places
+        focus: list[int] | None = places if focused else None
         notes: list[str] = []
         items = collect(code, context.language, focus=focus, notes=notes)
         if deadline is not None and time.monotonic() > deadline:

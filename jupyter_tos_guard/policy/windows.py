@@ -94,6 +94,16 @@ def _line_end(code: str, at: int) -> int:
     return breaks[k] + 1 if k < len(breaks) else len(code)
 
 
+class _ReadWhole(Exception):
+    """Focusing would keep most of the cell: read it whole instead."""
+
+
+# measured on real library modules (2-170 KB) and the benchmark mix: once a tenth of the lines are kept,
+# following names further costs more than parsing everything
+_BUDGET_FRACTION = 10
+_MIN_BUDGET_LINES = 20
+
+
 class _Focus:
     """The statements kept so far in one cell, and the reading that decides what else to keep."""
 
@@ -110,8 +120,11 @@ class _Focus:
         # so that following a name costs the same in statement 5,000 as in statement 1.
         self._words: dict[str, list[int]] | None = None
         self._defs: dict[str, tuple[list[int], list[tuple[int, int]]]] = {}
-        self._envs: dict[str, tuple[list[int], list[tuple[int, int]]]] = {}
+        self._envs: dict[str, tuple[list[int], list[tuple[int, int]]]] | None = None
         self._imports: dict[str, tuple[list[int], list[tuple[int, int]]]] = {}
+        # past this many kept lines, reading the whole cell is cheaper than following more
+        # names from statement to statement (dense code: a script, a library module)
+        self.budget = max(_MIN_BUDGET_LINES, code.count("\n", begin) // _BUDGET_FRACTION)
 
     # --- statements ------------------------------------------------------------------
 
@@ -196,6 +209,8 @@ class _Focus:
         while a < b:  # every line start it covers, for `covered`
             self.lines.add(a)
             a = _line_end(code, a)
+        if len(self.lines) > self.budget:
+            raise _ReadWhole
 
     def covered(self, at: int) -> bool:
         start = _line_start(self.code, at)
@@ -225,9 +240,11 @@ class _Focus:
             code = self.code
             ends: list[int] = []
             entries: list[tuple[int, int]] = []
-            pattern = _assignment_to(name, self.mode)
+            shell = self.mode == "shell"
             for at in self.occurrences(name):
-                m = pattern.match(code, at)
+                # one pattern for every name, matched just past it (a pattern per name would be
+                # compiled again and again in a file of thousands of names)
+                m = (_SHELL_ASSIGN_AFTER if shell else _ASSIGN_AFTER).match(code, at + len(name))
                 if m is None:
                     continue
                 start = _line_start(code, at)
@@ -247,17 +264,16 @@ class _Focus:
 
     def _environment(self, name: str) -> tuple[list[int], list[tuple[int, int]]]:
         """%env NAME=..., os.environ["NAME"] = ..., putenv("NAME", ...): where the cell sets `name`."""
-        table = self._envs.get(name)
-        if table is None:
+        if self._envs is None:  # every name at once, in one pass over the code
             code = self.code
-            ends: list[int] = []
-            entries: list[tuple[int, int]] = []
-            for m in _environ_assignment(name).finditer(code, self.begin):
+            tables: dict[str, tuple[list[int], list[tuple[int, int]]]] = {}
+            for m in _ENVIRON_ASSIGNMENT.finditer(code, self.begin):
+                ends, entries = tables.setdefault(m.group(1) or m.group(2) or m.group(3), ([], []))
                 start = max(_line_start(code, m.start()), self.begin)
                 ends.append(m.end())
                 entries.append((start, len(code[start : m.start()]) - len(code[start : m.start()].lstrip(" \t"))))
-            table = self._envs[name] = (ends, entries)
-        return table
+            self._envs = tables
+        return self._envs.get(name, _NO_TABLE)
 
     def _import_lines(self, name: str) -> tuple[list[int], list[tuple[int, int]]]:
         """The import lines that bind `name`, found from the name's own occurrences."""
@@ -450,21 +466,16 @@ def _word(name: str) -> re.Pattern[str]:
     return re.compile(re.escape(name) + r"\b")
 
 
-@functools.lru_cache(maxsize=512)
-def _environ_assignment(name: str) -> re.Pattern[str]:
-    quoted = rf"""\s*[rbuRBU]?["']{re.escape(name)}["']"""
-    return re.compile(
-        rf"%(?:set_)?env[ \t]+{re.escape(name)}\b|environ\[{quoted}\s*\]\s*=(?!=)"
-        rf"|(?:setdefault|putenv)\({quoted}\s*,"
-    )
+# %env NAME=..., os.environ["NAME"] = ..., putenv("NAME", ...): the name in groups 1-3
+_QUOTED_NAME = r"""\s*[rbuRBU]?["']([^"'\n]+)["']"""
+_ENVIRON_ASSIGNMENT = re.compile(
+    rf"%(?:set_)?env[ \t]+([^\s=]+)|environ\[{_QUOTED_NAME}\s*\]\s*=(?!=)|(?:setdefault|putenv)\({_QUOTED_NAME}\s*,"
+)
+_NO_TABLE: tuple[list[int], list[tuple[int, int]]] = ([], [])
 
-
-@functools.lru_cache(maxsize=512)
-def _assignment_to(name: str, mode: Mode) -> re.Pattern[str]:
-    """`name = ...`, `name: T = ...`, `name += ...` (python) or `name=` (shell), found by the name."""
-    if mode == "shell":
-        return re.compile(re.escape(name) + "=")
-    return re.compile(re.escape(name) + r"[ \t]*[)\]]?[ \t]*(?::[^=\n]*)?\+?=(?!=)")
+# what follows a name it assigns: `name = ...`, `name: T = ...`, `name += ...` (python), `name=` (shell)
+_ASSIGN_AFTER = re.compile(r"[ \t]*[)\]]?[ \t]*(?::[^=\n]*)?\+?=(?!=)")
+_SHELL_ASSIGN_AFTER = re.compile("=")
 
 
 def _expansions(m: re.Match[str]) -> str:
@@ -485,10 +496,13 @@ def focus(code: str, offsets: list[int], mode: Mode = "python", begin: int = 0) 
     """The statements of `code` around `offsets` and the variables they use, or None when the
     cell is best read whole (a shell quote left open across the kept lines)."""
     f = _Focus(code, begin, mode)
-    for offset in sorted(set(offsets)):
-        if begin <= offset < len(code):
-            f.keep(offset)
-    f.follow()
+    try:
+        for offset in sorted(set(offsets)):
+            if begin <= offset < len(code):
+                f.keep(offset)
+        f.follow()
+    except _ReadWhole:
+        return None
     window = f.window()
     if mode == "shell":
         for a, b in ((a, a + n) for _, a, n in window.runs):
