@@ -186,7 +186,7 @@ class TosGuardHubApp(_Common):
             tos_ctx=ctx,
             tos_base_url=service.base_url,
             tos_templates=templates,
-            cookie_secret=os.urandom(32),
+            cookie_secret=bytes.fromhex(service.cookie_secret) if service.cookie_secret else os.urandom(32),
             log_function=_log_request,
         )
         server = HTTPServer(app, max_body_size=32 * 1024 * 1024)

@@ -176,6 +176,31 @@ class TosGuardHubService(Configurable):
         times the guards' `c.TosGuardHub.sync_interval` (60 s by default).""",
     )
 
+    cookie_secret = Unicode(
+        config=True,
+        help="""Secret (hex, at least 32 bytes' worth: 64 hex digits) that signs the operators'
+        login cookies. Defaults to $JUPYTER_TOS_GUARD_HUB_COOKIE_SECRET; when neither is set a
+        random one is made at each start, which suits one service process (a restart logs
+        operators out). Several processes behind one URL (replicas) must share it, or a login
+        made through one is refused by the others.""",
+    )
+
+    @default("cookie_secret")
+    def _default_cookie_secret(self) -> str:
+        return os.environ.get("JUPYTER_TOS_GUARD_HUB_COOKIE_SECRET", "")
+
+    @validate("cookie_secret")
+    def _hex_secret(self, proposal: dict) -> str:
+        value = str(proposal["value"]).strip()
+        if value:
+            try:
+                raw = bytes.fromhex(value)
+            except ValueError:
+                raise TraitError("cookie_secret must be hex digits (e.g. `openssl rand -hex 32`)") from None
+            if len(raw) < 32:
+                raise TraitError(f"cookie_secret is {len(raw)} bytes; give at least 32 (64 hex digits)")
+        return value
+
     token_cache_size = Int(
         20_000,
         config=True,

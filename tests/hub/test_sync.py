@@ -180,3 +180,20 @@ def test_old_interval_traits_map_onto_sync_interval(traits: dict[str, float], ex
     # every old trait that was set is named in a message; none when only the new one is used
     assert all(any(k in n for n in notes) for k in old) and (bool(notes) == bool(old))
     assert all("deprecated" in n or "off" in n for n in notes)
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [("not hex", "hex digits"), ("ab" * 10, "10 bytes"), ("", None), ("ab" * 32, None)],
+)
+def test_the_shared_cookie_secret_is_checked(value: str, error: str | None) -> None:
+    from traitlets import TraitError
+
+    from jupyter_tos_guard.hub.config import TosGuardHubService
+
+    config = Config({"TosGuardHubService": {"cookie_secret": value}})
+    if error is None:
+        assert TosGuardHubService(config=config).cookie_secret == value
+    else:
+        with pytest.raises(TraitError, match=error):
+            TosGuardHubService(config=config)
