@@ -43,6 +43,10 @@ CURSOR_FILE = "cursor.json"
 CLIENT_FILE = "client.json"
 EXEMPTIONS_FILE = "exemptions.json"
 GROUPS_FILE = "groups.json"
+# after reporting one of these, sync again this soon: the service's strike ladder decides in
+# the meantime (it runs when the report is stored), and a restriction it adds comes back
+STRIKE_ACTIONS = frozenset({"warn", "confirm", "block"})
+STRIKE_SETTLE_SECONDS = 2.0
 NO_POLICY = "none"  # the policy ETag when the service serves no central policy
 EMPTY_POLICY = "version: 1\n"
 
@@ -253,6 +257,7 @@ class Reporter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[Any]] = []
+        self._soon: asyncio.TimerHandle | None = None  # the sync after a reported warning or block
         self._stopped = False
         self.sent = 0
         self.syncs = 0
@@ -303,6 +308,9 @@ class Reporter:
         self._stopped = True
         if self.sink in self.guard.sinks:  # from here on, records stay in the local audit log only
             self.guard.sinks.remove(self.sink)
+        if self._soon is not None:
+            self._soon.cancel()
+            self._soon = None
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -397,6 +405,33 @@ class Reporter:
             delay = self.config.retry_initial
             await asyncio.to_thread(self.queue.ack, acked)
             self.sent += len(batch)
+            if any(record.get("action") in STRIKE_ACTIONS for _, record in batch):
+                self._sync_soon()
+
+    def _sync_soon(self) -> None:
+        """A warning or a block was just reported: the strike ladder may now restrict this
+        user. Sync once shortly, so that the restriction reaches the student's next cell rather
+        than the one after the next sync interval."""
+        if self._stopped or self._soon is not None or self.sync_interval <= 0:
+            return
+        loop = asyncio.get_running_loop()
+
+        async def run() -> None:
+            try:
+                await self.sync()
+            except Exception as exc:
+                self.log.debug("tos-guard: hub service: the sync after a report failed: %s", exc)
+            finally:
+                self._soon = None
+
+        def start() -> None:
+            if not self._stopped:
+                self._tasks = [t for t in self._tasks if not t.done()]
+                self._tasks.append(asyncio.ensure_future(run()))
+            else:
+                self._soon = None
+
+        self._soon = loop.call_later(STRIKE_SETTLE_SECONDS, start)
 
     async def send(self, batch: list[tuple[int, dict[str, Any]]]) -> int:
         body = {

@@ -375,6 +375,14 @@ class Summary:
 # --- the store ---------------------------------------------------------------------------------
 
 
+def _outcome(detail: str) -> str | None:
+    try:
+        value = json.loads(detail)
+    except ValueError:
+        return None
+    return value.get("outcome") if isinstance(value, dict) else None
+
+
 class Store:
     def __init__(self, engine: Engine, default_ladder: Sequence[dict[str, Any]] = ()):
         self.engine = engine
@@ -1113,6 +1121,24 @@ class Store:
                 q = q.where(StrikeEvent.user == user)
             rows = s.execute(q.order_by(StrikeEvent.id.desc()).limit(limit)).scalars().all()
             return [{c.name: getattr(r, c.name) for c in StrikeEvent.__table__.columns} for r in rows]
+
+    def ladder_restricted(self) -> set[str]:
+        """Users the strike ladder restricted and no admin has lifted since (read from the
+        audit trail, which every replica writes): the groups the hub's cached answer for a
+        token may not show yet."""
+        with self.sessions() as s:
+            rows = s.execute(
+                select(AuditEvent.subject, AuditEvent.action, AuditEvent.detail)
+                .where(AuditEvent.action.in_(("strike_restrict", "restriction_lifted")))
+                .order_by(AuditEvent.id)
+            ).all()
+        restricted: set[str] = set()
+        for subject, action, detail in rows:
+            if action == "restriction_lifted":
+                restricted.discard(subject)
+            elif _outcome(detail) == "done":
+                restricted.add(subject)
+        return restricted
 
     # --- retention ----------------------------------------------------------------------------
 

@@ -99,13 +99,14 @@ class SyncHandler(GuardHandler):
             await self.ctx.heartbeats.submit((self.user_name, client_id, body))
         except PermissionError as exc:
             raise web.HTTPError(403, str(exc)) from None
+        groups = await self.ctx.restrictions.groups_of(self.user_name, self.user_groups)
         answer: dict[str, Any] = {
             "user": self.user_name,
-            "groups": list(self.user_groups),
+            "groups": list(groups),
             "heartbeat_grace": self.ctx.config.heartbeat_grace,
         }
         if "exemptions_etag" in body:
-            items, etag = await self.ctx.exemptions.for_user(self.user_name, self.user_groups)
+            items, etag = await self.ctx.exemptions.for_user(self.user_name, groups)
             if body["exemptions_etag"] != etag:
                 answer["exemptions"] = {"etag": etag, "items": items}
         if "policy_etag" in body:

@@ -21,6 +21,7 @@ from .config import TosGuardHubService
 from .db import Store, iso, now
 from .heartbeats import FlagChecker
 from .hubapi import HubAPI
+from .restrictions import RestrictionSnapshot
 from .strikes import Strikes
 
 
@@ -244,6 +245,8 @@ class ServiceContext:
         self.exemptions = ExemptionSnapshot(self)
         self.policy = CentralPolicy(config.policy_file, log, self._audit_sync)
         self.strikes = Strikes(store, self.write, self.read, hub_api, config.restricted_group, self.notify, log)
+        self.restrictions = RestrictionSnapshot(self)
+        self.strikes.on_restricted = self.restrictions.invalidate
         self.flags: FlagChecker | None = None
         if hub_api is not None:
             self.flags = FlagChecker(

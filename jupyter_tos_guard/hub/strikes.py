@@ -42,6 +42,7 @@ class Strikes:
         self.log = log
         self._locks: dict[str, asyncio.Lock] = {}
         self._queued: dict[str, tuple[str, ...]] = {}  # users waiting for an evaluation -> their groups
+        self.on_restricted: Callable[[], None] = lambda: None
 
     delay = 0.5  # seconds a user's evaluation waits, so that a burst of reports costs one
 
@@ -84,6 +85,8 @@ class Strikes:
         for event_id, status in claimed:
             outcome, detail = await self.respond(user, status.step, status.count)
             await self.run_write(self.store.finish_strike, event_id, outcome, detail)
+            if status.step.response == "restrict" and outcome == "done":
+                self.on_restricted()  # the next sync of this user's guard says so at once
             fired.append((status.step, outcome))
         return fired
 

@@ -33,7 +33,7 @@ from guard_fixtures import policy_text  # noqa: E402 (tests/ is on the path abov
 REPO = Path(__file__).resolve().parents[2]
 SERVICE = "tos-guard"
 PASSWORD = "guard-test-password"
-USERS = ["admin", "alice", "bob", "carol", "dave", "rogue"]
+USERS = ["admin", "alice", "bob", "carol", "dave", "erin", "rogue"]
 T = TypeVar("T")
 
 LOCAL_POLICY = policy_text("warn_block")
@@ -308,7 +308,7 @@ def pre_spawn_hook(spawner):
 c.Spawner.pre_spawn_hook = pre_spawn_hook
 c.JupyterHub.load_groups = {{
     "vetted": {{"users": ["carol"]}},
-    "probation": {{"users": ["dave"]}},
+    "probation": {{"users": ["dave", "erin"]}},
     "tos-restricted": {{"users": []}},
 }}
 c.JupyterHub.services = [

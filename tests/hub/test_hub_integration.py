@@ -338,6 +338,27 @@ def test_strike_limit_restricts_then_stops_the_server(servers: Hub) -> None:
     assert {"strikes_cleared", "restriction_lifted"} <= {e["action"] for e in audit}
 
 
+def test_a_restricted_student_is_blocked_where_others_are_warned(servers: Hub) -> None:
+    hub = servers
+    # erin is on probation: two blocked cells and the ladder restricts her
+    assert [status_of(m) for m in run_cells(hub, "erin", ["!blockme-tool 1", "!blockme-tool 2"])] == ["error"] * 2
+    wait_for(lambda: "tos-restricted" in hub.api("GET", "/users/erin")["groups"], timeout=60, what="the restriction")
+    # the hub's cached answer for her server's token still lacks the group; the service says it
+    # in the next sync, which her guard makes soon after reporting a block
+    time.sleep(4)
+    [erin] = run_cells(hub, "erin", ["!warnme-tool --go"])
+    [alice] = run_cells(hub, "alice", ["!warnme-tool --go"])
+    assert status_of(alice) == "ok"  # warned, and it ran
+    assert status_of(erin) == "error"
+    error = next(m for m in erin if m["header"]["msg_type"] == "error")["content"]
+    assert error["ename"] == "TermsOfUseViolation"
+    rows = wait_for(
+        lambda: [v for v in hub.verdicts(user="erin", rule="test.warnme")] or None, timeout=30, what="erin's verdict"
+    )
+    assert rows[0]["action"] == "block"
+    assert [v["action"] for v in hub.verdicts(user="alice", rule="test.warnme")][0] == "warn"
+
+
 def test_group_exemption_quiets_a_rule_for_its_members_only(servers: Hub) -> None:
     hub = servers
     grant = hub.service(
