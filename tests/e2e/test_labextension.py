@@ -550,6 +550,13 @@ def test_other_notebooks_stay_clean_and_hidden_verdicts_notify(page: Page, lab: 
         lab, kernel_of(lab, "other_a.ipynb"), "!wget https://github.com/xmrig/xmrig/archive/master.zip"
     )
     assert [m["header"]["msg_type"] for m in answers] == ["display_data", "status", "error", "execute_reply"]
+    # what a frontend without the labextension shows: the notice's text, then the error; the
+    # reason once in full, the error one line and the links
+    plain = answers[0]["content"]["data"]["text/plain"]
+    traceback = answers[2]["content"]["traceback"]
+    assert " ".join(plain.split()).count("XMRig turns the shared CPUs and GPUs") == 1
+    assert not any("XMRig turns" in line for line in traceback) and len(traceback) <= 4
+    assert all(len(line) <= 88 for line in plain.splitlines() if "http" not in line and "line 1:" not in line)
     toast = page.locator(".Toastify__toast", has_text="other_a.ipynb")
     expect(toast).to_contain_text("Blocked")
     expect(toast).to_contain_text("XMRig cryptocurrency miner")
