@@ -292,10 +292,14 @@ def _load_worker(url: str, first: int, clients: int, per_client: int, batch: int
 
 
 def run_ingest(args: argparse.Namespace, workdir: Path) -> list[str]:
+    from ..hub.db import Store, make_engine
+
     hub_port, port = free_port(), free_port()
     stub = IdentityStub(hub_port)
-    db = workdir / "ingest.sqlite"
-    service = ServiceProcess(workdir, f"sqlite:///{db}", stub.api_url, port, name="ingest")
+    db_url = args.ingest_db_url or f"sqlite:///{workdir / 'ingest.sqlite'}"
+    if args.ingest_db_url:
+        _empty(db_url)
+    service = ServiceProcess(workdir, db_url, stub.api_url, port, name="ingest")
     lines = []
     try:
         url = service.base + "api/guard/reports"
@@ -333,10 +337,11 @@ def run_ingest(args: argparse.Namespace, workdir: Path) -> list[str]:
                 f"({len(latencies) / elapsed:,.0f} requests/s; latency p50 {p50:.1f} ms, p99 {p99:.1f} ms)"
             )
             print(lines[-1], flush=True)
-        from ..hub.db import Store, make_engine
-
-        stored = Store(make_engine(f"sqlite:///{db}")).verdict_count()
-        lines.append(f"ingest: {stored} verdicts stored (SQLite WAL, synchronous=FULL, group commit)")
+        engine = make_engine(db_url)
+        stored = Store(engine).verdict_count()
+        how = "PostgreSQL" if engine.dialect.name == "postgresql" else "SQLite WAL, synchronous=FULL"
+        engine.dispose()
+        lines.append(f"ingest: {stored} verdicts stored ({how}, group commit)")
         print(lines[-1], flush=True)
     except BaseException:
         print(service.log_tail(), file=sys.stderr)
@@ -344,6 +349,18 @@ def run_ingest(args: argparse.Namespace, workdir: Path) -> list[str]:
     finally:
         service.stop()
     return lines
+
+
+def _empty(db_url: str) -> None:
+    """Drop the service's tables (and its version table) in a benchmark database."""
+    from ..hub.db import VERSION_TABLE, make_engine
+    from ..hub.models import Base
+
+    engine = make_engine(db_url)
+    Base.metadata.drop_all(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {VERSION_TABLE}")
+    engine.dispose()
 
 
 def _wait_http(url: str, proc: subprocess.Popen[bytes]) -> None:
@@ -884,7 +901,11 @@ def main(argv: list[str] | None = None) -> int:
         help="a database URL for the dashboard part instead (e.g. PostgreSQL: filled with COPY; reused when it "
         "has enough rows)",
     )
-    parser.add_argument("--ingest-db-url", help="a database URL for the ingest part (default: a SQLite file)")
+    parser.add_argument(
+        "--ingest-db-url",
+        help="a database URL for the ingest part, e.g. PostgreSQL; its tos_* tables are DROPPED first "
+        "(default: a SQLite file)",
+    )
     fleet = parser.add_argument_group("fleet (a university's servers syncing, and a burst of blocked cells)")
     fleet.add_argument("--guards", type=int, default=10_000, help="guards (servers) in the fleet (10000)")
     fleet.add_argument("--interval", type=float, default=60.0, help="their sync interval, seconds (60)")
