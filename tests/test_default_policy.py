@@ -32,11 +32,15 @@ def test_every_rule_has_flag_and_allow_examples(policy):
 
 def test_categories_ids_and_default_actions(policy):
     counts = Counter(r.category for r in policy.rules)
-    assert set(counts) == set(CATEGORIES)
+    assert set(counts) == set(CATEGORIES) | {"hidden-code"}
     for category in CATEGORIES:
         assert counts[category] >= 8, (category, counts[category])
     for rule in policy.rules:
         assert rule.id.startswith(rule.category + "."), rule.id
+        if rule.category == "hidden-code":
+            # what cannot be read is logged (downloaded code handed to exec(): a low-confidence warning)
+            assert rule.confidence == "low" and rule.action <= Action.WARN, rule.id
+            continue
         expected = Action.BLOCK if rule.category in ("mining", "dos") else Action.WARN
         assert rule.action == expected, rule.id
         assert rule.message and rule.title

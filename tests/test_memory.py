@@ -18,7 +18,7 @@ from jupyter_tos_guard.scan import ScanReport, scan_file
 
 SPLIT = [
     "a = './xm'",
-    "b = a + 'rig'\nflags = (\n    ' --donate-level 1'\n    ' -o pool.example.com:3333'\n)",
+    "b = a + 'rig'\nflags = (\n    ' --threads 2'\n    ' --fast'\n)",
     "!{b}{flags}",
 ]
 
@@ -41,14 +41,14 @@ def test_a_command_split_over_cells_is_read_whole(default_engine: Engine) -> Non
 @pytest.mark.parametrize(
     "cells",
     [
-        ["import os\nos.environ['TOOL'] = './xmrig'", "!$TOOL --donate-level 1 -o pool.example.com:3333"],
-        ["%env TOOL=./xmrig", "!$TOOL --donate-level 1 -o pool.example.com:3333"],
+        ["import os\nos.environ['TOOL'] = './xmrig'", "!$TOOL --threads 2"],
+        ["%env TOOL=./xmrig", "!$TOOL --threads 2"],
         [
-            "cmd: str = './xmrig --donate-level 1 -o pool.example.com:3333'",
+            "cmd: str = './xmrig --threads 2'",
             "import subprocess\nsubprocess.run(cmd, shell=True)",
         ],
-        ["x, y = './xm', 'rig --donate-level 1'", "import os\nos.system(x + y)"],
-        ["c = './xm'", "c += 'rig --donate-level 1'", "get_ipython().system(c)"],
+        ["x, y = './xm', 'rig --threads 2'", "import os\nos.system(x + y)"],
+        ["c = './xm'", "c += 'rig --threads 2'", "get_ipython().system(c)"],
     ],
 )
 def test_kinds_of_assignment_carry_over(default_engine: Engine, cells: list[str]) -> None:
@@ -95,8 +95,8 @@ def test_the_guard_remembers_per_kernel_and_forgets_on_restart(tmp_path: Path) -
     guard.forget("k1")
     assert check(SPLIT[2]) == Action.ALLOW
     # a refused cell ran nothing, so it assigned nothing
-    assert check("t = './xmrig'\n!./xmrig --donate-level 1") == Action.BLOCK
-    assert check("!{t} --donate-level 1") == Action.ALLOW
+    assert check("t = './xmrig'\n!./xmrig --threads 2") == Action.BLOCK
+    assert check("!{t} --threads 2") == Action.ALLOW
     off = make_guard(tmp_path, remember_cells=False)
     for cell in SPLIT:
         decision = off.check(Request(cell, kernel_id="k1"))
