@@ -283,6 +283,9 @@ class _Analyzer:
                 return node.value, self.literal_via(node)
             if isinstance(node.value, bytes):
                 return node.value.decode("latin-1"), frozenset()
+            if isinstance(node.value, int) and not isinstance(node.value, bool):
+                # a port or a count in an f-string or an argv (`f"-R0:localhost:{PORT}"`)
+                return str(node.value), frozenset()
             return None
         if (
             isinstance(node, ast.Attribute)
