@@ -1219,11 +1219,12 @@ class Store:
         else:
             index = sql_cast(func.floor(offset), Integer)  # PostgreSQL's CAST rounds
         n = func.count()
-        q, _ = self._query(filters, [index, Verdict.action, Verdict.event, Verdict.categories, Verdict.rules, n])
-        q = q.group_by(index, Verdict.action, Verdict.event, Verdict.categories, Verdict.rules)
+        columns = [index, Verdict.action, Verdict.event, Verdict.categories, Verdict.rules, n]
         out = Activity(start=start, bucket=bucket, since=filters.since, until=filters.until)
         rules: dict[str, int] = {}
         with self.engine.connect() as conn:
+            q = self._window_query(conn, filters, columns)
+            q = q.group_by(index, Verdict.action, Verdict.event, Verdict.categories, Verdict.rules)
             for i, action, ev, categories, rule_text, count in conn.execute(q):
                 out.total += count
                 series = str(action or ev)  # engine and policy errors have no action
@@ -1237,15 +1238,58 @@ class Store:
         out.top_rules = sorted(rules.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
         return out
 
+    # reports of replicas may commit out of order by the length of a transaction: a wide margin
+    ID_MARGIN = 3600.0
+
+    def _window_query(self, conn: Any, filters: Filters, columns: Sequence[Any]) -> Any:
+        """`_query` for a time window. With a tag filter the tag index `(kind, value, verdict_id)`
+        drives the query, and it holds no time: the range of ids that can hold the window is
+        added, so that only the window's part of the index is read, not every match since the
+        first report (ids grow with arrival, and a verdict's time is never after its arrival)."""
+        q, order = self._query(filters, columns)
+        if filters.tags and filters.since is not None:
+            first = self._first_id_received(conn, filters.since - self.ID_MARGIN)
+            if first is not None:
+                q = q.where(order >= first)
+        return q
+
+    @staticmethod
+    def _first_id_received(conn: Any, t: float) -> int | None:
+        """The smallest id received at `t` or later: a binary search over the primary key (about
+        log2(rows) single-row lookups, no index on `received` needed). None: nothing that late."""
+        lo, hi = conn.execute(select(func.min(Verdict.id), func.max(Verdict.id))).one()
+        if lo is None:
+            return None
+
+        def at_or_after(i: int) -> tuple[int, float] | None:
+            row = conn.execute(
+                select(Verdict.id, Verdict.received).where(Verdict.id >= i).order_by(Verdict.id).limit(1)
+            ).first()
+            return (int(row[0]), float(row[1])) if row else None
+
+        last = at_or_after(hi)
+        if last is None or last[1] < t:
+            return None
+        while lo < hi:  # the smallest position whose next row arrived at t or later
+            mid = (lo + hi) // 2
+            found = at_or_after(mid)
+            assert found is not None  # mid <= hi, the largest id
+            if found[1] >= t:
+                hi = mid
+            else:
+                lo = found[0] + 1
+        first = at_or_after(lo)
+        return first[0] if first else None
+
     def top_users(self, filters: Filters, limit: int = 10) -> list[dict[str, Any]]:
         """The users with the most matching verdicts: how many, how many blocked, the latest."""
         from sqlalchemy import case
 
         n = func.count()
         blocks = func.sum(case((Verdict.action == "block", 1), else_=0))
-        q, _ = self._query(filters, [Verdict.user, n, blocks, func.max(Verdict.time)])
-        q = q.group_by(Verdict.user).order_by(n.desc(), Verdict.user).limit(limit)
         with self.engine.connect() as conn:
+            q = self._window_query(conn, filters, [Verdict.user, n, blocks, func.max(Verdict.time)])
+            q = q.group_by(Verdict.user).order_by(n.desc(), Verdict.user).limit(limit)
             return [
                 {"user": u, "verdicts": int(c), "blocks": int(b or 0), "last": t, "last_iso": iso(t)}
                 for u, c, b, t in conn.execute(q)

@@ -3,6 +3,7 @@ $JUPYTER_TOS_GUARD_HUB_TEST_DB_URL names one) and the charts' layout, without a 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -174,3 +175,28 @@ def test_actions_stack_by_severity_not_by_size() -> None:
     assert c.segments[0].colour == ACTION_COLOURS["block"] and c.segments[0].y + c.segments[0].height == pytest.approx(
         c.plot[1] + c.plot[3]
     )
+
+
+def test_first_id_received_bounds_a_tag_filtered_window(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three deliveries a day apart; the middle one partly purged (holes in the ids)."""
+    for day in range(3):
+        monkeypatch.setattr(dbm, "now", lambda day=day: T0 + day * DAY)
+        records = [(k, rec(T0 + day * DAY, "block", ["mining.xmrig"], ["mining"])) for k in range(1, 5)]
+        store.ingest([IngestItem("alice", (), f"client-day{day}", "", records)])
+    rows = store.verdicts(Filters(), limit=100, oldest_first=True)
+    ids = [r["id"] for r in rows]
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(f"DELETE FROM tos_verdict_tags WHERE verdict_id IN ({ids[4]}, {ids[5]})")
+        conn.exec_driver_sql(f"DELETE FROM tos_verdicts WHERE id IN ({ids[4]}, {ids[5]})")
+    with store.engine.connect() as conn:
+        assert store._first_id_received(conn, T0 - 1) == ids[0]
+        assert store._first_id_received(conn, T0 + 1) == ids[6]  # the first of day 1 that is left
+        assert store._first_id_received(conn, T0 + DAY) == ids[6]
+        assert store._first_id_received(conn, T0 + 1.5 * DAY) == ids[8]
+        assert store._first_id_received(conn, T0 + 3 * DAY) is None
+    # the bound changes no count: a tag filter over a window that starts on day 2
+    monkeypatch.setattr(store, "ID_MARGIN", 0.0)
+    window = Filters(category="mining", since=T0 + 2 * DAY, until=T0 + 3 * DAY)
+    assert store.activity(window, T0, DAY).by_action == {"block": {2: 4}}
+    assert [(u["user"], u["verdicts"]) for u in store.top_users(window)] == [("alice", 4)]
+    assert store.activity(dataclasses.replace(window, since=T0), T0, DAY).by_action == {"block": {0: 4, 1: 2, 2: 4}}
