@@ -56,6 +56,13 @@ FIGURE = r"\d+\.\d+ ms"
         rf"^\s+1000\s+\d+\.\d\d s\s+{FIGURE}\s+{FIGURE}",
         rf"^\s+10000\s+\d+\.\d\d s\s+{FIGURE}\s+{FIGURE}.*\d+\.\d\d\s+\d+\.\d\d",
         r"100x the rules -> \d+\.\d\dx p50, \d+\.\d\dx p99",
+        # real code: the installed dependencies' modules, as the engine reads them and read whole
+        rf"as the engine reads them\s+\d+\s+{FIGURE}\s+{FIGURE}",
+        rf"every one read whole\s+\d+\s+{FIGURE}\s+{FIGURE}",
+        # cells in sequence, with and without the memory of earlier cells
+        rf"check, memory off\s+\d+\s+{FIGURE}",
+        rf"check, memory on\s+\d+\s+{FIGURE}.*names remembered",
+        r"ratio on/off: p50 x\d+\.\d\d, p99 x\d+\.\d\d",
         # the summary
         r"^\s+(PASS|MISS)\s+p99 <= 1 ms",
         r"^\s+(PASS|MISS)\s+>= 20 MB/s on large cells",
@@ -74,3 +81,17 @@ def test_quick_mode_skips_10mb_cells(output: str) -> None:
 
 def test_server_hook_without_flag(output: str) -> None:
     assert "add --server" in output
+
+
+def test_scan_benchmark_runs_without_semgrep(tmp_path) -> None:
+    (tmp_path / "a.py").write_text("import os\nos.system('./xmrig -o pool.example.com:3333')\n")
+    (tmp_path / "b.sh").write_text("echo fine\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "jupyter_tos_guard.bench.scan", str(tmp_path), "--semgrep", "", "--runs", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert re.search(r"jupyter tos-guard scan\s+\d+\.\d\d s .* 2 files read, \d+ findings", proc.stdout)
+    assert "semgrep: not found" in proc.stdout
