@@ -512,7 +512,7 @@ def run_fleet(args: argparse.Namespace, workdir: Path) -> list[str]:
     lines = [
         f"fleet: {args.guards:,} guards syncing every {args.interval:g} s (x 0.9-1.1, first at random) for "
         f"{args.duration:g} s, {args.fleet_processes} client processes, a token each (the hub stood in for, "
-        f"HubAuth's 60 s cache in the path); burst: {args.burst:,} blocked cells within {args.burst_window:g} s "
+        f"HubAuth's {args.token_cache_age} s cache in the path); burst: {args.burst:,} blocked cells within {args.burst_window:g} s "
         f"at {args.burst_at if args.burst_at is not None else args.duration / 2:g} s; {kind}"
     ]
     print(lines[-1], flush=True)
@@ -528,7 +528,8 @@ def run_fleet(args: argparse.Namespace, workdir: Path) -> list[str]:
         services: list[ServiceProcess] = []
         try:
             for i in range(n):
-                services.append(ServiceProcess(workdir, url, stub.api_url, free_port(), name=f"fleet{n}-{i}"))
+                extra = f"c.HubAuth.cache_max_age = {args.token_cache_age}\n"
+                services.append(ServiceProcess(workdir, url, stub.api_url, free_port(), extra, name=f"fleet{n}-{i}"))
             bases = [svc.base for svc in services]
             every = max(1, args.guards // max(1, args.burst))
             students = [g for g in range(args.guards) if g % every == 0][: args.burst]
@@ -913,6 +914,12 @@ def main(argv: list[str] | None = None) -> int:
     fleet.add_argument("--burst", type=int, default=2000, help="students whose blocked cell is reported (2000)")
     fleet.add_argument("--burst-window", type=float, default=10.0, help="seconds the burst is spread over (10)")
     fleet.add_argument("--burst-at", type=float, help="seconds into the run the burst starts (half the duration)")
+    fleet.add_argument(
+        "--token-cache-age",
+        type=int,
+        default=60,
+        help="the service's c.HubAuth.cache_max_age, seconds (60, the service's default)",
+    )
     fleet.add_argument("--fleet-processes", type=int, default=3, help="client processes (3)")
     fleet.add_argument("--replicas", default="1,2", help="service processes to compare, e.g. 1,2 (PostgreSQL)")
     fleet.add_argument(

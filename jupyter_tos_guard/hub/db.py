@@ -112,6 +112,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("postgresql+psycopg2"):
         # the many-row UPDATEs of ingest and heartbeats in pages per round trip, not one each
         kwargs.setdefault("executemany_mode", "values_plus_batch")
+        # JIT compiling costs 40-100 ms per dashboard query that then runs in a few hundred
+        connect_args = dict(kwargs.pop("connect_args", {}))
+        connect_args.setdefault("options", "-c jit=off")
+        kwargs["connect_args"] = connect_args
     return create_engine(url, **kwargs)
 
 

@@ -151,12 +151,11 @@ class ExemptionSnapshot:
     async def for_user(self, user: str, groups: tuple[str, ...]) -> tuple[list[dict[str, Any]], str]:
         """The user's active exemptions (what `Store.exemptions_for` answers) and their ETag."""
         if now() - self._loaded > self.max_age:
-            async with self._lock:
-                if now() - self._loaded > self.max_age:
-                    loaded = now()
-                    items = await self.ctx.read(self.ctx.store.exemptions)
-                    self._items = sorted(({k: e[k] for k in self.KEEP} for e in items), key=lambda e: e["id"])
-                    self._loaded = loaded
+            if self._loaded == float("-inf") or not self._lock.locked():
+                await self._reload()
+            # else: a reload is under way; answer from the snapshot in hand rather than queue
+            # 10,000 syncs behind it (it is at most a reload old)
+        t = now()
         t = now()
         wanted = set(groups)
         mine = [
@@ -170,6 +169,16 @@ class ExemptionSnapshot:
         ]
         etag = hashlib.sha256(json.dumps(mine, sort_keys=True, default=str).encode()).hexdigest()[:32]
         return mine, etag
+
+    async def _reload(self) -> None:
+        async with self._lock:
+            if now() - self._loaded <= self.max_age:
+                return
+            loaded = now()
+            # its own thread: the readers may be queued deep with a burst's strike evaluations
+            items = await self.ctx.snapshot_read(self.ctx.store.exemptions)
+            self._items = sorted(({k: e[k] for k in self.KEEP} for e in items), key=lambda e: e["id"])
+            self._loaded = loaded
 
 
 class GroupCommit:
@@ -239,12 +248,16 @@ class ServiceContext:
         self.holder = f"{socket.gethostname()}:{os.getpid()}"  # names this process in claimed periodic runs
         self.write_pool = ThreadPoolExecutor(1, thread_name_prefix="tos-db-write")
         self.read_pool = ThreadPoolExecutor(4, thread_name_prefix="tos-db-read")
+        # strike evaluations (thousands in a burst of blocked cells) queue here, not before the
+        # operators' pages; the snapshot of exemptions guards sync gets a thread of its own
+        self.strike_pool = ThreadPoolExecutor(2, thread_name_prefix="tos-db-strikes")
+        self.snapshot_pool = ThreadPoolExecutor(1, thread_name_prefix="tos-db-snapshot")
         self.ingestor = GroupCommit(self, store.ingest)
         self.heartbeats = GroupCommit(self, store.heartbeats)
         self.tokens = TokenCheck(hub_auth, config.token_cache_size)
         self.exemptions = ExemptionSnapshot(self)
         self.policy = CentralPolicy(config.policy_file, log, self._audit_sync)
-        self.strikes = Strikes(store, self.write, self.read, hub_api, config.restricted_group, self.notify, log)
+        self.strikes = Strikes(store, self.write, self.strike_read, hub_api, config.restricted_group, self.notify, log)
         self.restrictions = RestrictionSnapshot(self)
         self.strikes.on_restricted = self.restrictions.invalidate
         self.flags: FlagChecker | None = None
@@ -258,6 +271,12 @@ class ServiceContext:
 
     async def read(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.read_pool, partial(fn, *args, **kwargs))
+
+    async def strike_read(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.strike_pool, partial(fn, *args, **kwargs))
+
+    async def snapshot_read(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.snapshot_pool, partial(fn, *args, **kwargs))
 
     def _audit_sync(self, actor: str, action: str, subject: str, detail: dict[str, Any]) -> None:
         try:
@@ -285,3 +304,5 @@ class ServiceContext:
     def close(self) -> None:
         self.write_pool.shutdown(wait=True)
         self.read_pool.shutdown(wait=False)
+        self.strike_pool.shutdown(wait=False)
+        self.snapshot_pool.shutdown(wait=False)
