@@ -15,6 +15,7 @@ from functools import partial
 from typing import Any
 
 from jupyterhub.services.auth import HubAuth, _ExpiringDict
+from sqlalchemy.exc import IntegrityError
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from .config import TosGuardHubService
@@ -181,6 +182,9 @@ class ExemptionSnapshot:
             self._loaded = loaded
 
 
+RACE_RETRIES = 5  # isolated retries of a request that lost a primary-key race to another replica
+
+
 class GroupCommit:
     """Requests that arrive while a write is running are stored together in the next
     transaction: one commit (and one fsync) for many requests. `write` takes the list of
@@ -204,6 +208,22 @@ class GroupCommit:
     def busy(self) -> bool:
         return bool(self.pending) or self._running
 
+    async def _alone(self, item: Any, fut: asyncio.Future[Any]) -> None:
+        """Store one request in its own transaction. A new guard's first row can lose the race
+        to another replica more than once while several guards start together (each retry
+        then reads the winner's row): retry a few times before giving the guard an error."""
+        for attempt in range(RACE_RETRIES):
+            try:
+                fut.set_result((await self.ctx.write(self.write, [item]))[0])
+                return
+            except IntegrityError as exc:
+                if attempt == RACE_RETRIES - 1:
+                    fut.set_exception(exc)
+                await asyncio.sleep(0.01 * (attempt + 1))
+            except Exception as exc:
+                fut.set_exception(exc)
+                return
+
     async def _drain(self) -> None:
         try:
             while self.pending:
@@ -214,10 +234,7 @@ class GroupCommit:
                     # isolate the request that failed (or lost a race with another replica, which
                     # a retry alone resolves); store the others
                     for item, fut in batch:
-                        try:
-                            fut.set_result((await self.ctx.write(self.write, [item]))[0])
-                        except Exception as exc:
-                            fut.set_exception(exc)
+                        await self._alone(item, fut)
                     continue
                 for (_, fut), result in zip(batch, results, strict=True):
                     if not fut.done():
