@@ -342,3 +342,26 @@ c.JupyterHub.load_roles = [
         "driver_token": driver_token,
         "service_url": service_url,
     }
+
+
+# SQLite always; another database (e.g. PostgreSQL) too when $JUPYTER_TOS_GUARD_HUB_TEST_DB_URL names one
+EXTRA_DB = os.environ.get("JUPYTER_TOS_GUARD_HUB_TEST_DB_URL", "")
+STORE_KINDS = ["sqlite", "extra"] if EXTRA_DB else ["sqlite"]
+
+
+def migrated_engine(kind: str, tmp_path: Path) -> Any:
+    """A migrated database for the store tests: a SQLite file in `tmp_path`, or ("extra")
+    $JUPYTER_TOS_GUARD_HUB_TEST_DB_URL, emptied first (the service's tables and its alembic
+    version table only)."""
+    from jupyter_tos_guard.hub import db as dbm
+    from jupyter_tos_guard.hub.models import Base
+
+    if kind == "sqlite":
+        engine = dbm.make_engine(f"sqlite:///{tmp_path / 'svc.sqlite'}")
+    else:
+        engine = dbm.make_engine(EXTRA_DB)
+        Base.metadata.drop_all(engine)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {dbm.VERSION_TABLE}")
+    dbm.ensure_schema(engine, allow_upgrade=True)
+    return engine

@@ -4,34 +4,26 @@ $JUPYTER_TOS_GUARD_HUB_TEST_DB_URL names one) and the charts' layout, without a 
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hubharness import STORE_KINDS, migrated_engine
 
 from jupyter_tos_guard.hub import db as dbm
 from jupyter_tos_guard.hub.charts import ACTION_COLOURS, nice_ceiling, pick_bucket, stacked_bars
-from jupyter_tos_guard.hub.db import Filters, IngestItem, Store, ensure_schema, make_engine
-from jupyter_tos_guard.hub.models import Base
+from jupyter_tos_guard.hub.db import Filters, IngestItem, Store
 
-EXTRA_DB = os.environ.get("JUPYTER_TOS_GUARD_HUB_TEST_DB_URL", "")
 DAY = 86400.0
 # Monday 2 November 2026, 00:00 UTC: in the past (a verdict's time is never later than its arrival), on a day boundary
 T0 = 1_793_577_600.0
 
 
-@pytest.fixture(params=["sqlite", "extra"] if EXTRA_DB else ["sqlite"])
+@pytest.fixture(params=STORE_KINDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'svc.sqlite'}")
-    else:
-        engine = make_engine(EXTRA_DB)
-        Base.metadata.drop_all(engine)
-        with engine.begin() as conn:
-            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {dbm.VERSION_TABLE}")
-    ensure_schema(engine, allow_upgrade=True)
+    """A migrated database: a SQLite file, and also $JUPYTER_TOS_GUARD_HUB_TEST_DB_URL when set."""
+    engine = migrated_engine(request.param, tmp_path)
     yield Store(engine)
     engine.dispose()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,28 +11,18 @@ from typing import Any
 import alembic  # noqa: E402,F401  (the hub extra: a missing install must fail, not skip)
 import pytest
 import sqlalchemy  # noqa: E402,F401  (installed by the hub extra)
+from hubharness import STORE_KINDS, migrated_engine
 
 from jupyter_tos_guard.hub import db as dbm  # noqa: E402
 from jupyter_tos_guard.hub.db import Filters, IngestItem, Store, ensure_schema, make_engine, parse_ladder  # noqa: E402
 from jupyter_tos_guard.hub.models import Base, Verdict  # noqa: E402
 from jupyter_tos_guard.reporter import DiskQueue  # noqa: E402
 
-EXTRA_DB = os.environ.get("JUPYTER_TOS_GUARD_HUB_TEST_DB_URL", "")  # e.g. postgresql+psycopg2://...
 
-
-# SQLite always; another database (e.g. PostgreSQL) too when $JUPYTER_TOS_GUARD_HUB_TEST_DB_URL names one
-@pytest.fixture(params=["sqlite", "extra"] if EXTRA_DB else ["sqlite"])
+@pytest.fixture(params=STORE_KINDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """A migrated database: a SQLite file, and also $JUPYTER_TOS_GUARD_HUB_TEST_DB_URL when set
-    (emptied first: the service's tables and its alembic version table only)."""
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'svc.sqlite'}")
-    else:
-        engine = make_engine(EXTRA_DB)
-        Base.metadata.drop_all(engine)
-        with engine.begin() as conn:
-            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {dbm.VERSION_TABLE}")
-    ensure_schema(engine, allow_upgrade=True)
+    """A migrated database: a SQLite file, and also $JUPYTER_TOS_GUARD_HUB_TEST_DB_URL when set."""
+    engine = migrated_engine(request.param, tmp_path)
     yield Store(engine, [{"name": "blocks", "actions": ["block"], "count": 2, "window": 3600, "response": "notify"}])
     engine.dispose()
 
