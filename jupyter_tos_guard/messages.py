@@ -193,12 +193,7 @@ def _plain_lines(payload: dict[str, Any]) -> list[str]:
                 "or Notebook 7; other frontends cannot acknowledge."
             )
         )
-    if payload.get("info_url"):
-        lines.append(f"Terms of use: {payload['info_url']}")
-    if payload.get("appeal_url"):
-        lines.append(f"Think this is a mistake, or need an exemption? {payload['appeal_url']}")
-    elif payload.get("contact"):
-        lines.append(f"Questions or exemptions: {payload['contact']}")
+    lines.extend(_links(payload, "Think this is a mistake, or need an exemption?"))
     return lines
 
 
@@ -295,13 +290,18 @@ def error_content(payload: dict[str, Any]) -> dict[str, Any]:
         lines.extend(_wrapped('It runs once you choose "I understand — run anyway" in the notice above.'))
     else:
         lines.append("The notice above says why.")
-    if payload.get("info_url"):
-        lines.append(f"Terms of use: {payload['info_url']}")
-    if payload.get("appeal_url"):
-        lines.append(f"Exemption or mistake: {payload['appeal_url']}")
-    elif payload.get("contact"):
-        lines.append(f"Questions or exemptions: {payload['contact']}")
+    lines.extend(_links(payload, "Exemption or mistake:"))
     return {"ename": ERROR_NAME, "evalue": error_summary(payload), "traceback": lines}
+
+
+def _links(payload: dict[str, Any], appeal: str) -> list[str]:
+    """The terms, and where to ask for an exemption (`appeal` leads that line)."""
+    out = [f"Terms of use: {payload['info_url']}"] if payload.get("info_url") else []
+    if payload.get("appeal_url"):
+        out.append(f"{appeal} {payload['appeal_url']}")
+    elif payload.get("contact"):
+        out.append(f"Questions or exemptions: {payload['contact']}")
+    return out
 
 
 def startup_refusal(path: str, payload: dict[str, Any]) -> str:
