@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-try:  # one version source: labextension/package.json, through the package's metadata
-    __version__ = version("jupyter-tos-guard")
-except PackageNotFoundError:  # run from a checkout that was never installed
-    __version__ = "0.0.0+unknown"
+
+def __getattr__(name: str) -> str:
+    # `__version__` on first use: importing importlib.metadata costs `scan` ~60 ms at start
+    if name != "__version__":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:  # one version source: labextension/package.json, through the package's metadata
+        value = version("jupyter-tos-guard")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        value = "0.0.0+unknown"
+    globals()["__version__"] = value
+    return value
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:
