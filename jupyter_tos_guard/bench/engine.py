@@ -216,8 +216,8 @@ class CellGenerator:
 
     KINDS: tuple[tuple[str, float, str], ...] = (
         # kind, share of the mix, what it is
-        ("pandas", 0.20, "pandas loading / cleaning / aggregation"),
-        ("sklearn", 0.13, "scikit-learn pipelines, CV, metrics"),
+        ("pandas", 0.16, "pandas loading / cleaning / aggregation"),
+        ("sklearn", 0.11, "scikit-learn pipelines, CV, metrics"),
         ("torch", 0.13, "PyTorch models and training loops"),
         ("matplotlib", 0.11, "plots (half start with %matplotlib inline)"),
         ("pip", 0.10, "!pip / %pip / !apt-get / !wget setup cells"),
@@ -226,6 +226,7 @@ class CellGenerator:
         ("subprocess", 0.07, "benign os.system / subprocess / get_ipython().system"),
         ("prohibited", 0.06, "normal code plus a prohibited tool (xmrig, hashcat, roop ...)"),
         ("obfuscated", 0.06, "prohibited tool hidden: base64/hex/rot13 exec, chr(), reversal, echo|base64 -d"),
+        ("script", 0.06, "a whole script pasted in one cell (4-10 KB): #@param forms, subprocess with f-strings"),
     )
 
     def __init__(self, seed: int = SEED):
@@ -267,7 +268,7 @@ class CellGenerator:
         }
 
     def block(self, kind: str) -> str:
-        templates = _BLOCKS[kind]
+        templates = _BLOCKS[kind][1:] if kind == "script" else _BLOCKS[kind]  # its [0] heads the cell
         return _fill(self.rng.choice(templates), self._values())
 
     def cell(self, kind: str, target: int) -> str:
@@ -293,6 +294,8 @@ class CellGenerator:
         elif kind == "obfuscated":
             filler_kind = r.choice(["pandas", "torch", "sklearn", "subprocess"])
             special = [_obfuscated(r)]
+        elif kind == "script":
+            header = [_fill(_BLOCKS["script"][0], self._values())]  # the form, then the helper
         parts: list[str] = []
         size = sum(len(p) + 2 for p in header + special)
         misses = 0
@@ -318,6 +321,8 @@ class CellGenerator:
         cells = []
         for kind in kinds:
             target = int(math.exp(self.rng.uniform(math.log(100), math.log(10 * KB))))
+            if kind == "script":  # 150-250 lines pasted from a repository's README or a Colab
+                target = self.rng.randint(4 * KB, 10 * KB - 512)
             code = self.cell(kind, target)
             while len(code.encode()) > 10 * KB:  # a large special block over a large target
                 code = self.cell(kind, target - 512)
@@ -489,6 +494,47 @@ _BLOCKS: dict[str, list[str]] = {
         "# <<prose>>\nthreshold = <<f>>  # <<prose2>>",
         "# ---------------------------------------------------------------\n# <<prose>>\n# ---------------------------------------------------------------",
         'def note():\n    """<<prose>>\n\n    <<prose2>>\n    """\n    return None',
+    ],
+    "script": [
+        '#@title Settings { display-mode: "form" }\nimport glob\nimport os\nimport subprocess\nimport sys\n\n'
+        'input_dir = "/content/drive/MyDrive/<<ds>>"  #@param {type:"string"}\n'
+        'output_dir = "/content/outputs/<<ds>>"  #@param {type:"string"}\n'
+        'resolution = <<hidden>>  #@param [256, 512, 768] {type:"raw"}\n'
+        'batch_size = <<bs>>  #@param {type:"integer"}\n'
+        'model_name = "<<model>>"  #@param ["resnet18", "resnet50", "vit_b_16"]\n'
+        'use_fp16 = True  #@param {type:"boolean"}\n\n'
+        "def run(cmd, check=True):\n"
+        '    print(">>", cmd)\n'
+        "    p = subprocess.run(cmd, shell=True, capture_output=True, text=True)\n"
+        "    if check and p.returncode != 0:\n"
+        "        print(p.stderr[-2000:])\n"
+        '        raise RuntimeError(f"command failed ({p.returncode}): {cmd}")\n'
+        "    return p.stdout",
+        'if not os.path.exists("<<fn>>_repo"):\n    run("git clone --depth 1 https://github.com/<<repo>>.git <<fn>>_repo")\n'
+        'os.chdir("<<fn>>_repo")\nrun("pip install -q -r requirements.txt")',
+        'os.makedirs(output_dir, exist_ok=True)\nrun(f"ffmpeg -y -loglevel error -i {input_dir}/clip.mp4 -vf '
+        'scale={resolution}:-2 -r 25 {output_dir}/frame_%05d.png")',
+        'frames = sorted(glob.glob(f"{output_dir}/frame_*.png"))\nprint(f"{len(frames)} frames at {resolution}px")\n'
+        "for i in range(0, len(frames), batch_size):\n    chunk = frames[i : i + batch_size]\n"
+        "    run(f\"python tools/infer.py --model {model_name} --size {resolution} --inputs {' '.join(chunk)}"
+        ' --out {output_dir}/pred_{i:05d}.json" + (" --fp16" if use_fp16 else ""))',
+        'run(f"{sys.executable} -m pip install -q <<pkg1>>=={<<k>>}.{<<n>>}.0", check=False)',
+        "# <<prose>>\n# <<prose2>>\nsteps = <<epochs>> * <<n>>\nwarmup = steps // <<k>>\n"
+        'run(f"python train.py --config configs/<<ds>>.yaml --steps {steps} --warmup {warmup} --lr <<lr>> '
+        '--seed <<seed>> --out {output_dir}/ckpt")',
+        'if use_fp16:\n    os.environ["ACCELERATE_MIXED_PRECISION"] = "fp16"\n'
+        'log = run(f"python evaluate.py --ckpt {output_dir}/ckpt/last.pt --split val --batch-size {batch_size}")\n'
+        'metrics = dict(line.split("=", 1) for line in log.splitlines() if "=" in line)\nprint(metrics)',
+        'run(f"zip -qr /content/<<ds>>_results.zip {output_dir}")\n'
+        'print("done: download /content/<<ds>>_results.zip from the Files panel")',
+        "def <<fn>>_summary(path):\n"
+        '    """<<prose>>"""\n'
+        '    rows = [l.strip().split(",") for l in open(path) if l.strip()]\n'
+        "    header, body = rows[0], rows[1:]\n"
+        "    return {h: sum(float(r[j]) for r in body) / max(1, len(body)) for j, h in enumerate(header) if j}\n\n"
+        'print(<<fn>>_summary(f"{output_dir}/metrics.csv"))',
+        'run(f"nvidia-smi --query-gpu=name,memory.used --format=csv,noheader", check=False)\n'
+        'run(f"du -sh {output_dir}", check=False)',
     ],
     "subprocess": [
         "import os\nimport subprocess",
