@@ -37,6 +37,9 @@ PROVOKING = [
     ("f-string bomb", _tenfold("s", 'f"' + "{{{v}}}" * 10 + '"')),
     ("lone surrogate in code", 'x = "\ud800"\nprint(x)\n'),
     ("lone low surrogate in shell", "!echo \udc80 done\n"),
+    # escaped in the source: the cell is ASCII, the string Python (and the reader) makes is not
+    ("lone surrogate in a literal", 'x = "\\ud800"\nprint(x)\n'),
+    ("lone surrogate built and run", 'import os\nc = "ls \\udcff"\nos.system(c + " -l")\n'),
     ("deep nesting", "x = " + "(" * 400 + "1" + ")" * 400 + "\n"),
     ("deep list nesting", "x = " + "[" * 3000 + "]" * 3000 + "\n"),
     ("unbalanced", ")\n"),

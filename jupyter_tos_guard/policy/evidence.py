@@ -161,6 +161,13 @@ def _parameter_operation(value: str, op: str | None) -> str:
 
 _ENV_MAGIC = re.compile(r"(?m)^[ \t]*%(?:set_)?env[ \t]+([A-Za-z_]\w*)(?:[ \t]*=[ \t]*|[ \t]+)([^\n]*)")
 _CONTINUATION = re.compile(r"\\\r?\n")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _clean(text: str) -> str:
+    return text if text.isascii() else _LONE_SURROGATE.sub("\ufffd", text)
+
+
 _B64_PIPE = re.compile(r"(?:base64|openssl)\b.*(?:-d\b|--decode|-D\b)")
 _SHELLS = {"sh", "bash", "zsh", "dash", "ksh", "fish"}
 _RUNS_CODE = _SHELLS | {"tmux", "su", "runuser", "python", "python3", "echo", "printf", "eval"}  # read below
@@ -226,6 +233,10 @@ class Collector:
         origin: Origin,
         via: tuple[str, ...] = (),
     ) -> None:
+        if not (value.isascii() and context.isascii()):
+            # a string the cell computes may hold a lone surrogate ("\ud800" in a literal):
+            # one for one, as the cell's own text was (no UTF-8 encoder, RE2's included, takes it)
+            value, context = _clean(value), _clean(context)
         if origin is None:
             self.items.append(Evidence(kind, value, detail, start, end, True, via, context))
         elif isinstance(origin, Mapped):
