@@ -28,6 +28,7 @@ from ..policy import load_policy
 from ..policy.model import CommandMatcher, LiteralMatcher, PackageMatcher
 from ..scan import default_jobs
 
+START_TARGET_S = 0.25
 PACKAGES = ("IPython", "tornado", "jupyter_server", "traitlets", "jupyter_client")
 
 
@@ -91,6 +92,13 @@ def main(argv: list[str] | None = None) -> int:
     size = sum(p.stat().st_size for p in files)
     print(f"scan benchmark: {len(files)} files, {size / 2**20:.1f} MB, {args.jobs} jobs, best of {args.runs}")
     print(f"  load average {os.getloadavg()[0]:.2f} (wall-clock figures inflate when other work shares the CPUs)")
+    # start-up: one small script, as an operator's pre-commit hook or a CI step would run it
+    with tempfile.TemporaryDirectory() as tmp:
+        one = Path(tmp) / "cell.py"
+        one.write_text("import os\nprint(os.getcwd())\n")
+        start_s, _ = _best([sys.executable, "-m", "jupyter_tos_guard", "scan", str(one)], max(5, args.runs))
+    verdict = "PASS" if start_s <= START_TARGET_S else "MISS"
+    print(f"  start-up (one small file)  {start_s:5.2f} s  [target <= {START_TARGET_S:g} s: {verdict}]")
     guard_cmd = [sys.executable, "-m", "jupyter_tos_guard", "scan", "--format", "json", "-j", str(args.jobs), *folders]
     guard_s, guard = _best(guard_cmd, args.runs)
     report = json.loads(guard.stdout)
