@@ -385,6 +385,7 @@ class CompiledPolicy:
         self.regexes: list[tuple[int, RegexMatcher, Any]] = []
         self.unless: dict[int, list[Any]] = {}
         self.regex_set: Any = None
+        self.regexes_needed: dict[int, int] = {}  # rule index -> regex hits it needs (require > 1)
         needles: dict[str, set[tuple[bool, bool]]] = defaultdict(set)
         content: dict[str, list[tuple[int, Matcher]]] = defaultdict(list)
 
@@ -438,6 +439,11 @@ class CompiledPolicy:
                     needle(m.text, _is_word(m.text[0]), _is_word(m.text[-1]))
                 elif isinstance(m, RegexMatcher):
                     self.regexes.append((idx, m, compile_re2(m.regex)))
+            if rule.require > 1:
+                # how many of its regexes must hit for the rule to hold, even if every other
+                # matcher (a command, a package ...) did
+                others = sum(not isinstance(m, RegexMatcher) for m in rule.matchers)
+                self.regexes_needed[idx] = rule.require - others
         for index in (self.command_globs, self.package_globs, self.repo_globs, self.repo_owner_globs, self.urls):
             index.build()
         self.needles = {text: frozenset(bounds) for text, bounds in needles.items()}
@@ -517,6 +523,11 @@ class CompiledPolicy:
             joined = join_continuations(code)
             if joined is not code and not hits:
                 hits = self.regex_set.Match(joined) or []
+            if hits and self.regexes_needed and not (_HIDING in kinds or (_SINK in kinds and _ASSEMBLY in kinds)):
+                # with nothing decoded or assembled, the readers see the cell's own text: a rule
+                # that needs more of its regexes than hit here cannot hold, so its hits are no
+                # reason to read the cell (a `wget ... https://` line alone is no download-and-run)
+                hits = self._possible(hits)
             if hits:
                 if places is None:
                     return True
@@ -526,6 +537,14 @@ class CompiledPolicy:
                 if joined is not code:
                     places.append(_WHOLE)  # positions in the joined text differ: analyze the whole cell
         return worth
+
+    def _possible(self, hits: list[int]) -> list[int]:
+        """The regex hits (indexes into `self.regexes`) of rules that could still hold."""
+        needed = self.regexes_needed
+        count: dict[int, int] = defaultdict(int)
+        for i in set(hits):
+            count[self.regexes[i][0]] += 1
+        return [i for i in hits if count[self.regexes[i][0]] >= needed.get(self.regexes[i][0], 1)]
 
     def needle_places(self, lower: str) -> Iterable[int]:
         """Where a tool name the rules mention stands as a name of its own in `lower` (the cell,
