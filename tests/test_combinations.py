@@ -60,6 +60,47 @@ def test_all_of_them_must_hold(engine: Engine) -> None:
     assert engine.evaluate("key = os.urandom(16)\ns.sendto(key, addr)\n").rule_ids == ()
 
 
+def test_a_rule_that_cannot_hold_does_not_make_a_cell_worth_reading(engine: Engine) -> None:
+    # two of c.flood's three regexes hit; nothing is decoded or assembled, so the readers would
+    # see this very text: the prefilter lets it go without reading it
+    assert not engine.needs_analysis("while True:\n    s.sendto(b'hello', addr)\n")
+    assert engine.needs_analysis(FLOOD)
+    # hidden text could supply the missing signal: then the cell is read as before
+    hidden = "import base64, os\nwhile True:\n    s.sendto(b'x', addr)\nexec(base64.b64decode(blob))\n"
+    assert engine.needs_analysis(hidden)
+
+
+def test_default_needles_are_not_everyday_words(default_engine: Engine) -> None:
+    """A tool name the prefilter looks for that every notebook writes makes every cell deep."""
+    everyday = {
+        "mv",
+        "cp",
+        "ln",
+        "install",
+        "pip",
+        "python",
+        "python3",
+        "git",
+        "wget",
+        "curl",
+        "bash",
+        "sh",
+        "ls",
+        "cd",
+        "echo",
+        "cat",
+        "chmod",
+        "apt-get",
+        "import",
+        "run",
+        "sudo",
+        "nohup",
+        "tar",
+        "unzip",
+    }
+    assert not everyday & set(default_engine.compiled.needles)
+
+
 def test_n_of_them(engine: Engine) -> None:
     assert engine.evaluate("params = {'info_hash': h, 'peer_id': p}").rule_ids == ("c.two-of-three",)
     assert engine.evaluate("print('announce')").rule_ids == ()
