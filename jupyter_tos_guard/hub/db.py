@@ -6,6 +6,7 @@ reader threads; see `handlers.ServiceContext`), never on the event loop.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -38,6 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from . import rollup
 from .models import (
     AuditEvent,
     ExemptionGrant,
@@ -247,11 +249,15 @@ def iso(ts: float | None) -> str | None:
 
 
 def _str_list(value: Any) -> list[str]:
+    """Rule ids, categories: whitespace inside an item becomes `_` (a policy's ids have none), so
+    that the space-separated strings stored split back into exactly the item's tags."""
     if isinstance(value, (list, tuple)):
-        return [str(v)[:255] for v in value if v is not None]
-    if isinstance(value, str) and value:
-        return [value[:255]]
-    return []
+        items = [str(v) for v in value if v is not None]
+    elif isinstance(value, str) and value:
+        items = [value]
+    else:
+        return []
+    return ["_".join(v.split())[:255] for v in items]
 
 
 def _opt_str(value: Any, limit: int | None = None) -> str | None:
@@ -495,6 +501,7 @@ class Store:
                 ]
                 if tag_rows:
                     conn.execute(insert(cast(Table, VerdictTag.__table__)), tag_rows)
+                rollup.add(conn, rows)
             for item, result in zip(items, results, strict=True):
                 if result.gap:
                     self._raise_flag(
@@ -1160,6 +1167,7 @@ class Store:
                 )
                 if not ids:
                     break
+                rollup.subtract(s.connection(), Verdict.id.in_(ids))
                 s.execute(delete(VerdictTag).where(VerdictTag.verdict_id.in_(ids)))
                 s.execute(delete(Verdict).where(Verdict.id.in_(ids)))
             deleted += len(ids)
@@ -1195,6 +1203,7 @@ class Store:
         """Delete verdicts (and their tags) older than `t`. Returns how many."""
         with self.session() as s:
             ids = select(Verdict.id).where(Verdict.time < t)
+            rollup.subtract(s.connection(), Verdict.time < t)
             s.execute(delete(VerdictTag).where(VerdictTag.verdict_id.in_(ids)))
             n = cast(CursorResult[Any], s.execute(delete(Verdict).where(Verdict.time < t))).rowcount
             s.add(AuditEvent(time=now(), actor="service", action="purged", detail=json.dumps({"before": t, "rows": n})))
@@ -1202,34 +1211,43 @@ class Store:
 
     # --- dashboard (read-only) ------------------------------------------------------------------
 
-    def activity(self, filters: Filters, start: float, bucket: float, top: int = 10) -> Activity:
+    def activity(
+        self, filters: Filters, start: float, bucket: float, top: int = 10, use_rollup: bool = True
+    ) -> Activity:
         """Counts of the matching verdicts per time bucket (`floor((time - start) / bucket)`) by
         action and by category, and the most frequent rules, for the dashboard's charts.
 
-        One GROUP BY over the filter's time window (`filters.since` / `until` must be set): the
-        database returns one row per bucket and distinct (action, event, categories, rules), a
-        few hundred rows whatever the number of verdicts, and the categories and rules, stored
-        space-separated, are split here."""
-        from sqlalchemy import Integer, literal_column
-        from sqlalchemy import cast as sql_cast
-
+        Buckets of whole hours read the window's whole hours from the per-hour rollup
+        (`rollup.py`, a few hundred rows an hour) and only its partial first and last hour from
+        the raw table, when the filter is one the rollup can answer; otherwise (a user, group or
+        server filter, buckets under an hour, `use_rollup=False`) one GROUP BY over the raw
+        window. Either way the database returns one row per bucket and distinct (action, event,
+        categories, rules), and the categories and rules, stored space-separated, are split here."""
         if filters.since is None or filters.until is None:
             raise ValueError("activity needs a time window (since and until)")
-        # literal floats (not bound parameters): PostgreSQL matches the GROUP BY expression to the
-        # selected one only when both render the same text
-        offset = (Verdict.time - literal_column(repr(float(start)))) / literal_column(repr(float(bucket)))
-        if self.engine.dialect.name == "sqlite":
-            index = sql_cast(offset, Integer)  # truncates, and offset >= 0, so it is the floor
-        else:
-            index = sql_cast(func.floor(offset), Integer)  # PostgreSQL's CAST rounds
-        n = func.count()
-        columns = [index, Verdict.action, Verdict.event, Verdict.categories, Verdict.rules, n]
         out = Activity(start=start, bucket=bucket, since=filters.since, until=filters.until)
         rules: dict[str, int] = {}
+        first, end = rollup.hour_of(filters.since), rollup.hour_of(filters.until)
+        if first * rollup.HOUR < filters.since:
+            first += 1  # the first whole hour
+        hourly = (
+            use_rollup
+            and rollup.serves(filters)
+            and bucket % rollup.HOUR == 0
+            and start % rollup.HOUR == 0
+            and start <= first * rollup.HOUR
+            and first < end
+        )
         with self.engine.connect() as conn:
-            q = self._window_query(conn, filters, columns)
-            q = q.group_by(index, Verdict.action, Verdict.event, Verdict.categories, Verdict.rules)
-            for i, action, ev, categories, rule_text, count in conn.execute(q):
+            if hourly:
+                parts = list(rollup.counts(conn, filters, first, end, int(start), int(bucket)))
+                for since, until in ((filters.since, first * rollup.HOUR), (end * rollup.HOUR, filters.until)):
+                    if since < until:
+                        edge = dataclasses.replace(filters, since=float(since), until=float(until))
+                        parts += self._raw_activity(conn, edge, start, bucket)
+            else:
+                parts = self._raw_activity(conn, filters, start, bucket)
+            for i, action, ev, categories, rule_text, count in parts:
                 out.total += count
                 series = str(action or ev)  # engine and policy errors have no action
                 by = out.by_action.setdefault(series, {})
@@ -1241,6 +1259,24 @@ class Store:
                     rules[r] = rules.get(r, 0) + count
         out.top_rules = sorted(rules.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
         return out
+
+    def _raw_activity(
+        self, conn: Any, filters: Filters, start: float, bucket: float
+    ) -> list[tuple[int, str | None, str, str, str, int]]:
+        from sqlalchemy import Integer, literal_column
+        from sqlalchemy import cast as sql_cast
+
+        # literal floats (not bound parameters): PostgreSQL matches the GROUP BY expression to the
+        # selected one only when both render the same text
+        offset = (Verdict.time - literal_column(repr(float(start)))) / literal_column(repr(float(bucket)))
+        if self.engine.dialect.name == "sqlite":
+            index = sql_cast(offset, Integer)  # truncates, and offset >= 0, so it is the floor
+        else:
+            index = sql_cast(func.floor(offset), Integer)  # PostgreSQL's CAST rounds
+        columns = [index, Verdict.action, Verdict.event, Verdict.categories, Verdict.rules, func.count()]
+        q = self._window_query(conn, filters, columns)
+        q = q.group_by(index, Verdict.action, Verdict.event, Verdict.categories, Verdict.rules)
+        return [(int(i), a, e, c, r, int(n)) for i, a, e, c, r, n in conn.execute(q)]
 
     # reports of replicas may commit out of order by the length of a transaction: a wide margin
     ID_MARGIN = 3600.0

@@ -74,6 +74,24 @@ class VerdictTag(Base):
     __table_args__ = (Index("ix_tos_verdict_tags_lookup", "kind", "value", "verdict_id"),)
 
 
+class VerdictHour(Base):
+    """The per-hour rollup of `tos_verdicts` the dashboard's charts read for whole hours
+    (`rollup.py`): how many verdicts of an hour share an action, event, surface, categories and
+    rules. Kept in the transaction that stores or deletes the verdicts, so it always equals a
+    count of the raw rows."""
+
+    __tablename__ = "tos_verdict_hours"
+
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # floor(time / 3600)
+    combo: Mapped[str] = mapped_column(String(32), primary_key=True)  # md5 of the columns below
+    action: Mapped[str | None] = mapped_column(String(32))
+    event: Mapped[str] = mapped_column(String(32), nullable=False)
+    surface: Mapped[str | None] = mapped_column(String(16))
+    categories: Mapped[str] = mapped_column(Text, nullable=False)
+    rules: Mapped[str] = mapped_column(Text, nullable=False)
+    verdicts: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
 class GuardClient(Base):
     """One guard (one queue on one single-user server) and its latest heartbeat."""
 

@@ -35,9 +35,17 @@ class RestrictionSnapshot:
         if not group or group in groups:
             return groups
         if now() - self._loaded > self.max_age:
-            async with self._lock:
-                if now() - self._loaded > self.max_age:
-                    loaded = now()
-                    self._users = await self.ctx.read(self.ctx.store.ladder_restricted)
-                    self._loaded = loaded
+            if self._loaded == float("-inf") or not self._lock.locked():
+                await self._reload()
+            # else a reload is under way: answer from the snapshot in hand (at most a reload
+            # old) rather than queue every sync behind it
         return (*groups, group) if user in self._users else groups
+
+    async def _reload(self) -> None:
+        async with self._lock:
+            if now() - self._loaded <= self.max_age:
+                return
+            loaded = now()
+            # the snapshots' own thread: the readers may be busy with the operators' pages
+            self._users = await self.ctx.snapshot_read(self.ctx.store.ladder_restricted)
+            self._loaded = loaded

@@ -9,7 +9,7 @@ import hashlib
 import json
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
@@ -157,7 +157,6 @@ class ExemptionSnapshot:
             # else: a reload is under way; answer from the snapshot in hand rather than queue
             # 10,000 syncs behind it (it is at most a reload old)
         t = now()
-        t = now()
         wanted = set(groups)
         mine = [
             e
@@ -190,9 +189,15 @@ class GroupCommit:
     transaction: one commit (and one fsync) for many requests. `write` takes the list of
     items and returns one result per item, in order."""
 
-    def __init__(self, ctx: ServiceContext, write: Callable[[list[Any]], list[Any]]):
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        write: Callable[[list[Any]], list[Any]],
+        run: Callable[..., Awaitable[Any]] | None = None,
+    ):
         self.ctx = ctx
         self.write = write
+        self.run = run or ctx.write  # the thread its transactions run on
         self.pending: list[tuple[Any, asyncio.Future[Any]]] = []
         self._running = False
 
@@ -214,7 +219,7 @@ class GroupCommit:
         then reads the winner's row): retry a few times before giving the guard an error."""
         for attempt in range(RACE_RETRIES):
             try:
-                fut.set_result((await self.ctx.write(self.write, [item]))[0])
+                fut.set_result((await self.run(self.write, [item]))[0])
                 return
             except IntegrityError as exc:
                 if attempt == RACE_RETRIES - 1:
@@ -229,7 +234,7 @@ class GroupCommit:
             while self.pending:
                 batch, self.pending = self.pending, []
                 try:
-                    results = await self.ctx.write(self.write, [item for item, _ in batch])
+                    results = await self.run(self.write, [item for item, _ in batch])
                 except Exception:
                     # isolate the request that failed (or lost a race with another replica, which
                     # a retry alone resolves); store the others
@@ -264,17 +269,38 @@ class ServiceContext:
         self.service_name = service_name
         self.holder = f"{socket.gethostname()}:{os.getpid()}"  # names this process in claimed periodic runs
         self.write_pool = ThreadPoolExecutor(1, thread_name_prefix="tos-db-write")
+        # SQLite has one writer, so every write queues on one thread. PostgreSQL takes writers
+        # side by side (its row and advisory locks order what must be ordered): there reports,
+        # heartbeats and strike firings each get a writer, so that a class's strikes firing or
+        # 10,000 heartbeats do not hold up the acknowledgement of reports
+        self.concurrent_writers = store.engine.dialect.name == "postgresql"
+        self.ingest_pool, self.heartbeat_pool, self.strike_write_pool = (
+            (
+                ThreadPoolExecutor(1, thread_name_prefix=f"tos-db-write-{name}")
+                for name in ("reports", "beats", "strikes")
+            )
+            if self.concurrent_writers
+            else (self.write_pool,) * 3
+        )
         self.read_pool = ThreadPoolExecutor(4, thread_name_prefix="tos-db-read")
         # strike evaluations (thousands in a burst of blocked cells) queue here, not before the
         # operators' pages; the snapshot of exemptions guards sync gets a thread of its own
         self.strike_pool = ThreadPoolExecutor(2, thread_name_prefix="tos-db-strikes")
         self.snapshot_pool = ThreadPoolExecutor(1, thread_name_prefix="tos-db-snapshot")
-        self.ingestor = GroupCommit(self, store.ingest)
-        self.heartbeats = GroupCommit(self, store.heartbeats)
+        self.ingestor = GroupCommit(self, store.ingest, partial(self._run, self.ingest_pool))
+        self.heartbeats = GroupCommit(self, store.heartbeats, partial(self._run, self.heartbeat_pool))
         self.tokens = TokenCheck(hub_auth, config.token_cache_size)
         self.exemptions = ExemptionSnapshot(self)
         self.policy = CentralPolicy(config.policy_file, log, self._audit_sync)
-        self.strikes = Strikes(store, self.write, self.strike_read, hub_api, config.restricted_group, self.notify, log)
+        self.strikes = Strikes(
+            store,
+            partial(self._run, self.strike_write_pool),
+            self.strike_read,
+            hub_api,
+            config.restricted_group,
+            self.notify,
+            log,
+        )
         self.restrictions = RestrictionSnapshot(self)
         self.strikes.on_restricted = self.restrictions.invalidate
         self.flags: FlagChecker | None = None
@@ -282,6 +308,10 @@ class ServiceContext:
             self.flags = FlagChecker(
                 store, hub_api, config.heartbeat_grace, self.read, self.write, self.policy.state, self.notify, log
             )
+
+    @staticmethod
+    async def _run(pool: ThreadPoolExecutor, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(pool, partial(fn, *args, **kwargs))
 
     async def write(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.write_pool, partial(fn, *args, **kwargs))
@@ -319,7 +349,8 @@ class ServiceContext:
             self.log.error("tos-guard-hub: webhook %s answered %s", url, resp.code)
 
     def close(self) -> None:
-        self.write_pool.shutdown(wait=True)
+        for pool in {self.write_pool, self.ingest_pool, self.heartbeat_pool, self.strike_write_pool}:
+            pool.shutdown(wait=True)
         self.read_pool.shutdown(wait=False)
         self.strike_pool.shutdown(wait=False)
         self.snapshot_pool.shutdown(wait=False)

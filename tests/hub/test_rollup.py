@@ -1,0 +1,207 @@
+"""The per-hour rollup (`tos_verdict_hours`) gives the dashboard's charts exactly the numbers of
+the raw table: for every filter the dashboard offers, windows on and off the hour, after a purge,
+and when the migration fills it from verdicts already stored. SQLite, and PostgreSQL when
+$JUPYTER_TOS_GUARD_HUB_TEST_DB_URL names one."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hubharness import STORE_KINDS, migrated_engine
+from sqlalchemy import select
+
+from jupyter_tos_guard.hub import rollup
+from jupyter_tos_guard.hub.charts import pick_bucket
+from jupyter_tos_guard.hub.db import Filters, IngestItem, Store
+from jupyter_tos_guard.hub.models import VerdictHour
+
+HOUR = 3600.0
+DAY = 86400.0
+T0 = 1_793_577_600.0  # Monday 2 November 2026, 00:00 UTC
+RULES = {
+    "mining": ["mining.xmrig", "mining.pool-url"],
+    "deepfake": ["deepfake.roop"],
+    "password_cracking": ["password-cracking.hashcat", "password-cracking.john"],
+    "remote_access": ["remote-access.ngrok"],
+}
+ACTIONS = ["block", "warn", "log", "exempted", "confirm", None]
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    engine = migrated_engine(request.param, tmp_path)
+    yield Store(engine)
+    engine.dispose()
+
+
+def verdicts(rng: random.Random, n: int, days: float) -> list[dict[str, Any]]:
+    out = []
+    for i in range(n):
+        if i % 10 == 0:  # on an hour, and a hair before one: the edges of whole hours
+            h = T0 + HOUR * rng.randrange(int(days * 24))
+            t = h if i % 20 == 0 else math.nextafter(h, 0.0)
+        else:
+            t = T0 + rng.uniform(0, days * DAY)
+        cats = rng.sample(sorted(RULES), rng.choice((0, 1, 1, 1, 2)))
+        rules = [rng.choice(RULES[c]) for c in cats]
+        action = rng.choice(ACTIONS)
+        record: dict[str, Any] = {
+            "event": "decision" if action else rng.choice(("engine_error", "policy_error")),
+            "time": t,
+            "action": action,
+            "rules": rules,
+            "categories": cats,
+        }
+        if rng.random() < 0.3:
+            record["surface"] = rng.choice(("cell", "terminal", "process"))
+        out.append(record)
+    return out
+
+
+def ingest(store: Store, records: list[dict[str, Any]], users: int = 5) -> None:
+    """Through the service's own ingest, a few requests per transaction, as group commit does."""
+    per_user: dict[int, list[dict[str, Any]]] = {}
+    for i, r in enumerate(records):
+        per_user.setdefault(i % users, []).append(r)
+    seqs = dict.fromkeys(per_user, 0)
+    for start in range(0, max(len(v) for v in per_user.values()), 50):
+        items = []
+        for u, recs in per_user.items():
+            chunk = recs[start : start + 50]
+            if chunk:
+                items.append(
+                    IngestItem(
+                        f"user{u}",
+                        (f"course{u % 2}",),
+                        f"client-{u:04d}",
+                        "gpu" if u == 3 else "",
+                        [(seqs[u] + k, r) for k, r in enumerate(chunk, 1)],
+                    )
+                )
+                seqs[u] += len(chunk)
+        store.ingest(items)
+
+
+FILTERS = [
+    Filters(),
+    Filters(action="block"),
+    Filters(action="warn", category="mining"),
+    Filters(event="engine_error"),
+    Filters(surface="terminal"),
+    Filters(category="password_cracking"),
+    Filters(rule="mining.xmrig"),
+    Filters(rule="remote-access.ngrok", surface="cell"),
+    Filters(category="mining", rule="deepfake.roop"),  # verdicts with both
+    Filters(rule="mining"),  # a category's name is no rule: nothing
+    # not served by the rollup (the raw table answers): these must agree trivially, and still do
+    Filters(user="user1"),
+    Filters(group="course0", action="block"),
+    Filters(server_name="gpu"),
+]
+WINDOWS = [
+    (T0, T0 + 14 * DAY),  # on the hour at both ends
+    (T0 + 1234.5, T0 + 9 * DAY + 77.25),  # partial first and last hours
+    (T0 + 5 * HOUR + 0.5, T0 + 5 * HOUR + 1800),  # inside one hour: raw only
+    (T0 - 3 * DAY, T0 + 20 * DAY),  # past both ends of the data
+    (T0 + 3 * DAY + 59, T0 + 4 * DAY - 1),  # hours, buckets of hours
+]
+
+
+def both(store: Store, filters: Filters, since: float, until: float) -> tuple[Any, Any]:
+    start, bucket, _ = pick_bucket(since, until)
+    window = dataclasses.replace(filters, since=since, until=until)
+    return store.activity(window, start, bucket), store.activity(window, start, bucket, use_rollup=False)
+
+
+def rollup_rows(store: Store) -> list[tuple[Any, ...]]:
+    t = VerdictHour.__table__.c
+    with store.engine.connect() as conn:
+        return [
+            tuple(r)
+            for r in conn.execute(
+                select(t.hour, t.combo, t.action, t.event, t.surface, t.categories, t.rules, t.verdicts).order_by(
+                    t.hour, t.combo
+                )
+            )
+        ]
+
+
+def test_the_rollup_gives_the_raw_numbers_for_every_filter_and_window(store: Store) -> None:
+    rng = random.Random(13)
+    ingest(store, verdicts(rng, 3000, 15))
+    assert sum(r[-1] for r in rollup_rows(store)) == store.verdict_count() == 3000
+    served = 0
+    for since, until in WINDOWS:
+        for filters in FILTERS:
+            fast, raw = both(store, filters, since, until)
+            assert fast == raw, (filters, since, until)
+            served += rollup.serves(filters) and fast.total > 0
+    assert served > 20  # the comparisons were not all of empty answers
+    # a whole-hour window read from the rollup alone, against a count of raw rows in Python
+    fast, _ = both(store, Filters(action="block"), T0, T0 + 2 * DAY)
+    with store.engine.connect() as conn:
+        n = conn.exec_driver_sql(
+            f"SELECT count(*) FROM tos_verdicts WHERE action = 'block' AND time >= {T0!r} AND time < {T0 + 2 * DAY!r}"
+        ).scalar_one()
+    assert fast.total == n > 0
+
+
+def test_hours_are_exact_at_their_edges() -> None:
+    h = 498_216  # an hour of T0's era
+    assert rollup.hour_of(h * HOUR) == h
+    assert rollup.hour_of(math.nextafter(h * HOUR, 0.0)) == h - 1
+    assert rollup.hour_of(math.nextafter((h + 1) * HOUR, 0.0)) == h
+    assert rollup.hour_of(-0.5) == -1
+
+
+def test_the_purge_takes_its_verdicts_out_of_the_rollup(store: Store) -> None:
+    rng = random.Random(7)
+    ingest(store, verdicts(rng, 1500, 6))
+    with store.engine.begin() as conn:  # a third received long ago: the purge takes rows of every hour
+        conn.exec_driver_sql("UPDATE tos_verdicts SET received = 1.0 WHERE mod(id, 3) = 0")
+    assert store.purge(2.0, batch=200) == 500
+    assert store.purge_before(T0 + 3 * DAY + 1800.25) > 0
+    for since, until in WINDOWS:
+        for filters in FILTERS[:8]:
+            fast, raw = both(store, filters, since, until)
+            assert fast == raw
+    assert sum(r[-1] for r in rollup_rows(store)) == store.verdict_count()
+    assert all(r[-1] > 0 for r in rollup_rows(store))  # emptied rows are deleted
+
+
+def test_the_migration_fills_the_rollup_as_ingest_keeps_it(store: Store) -> None:
+    """Downgrade to 0003 (the table goes), upgrade again (created and filled from the stored
+    verdicts in the database): the same rows, key for key, as ingest kept them one by one."""
+    from alembic import command
+
+    from jupyter_tos_guard.hub import db as dbm
+
+    rng = random.Random(3)
+    ingest(store, verdicts(rng, 1200, 4))
+    kept = rollup_rows(store)
+    cfg = dbm._alembic_config(store.engine)
+    with store.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0003")
+    assert dbm.current_revision(store.engine) == "0003"
+    dbm.upgrade(store.engine)
+    assert rollup_rows(store) == kept
+
+
+def test_whitespace_inside_a_reported_rule_cannot_split_it(store: Store) -> None:
+    """A tampered guard's rule id holding a space is stored as one token (`_`), so the tag and the
+    rollup's token agree."""
+    record = {"event": "decision", "time": T0 + 10, "action": "block", "rules": ["a b"], "categories": ["x\ty"]}
+    store.ingest([IngestItem("eve", (), "client-eve0", "", [(1, record)])])
+    row = store.verdicts(Filters(), 1)[0]
+    assert row["rules"] == ["a_b"] and row["categories"] == ["x_y"]
+    for filters in (Filters(rule="a_b"), Filters(rule="a"), Filters(category="x_y")):
+        fast, raw = both(store, filters, T0, T0 + DAY)
+        assert fast == raw
+    assert both(store, Filters(rule="a_b"), T0, T0 + DAY)[0].total == 1
