@@ -159,6 +159,12 @@ def backfill(conn: Any) -> None:
     )
 
 
+def rebuild(conn: Any) -> None:
+    """Empty and refill the rollup from the raw table (after a bulk load that bypassed ingest)."""
+    conn.execute(delete(TABLE))
+    backfill(conn)
+
+
 def token_match(conn: Any, column: Any, value: str) -> ColumnElement[bool]:
     """`value` is one of the whitespace-separated tokens of `column` (exact, case-sensitive)."""
     space: ColumnElement[str] = literal_column("' '", String)
