@@ -1217,34 +1217,27 @@ class Store:
         """Counts of the matching verdicts per time bucket (`floor((time - start) / bucket)`) by
         action and by category, and the most frequent rules, for the dashboard's charts.
 
-        Buckets of whole hours read the window's whole hours from the per-hour rollup
-        (`rollup.py`, a few hundred rows an hour) and only its partial first and last hour from
-        the raw table, when the filter is one the rollup can answer; otherwise (a user, group or
-        server filter, buckets under an hour, `use_rollup=False`) one GROUP BY over the raw
-        window. Either way the database returns one row per bucket and distinct (action, event,
-        categories, rules), and the categories and rules, stored space-separated, are split here."""
+        Buckets of whole hours read the window's whole weeks, days and hours from the rollups
+        (`rollup.py`), and only its partial first and last hour from the raw table, when the filter
+        is one the rollups can answer; otherwise (a user, group or server filter, buckets under
+        an hour, `use_rollup=False`) one GROUP BY over the raw window. Either way the database
+        returns one row per bucket and distinct (action, event, categories, rules), and the
+        categories and rules, stored space-separated, are split here."""
         if filters.since is None or filters.until is None:
             raise ValueError("activity needs a time window (since and until)")
         out = Activity(start=start, bucket=bucket, since=filters.since, until=filters.until)
         rules: dict[str, int] = {}
-        first, end = rollup.hour_of(filters.since), rollup.hour_of(filters.until)
-        if first * rollup.HOUR < filters.since:
-            first += 1  # the first whole hour
-        hourly = (
-            use_rollup
-            and rollup.serves(filters)
-            and bucket % rollup.HOUR == 0
-            and start % rollup.HOUR == 0
-            and start <= first * rollup.HOUR
-            and first < end
-        )
+        # the periods whose edges are edges of the chart's buckets
+        sizes = [z for z in rollup.SIZES if bucket % z == 0 and start % z == 0 and start <= filters.since]
         with self.engine.connect() as conn:
-            if hourly:
-                parts = list(rollup.counts(conn, filters, first, end, int(start), int(bucket)))
-                for since, until in ((filters.since, first * rollup.HOUR), (end * rollup.HOUR, filters.until)):
-                    if since < until:
-                        edge = dataclasses.replace(filters, since=float(since), until=float(until))
-                        parts += self._raw_activity(conn, edge, start, bucket)
+            if use_rollup and rollup.serves(filters) and sizes:
+                periods, raw = rollup.cover(filters.since, filters.until, sizes)
+                parts: list[tuple[int, str | None, str, str, str, int]] = []
+                for size, first, end in periods:
+                    parts += rollup.counts(conn, filters, size, first, end, int(start), int(bucket))
+                for since, until in raw:
+                    edge = dataclasses.replace(filters, since=float(since), until=float(until))
+                    parts += self._raw_activity(conn, edge, start, bucket)
             else:
                 parts = self._raw_activity(conn, filters, start, bucket)
             for i, action, ev, categories, rule_text, count in parts:
@@ -1321,19 +1314,50 @@ class Store:
         first = at_or_after(lo)
         return first[0] if first else None
 
-    def top_users(self, filters: Filters, limit: int = 10) -> list[dict[str, Any]]:
-        """The users with the most matching verdicts: how many, how many blocked, the latest."""
+    def top_users(self, filters: Filters, limit: int = 10, use_rollup: bool = True) -> list[dict[str, Any]]:
+        """The users with the most matching verdicts: how many, how many blocked, the latest.
+
+        A window with no other filter reads its whole days from the per-user days rollup, its
+        partial first and last day from the raw table, and the latest verdict of the top users
+        only; any other filter reads the raw window."""
         from sqlalchemy import case
 
         n = func.count()
         blocks = func.sum(case((Verdict.action == "block", 1), else_=0))
+        only_time = Filters(since=filters.since, until=filters.until) == filters
+        first = end = 0
+        if filters.since is not None and filters.until is not None:
+            first, end = rollup.hour_of(filters.since, rollup.DAY), rollup.hour_of(filters.until, rollup.DAY)
+            if first * rollup.DAY < filters.since:
+                first += 1
         with self.engine.connect() as conn:
-            q = self._window_query(conn, filters, [Verdict.user, n, blocks, func.max(Verdict.time)])
-            q = q.group_by(Verdict.user).order_by(n.desc(), Verdict.user).limit(limit)
-            return [
-                {"user": u, "verdicts": int(c), "blocks": int(b or 0), "last": t, "last_iso": iso(t)}
-                for u, c, b, t in conn.execute(q)
-            ]
+            if not (use_rollup and only_time and first < end):
+                q = self._window_query(conn, filters, [Verdict.user, n, blocks, func.max(Verdict.time)])
+                q = q.group_by(Verdict.user).order_by(n.desc(), Verdict.user).limit(limit)
+                return [
+                    {"user": u, "verdicts": int(c), "blocks": int(b or 0), "last": t, "last_iso": iso(t)}
+                    for u, c, b, t in conn.execute(q)
+                ]
+            assert filters.since is not None and filters.until is not None
+            totals = rollup.top_users(conn, first, end)
+            for since, until in ((filters.since, first * rollup.DAY), (end * rollup.DAY, filters.until)):
+                if since < until:
+                    edge = Filters(since=float(since), until=float(until))
+                    q = self._window_query(conn, edge, [Verdict.user, n, blocks]).group_by(Verdict.user)
+                    for u, c, b in conn.execute(q):
+                        t = totals.setdefault(u, [0, 0])
+                        t[0] += int(c)
+                        t[1] += int(b or 0)
+            top = sorted(totals.items(), key=lambda kv: (-kv[1][0], kv[0]))[:limit]
+            out = []
+            for u, (c, b) in top:
+                last = conn.execute(
+                    select(func.max(Verdict.time)).where(
+                        Verdict.user == u, Verdict.time >= filters.since, Verdict.time < filters.until
+                    )
+                ).scalar()
+                out.append({"user": u, "verdicts": c, "blocks": b, "last": last, "last_iso": iso(last)})
+            return out
 
 
 def _server_label(user: str, server_name: str) -> str:

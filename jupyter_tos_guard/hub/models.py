@@ -92,6 +92,35 @@ class VerdictHour(Base):
     verdicts: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
 
+class VerdictSpan(Base):
+    """`VerdictHour` summed over days and weeks (`span` 86400 or 604800 seconds, `period` =
+    floor(time / span)): a 90-day chart reads 13 weeks of it, not 2,160 hours."""
+
+    __tablename__ = "tos_verdict_spans"
+
+    span: Mapped[int] = mapped_column(Integer, primary_key=True)
+    period: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    combo: Mapped[str] = mapped_column(String(32), primary_key=True)
+    action: Mapped[str | None] = mapped_column(String(32))
+    event: Mapped[str] = mapped_column(String(32), nullable=False)
+    surface: Mapped[str | None] = mapped_column(String(16))
+    categories: Mapped[str] = mapped_column(Text, nullable=False)
+    rules: Mapped[str] = mapped_column(Text, nullable=False)
+    verdicts: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class VerdictUserDay(Base):
+    """The per-day, per-user rollup the dashboard's top users read for whole days (`rollup.py`),
+    kept like `VerdictHour`."""
+
+    __tablename__ = "tos_verdict_user_days"
+
+    day: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # floor(time / 86400)
+    user: Mapped[str] = mapped_column(String(255), primary_key=True)
+    verdicts: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    blocks: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
 class GuardClient(Base):
     """One guard (one queue on one single-user server) and its latest heartbeat."""
 

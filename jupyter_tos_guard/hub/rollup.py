@@ -10,7 +10,10 @@ A verdict of time `t` counts in hour `h` with `h * 3600 <= t < (h + 1) * 3600`, 
 same comparison the raw query's time window makes), so whole hours from here and the partial
 hours at a window's edges from the raw table never count a verdict twice nor miss one.
 
-What it can answer: the time window, `action`, `event`, `surface`, and `category` / `rule` (a
+A second rollup, per day and user (`tos_verdict_user_days`: verdicts, blocks), gives the top
+users of a window without filters for its whole days, kept the same way.
+
+What the hourly one can answer: the time window, `action`, `event`, `surface`, and `category` / `rule` (a
 whitespace-separated token of the stored strings, which is the tag: ingest keeps whitespace out
 of rule ids and categories). Not `user`, `group` or `server`: those read the raw table.
 """
@@ -22,36 +25,41 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import String, Table, bindparam, delete, func, literal_column, select, update
+from sqlalchemy import String, Table, bindparam, case, delete, func, literal_column, select, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.sql.elements import ColumnElement
 
-from .models import Verdict, VerdictHour
+from .models import Verdict, VerdictHour, VerdictSpan, VerdictUserDay
 
 HOUR = 3600
+DAY = 86400
 TABLE: Table = VerdictHour.__table__  # type: ignore[assignment]
+USERS: Table = VerdictUserDay.__table__  # type: ignore[assignment]
+SPANS: Table = VerdictSpan.__table__  # type: ignore[assignment]
+WEEK = 7 * DAY
+SIZES = (WEEK, DAY, HOUR)  # what the charts read, largest first (epoch weeks: what pick_bucket cuts)
 # (action, event, surface, categories, rules): what a rollup row counts
 Combo = tuple[str | None, str, str | None, str, str]
 
 
-def hour_of(t: float) -> int:
-    """The hour holding `t`: `h * 3600 <= t < (h + 1) * 3600` exactly (float division alone can
-    round a time a hair before an hour into it)."""
-    h = math.floor(t / HOUR)
-    if h * HOUR > t:
+def hour_of(t: float, size: int = HOUR) -> int:
+    """The hour (or day) holding `t`: `h * 3600 <= t < (h + 1) * 3600` exactly (float division
+    alone can round a time a hair before an hour into it)."""
+    h = math.floor(t / size)
+    if h * size > t:
         h -= 1
-    elif (h + 1) * HOUR <= t:
+    elif (h + 1) * size <= t:
         h += 1
     return h
 
 
-def hour_sql(column: str = "time") -> str:
+def hour_sql(column: str = "time", size: int = HOUR) -> str:
     """`hour_of` in SQL (PostgreSQL rounds in CAST, SQLite truncates: one step either way is
     corrected by the comparisons, as in Python)."""
-    h = f"CAST({column} / {HOUR} AS BIGINT)"
+    h = f"CAST({column} / {size} AS BIGINT)"
     return (
-        f"(CASE WHEN {h} * {HOUR} > {column} THEN {h} - 1 "
-        f"WHEN ({h} + 1) * {HOUR} <= {column} THEN {h} + 1 ELSE {h} END)"
+        f"(CASE WHEN {h} * {size} > {column} THEN {h} - 1 "
+        f"WHEN ({h} + 1) * {size} <= {column} THEN {h} + 1 ELSE {h} END)"
     )
 
 
@@ -80,13 +88,13 @@ def register_md5(dbapi_conn: Any) -> None:
     )
 
 
-def _upsert(conn: Any, rows: list[dict[str, Any]]) -> None:
+def _upsert(conn: Any, table: Table, rows: list[dict[str, Any]], keys: Sequence[str], sums: Sequence[str]) -> None:
     from sqlalchemy.dialects import postgresql, sqlite
 
     dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(TABLE)
+    stmt = dialect.insert(table)
     stmt = stmt.on_conflict_do_update(
-        index_elements=[TABLE.c.hour, TABLE.c.combo], set_={"verdicts": TABLE.c.verdicts + stmt.excluded.verdicts}
+        index_elements=[table.c[k] for k in keys], set_={s: table.c[s] + stmt.excluded[s] for s in sums}
     )
     conn.execute(stmt, rows)
 
@@ -110,14 +118,44 @@ def _rows(counts: dict[tuple[int, Combo], int]) -> list[dict[str, Any]]:
     return out
 
 
+def _span_rows(hours: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The hour rows summed into days and weeks (a day or week is a whole number of hours)."""
+    out: dict[tuple[int, int, str], dict[str, Any]] = {}
+    for r in hours:
+        for span in (DAY, WEEK):
+            period = r["hour"] // (span // HOUR)
+            row = out.get((span, period, r["combo"]))
+            if row is None:
+                out[(span, period, r["combo"])] = {k: v for k, v in r.items() if k != "hour"} | {
+                    "span": span,
+                    "period": period,
+                }
+            else:
+                row["verdicts"] += r["verdicts"]
+    return [out[k] for k in sorted(out)]
+
+
 def add(conn: Any, verdicts: Iterable[dict[str, Any]]) -> None:
     """Count newly stored verdict rows (dicts of `tos_verdicts` columns), in their transaction."""
     counts: dict[tuple[int, Combo], int] = {}
+    users: dict[tuple[int, str], list[int]] = {}
     for v in verdicts:
         key = (hour_of(v["time"]), (v["action"], v["event"], v["surface"], v["categories"], v["rules"]))
         counts[key] = counts.get(key, 0) + 1
-    if counts:
-        _upsert(conn, _rows(counts))  # in key order: see the module's docstring
+        u = users.setdefault((hour_of(v["time"], DAY), v["user"]), [0, 0])
+        u[0] += 1
+        u[1] += v["action"] == "block"
+    if counts:  # in key order: see the module's docstring
+        hours = _rows(counts)
+        _upsert(conn, TABLE, hours, ("hour", "combo"), ("verdicts",))
+        _upsert(conn, SPANS, _span_rows(hours), ("span", "period", "combo"), ("verdicts",))
+        _upsert(
+            conn,
+            USERS,
+            [{"day": d, "user": u, "verdicts": n, "blocks": b} for (d, u), (n, b) in sorted(users.items())],
+            ("day", "user"),
+            ("verdicts", "blocks"),
+        )
 
 
 def subtract(conn: Any, where: ColumnElement[bool]) -> None:
@@ -142,6 +180,28 @@ def subtract(conn: Any, where: ColumnElement[bool]) -> None:
     )
     hours = sorted({r["hour"] for r in rows})
     conn.execute(delete(TABLE).where(TABLE.c.hour.in_(hours), TABLE.c.verdicts <= 0))
+    spans = _span_rows(rows)
+    conn.execute(
+        update(SPANS)
+        .where(SPANS.c.span == bindparam("s"), SPANS.c.period == bindparam("p"), SPANS.c.combo == bindparam("k"))
+        .values(verdicts=SPANS.c.verdicts - bindparam("n")),
+        [{"s": r["span"], "p": r["period"], "k": r["combo"], "n": r["verdicts"]} for r in spans],
+    )
+    for span in (DAY, WEEK):
+        periods = sorted({r["period"] for r in spans if r["span"] == span})
+        conn.execute(delete(SPANS).where(SPANS.c.span == span, SPANS.c.period.in_(periods), SPANS.c.verdicts <= 0))
+    day: ColumnElement[Any] = literal_column(hour_sql("tos_verdicts.time", DAY))
+    blocks = func.sum(case((vt.action == "block", 1), else_=0))
+    q = select(day, vt.user, func.count(), blocks).select_from(Verdict.__table__).where(where).group_by(day, vt.user)
+    gone = sorted((int(d), u, int(n), int(b or 0)) for d, u, n, b in conn.execute(q))
+    conn.execute(
+        update(USERS)
+        .where(USERS.c.day == bindparam("d"), USERS.c.user == bindparam("u"))
+        .values(verdicts=USERS.c.verdicts - bindparam("n"), blocks=USERS.c.blocks - bindparam("b")),
+        [{"d": d, "u": u, "n": n, "b": b} for d, u, n, b in gone],
+    )
+    days = sorted({d for d, _, _, _ in gone})
+    conn.execute(delete(USERS).where(USERS.c.day.in_(days), USERS.c.verdicts <= 0))
 
 
 def backfill(conn: Any) -> None:
@@ -159,10 +219,50 @@ def backfill(conn: Any) -> None:
     )
 
 
+def backfill_users(conn: Any) -> None:
+    """Fill the per-user days from every stored verdict (their migration)."""
+    conn.execute(
+        sql_text(
+            'INSERT INTO tos_verdict_user_days (day, "user", verdicts, blocks) '
+            f'SELECT {hour_sql("time", DAY)}, "user", count(*), '
+            "sum(CASE WHEN action = 'block' THEN 1 ELSE 0 END) FROM tos_verdicts GROUP BY 1, \"user\""
+        )
+    )
+
+
+def backfill_spans(conn: Any) -> None:
+    """Fill the days and weeks from the hourly rollup (their migration)."""
+    for span in (DAY, WEEK):
+        k = span // HOUR
+        period = f"(CASE WHEN hour >= 0 THEN hour / {k} ELSE -((-hour + {k - 1}) / {k}) END)"  # floor
+        conn.execute(
+            sql_text(
+                "INSERT INTO tos_verdict_spans (span, period, combo, action, event, surface, categories, rules, "
+                f"verdicts) SELECT {span}, {period}, combo, min(action), min(event), min(surface), "
+                "min(categories), min(rules), sum(verdicts) FROM tos_verdict_hours GROUP BY 2, combo"
+            )
+        )
+
+
 def rebuild(conn: Any) -> None:
-    """Empty and refill the rollup from the raw table (after a bulk load that bypassed ingest)."""
+    """Empty and refill both rollups from the raw table (after a bulk load that bypassed ingest)."""
     conn.execute(delete(TABLE))
+    conn.execute(delete(USERS))
+    conn.execute(delete(SPANS))
     backfill(conn)
+    backfill_users(conn)
+    backfill_spans(conn)
+
+
+def top_users(conn: Any, first_day: int, end_day: int) -> dict[str, list[int]]:
+    """user -> [verdicts, blocks] over the whole days [first_day, end_day)."""
+    c = USERS.c
+    q = (
+        select(c.user, func.sum(c.verdicts), func.sum(c.blocks))
+        .where(c.day >= first_day, c.day < end_day)
+        .group_by(c.user)
+    )
+    return {u: [int(n), int(b)] for u, n, b in conn.execute(q)}
 
 
 def token_match(conn: Any, column: Any, value: str) -> ColumnElement[bool]:
@@ -175,15 +275,18 @@ def token_match(conn: Any, column: Any, value: str) -> ColumnElement[bool]:
 
 
 def counts(
-    conn: Any, filters: Any, first_hour: int, end_hour: int, start: int, bucket: int
+    conn: Any, filters: Any, size: int, first: int, end: int, start: int, bucket: int
 ) -> Sequence[tuple[int, str | None, str, str, str, int]]:
-    """(bucket index, action, event, categories, rules, count) over the whole hours
-    [first_hour, end_hour): what `Store.activity` reads from the raw table, grouped in the database."""
-    c = TABLE.c
-    index = (c.hour * HOUR - start) // bucket  # integers: hour-aligned buckets, never negative
-    q = select(index, c.action, c.event, c.categories, c.rules, func.sum(c.verdicts)).where(
-        c.hour >= first_hour, c.hour < end_hour
-    )
+    """(bucket index, action, event, categories, rules, count) over the whole periods of `size`
+    seconds [first, end): what `Store.activity` reads from the raw table, grouped in the database."""
+    if size == HOUR:
+        c, period = TABLE.c, TABLE.c.hour
+        q = select().where(period >= first, period < end)
+    else:
+        c, period = SPANS.c, SPANS.c.period
+        q = select().where(c.span == size, period >= first, period < end)
+    index = (period * size - start) // bucket  # integers: period-aligned buckets, never negative
+    q = q.add_columns(index, c.action, c.event, c.categories, c.rules, func.sum(c.verdicts))
     if filters.action:
         q = q.where(c.action == filters.action)
     if filters.event:
@@ -196,6 +299,24 @@ def counts(
         q = q.where(token_match(conn, c.rules, filters.rule))
     q = q.group_by(index, c.action, c.event, c.categories, c.rules)
     return [(int(i), a, e, cats, r, int(n)) for i, a, e, cats, r, n in conn.execute(q)]
+
+
+def cover(
+    since: float, until: float, sizes: Sequence[int]
+) -> tuple[list[tuple[int, int, int]], list[tuple[float, float]]]:
+    """[since, until) as whole periods, largest `sizes` first — (size, first, end) — and the
+    pieces left for the raw table, (since, until), at most one at each end."""
+    if not sizes or since >= until:
+        return [], [(since, until)] if since < until else []
+    size = sizes[0]
+    first, end = hour_of(since, size), hour_of(until, size)
+    if first * size < since:
+        first += 1
+    if first >= end:
+        return cover(since, until, sizes[1:])
+    head, head_raw = cover(since, first * size, sizes[1:])
+    tail, tail_raw = cover(end * size, until, sizes[1:])
+    return head + [(size, first, end)] + tail, head_raw + tail_raw
 
 
 def serves(filters: Any) -> bool:

@@ -110,6 +110,7 @@ WINDOWS = [
     (T0 + 5 * HOUR + 0.5, T0 + 5 * HOUR + 1800),  # inside one hour: raw only
     (T0 - 3 * DAY, T0 + 20 * DAY),  # past both ends of the data
     (T0 + 3 * DAY + 59, T0 + 4 * DAY - 1),  # hours, buckets of hours
+    (T0 - 40 * DAY + 7.5, T0 + 50 * DAY),  # 90 days: weekly buckets, from weeks, days and hours
 ]
 
 
@@ -120,6 +121,7 @@ def both(store: Store, filters: Filters, since: float, until: float) -> tuple[An
 
 
 def rollup_rows(store: Store) -> list[tuple[Any, ...]]:
+    """The hourly rollup's rows (count last)."""
     t = VerdictHour.__table__.c
     with store.engine.connect() as conn:
         return [
@@ -130,6 +132,19 @@ def rollup_rows(store: Store) -> list[tuple[Any, ...]]:
                 )
             )
         ]
+
+
+def all_rollups(store: Store) -> dict[str, list[tuple[Any, ...]]]:
+    out = {}
+    with store.engine.connect() as conn:
+        for table in ("tos_verdict_hours", "tos_verdict_spans", "tos_verdict_user_days"):
+            out[table] = sorted(tuple(r) for r in conn.exec_driver_sql(f"SELECT * FROM {table}"))
+    return out
+
+
+def top_both(store: Store, since: float, until: float, **kw: Any) -> tuple[Any, Any]:
+    f = Filters(since=since, until=until, **kw)
+    return store.top_users(f, limit=4), store.top_users(f, limit=4, use_rollup=False)
 
 
 def test_the_rollup_gives_the_raw_numbers_for_every_filter_and_window(store: Store) -> None:
@@ -143,6 +158,15 @@ def test_the_rollup_gives_the_raw_numbers_for_every_filter_and_window(store: Sto
             assert fast == raw, (filters, since, until)
             served += rollup.serves(filters) and fast.total > 0
     assert served > 20  # the comparisons were not all of empty answers
+    periods, _ = rollup.cover(T0 - 40 * DAY + 7.5, T0 + 50 * DAY, rollup.SIZES)
+    assert {size for size, _, _ in periods} == set(rollup.SIZES)
+    for since, until in WINDOWS + [(T0 + 0.5, T0 + 3 * DAY + 0.25)]:
+        fast_top, raw_top = top_both(store, since, until)
+        assert fast_top == raw_top, (since, until)
+    assert (
+        top_both(store, T0, T0 + 14 * DAY, action="block")[0] == top_both(store, T0, T0 + 14 * DAY, action="block")[1]
+    )
+    assert len(top_both(store, T0, T0 + 14 * DAY)[0]) == 4
     # a whole-hour window read from the rollup alone, against a count of raw rows in Python
     fast, _ = both(store, Filters(action="block"), T0, T0 + 2 * DAY)
     with store.engine.connect() as conn:
@@ -171,12 +195,18 @@ def test_the_purge_takes_its_verdicts_out_of_the_rollup(store: Store) -> None:
         for filters in FILTERS[:8]:
             fast, raw = both(store, filters, since, until)
             assert fast == raw
-    assert sum(r[-1] for r in rollup_rows(store)) == store.verdict_count()
-    assert all(r[-1] > 0 for r in rollup_rows(store))  # emptied rows are deleted
+    for since, until in WINDOWS:
+        assert top_both(store, since, until)[0] == top_both(store, since, until)[1]
+    kept = all_rollups(store)
+    assert sum(r[-1] for r in kept["tos_verdict_hours"]) == store.verdict_count()
+    assert all(r[-1] > 0 for r in kept["tos_verdict_hours"])  # emptied rows are deleted
+    with store.engine.begin() as conn:  # what the purges left is what a fill from scratch gives
+        rollup.rebuild(conn)
+    assert all_rollups(store) == kept
 
 
 def test_the_migration_fills_the_rollup_as_ingest_keeps_it(store: Store) -> None:
-    """Downgrade to 0003 (the table goes), upgrade again (created and filled from the stored
+    """Downgrade to 0003 (the rollups go), upgrade again (created and filled from the stored
     verdicts in the database): the same rows, key for key, as ingest kept them one by one."""
     from alembic import command
 
@@ -184,14 +214,15 @@ def test_the_migration_fills_the_rollup_as_ingest_keeps_it(store: Store) -> None
 
     rng = random.Random(3)
     ingest(store, verdicts(rng, 1200, 4))
-    kept = rollup_rows(store)
+    kept = all_rollups(store)
+    assert all(kept.values())
     cfg = dbm._alembic_config(store.engine)
     with store.engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "0003")
     assert dbm.current_revision(store.engine) == "0003"
     dbm.upgrade(store.engine)
-    assert rollup_rows(store) == kept
+    assert all_rollups(store) == kept
 
 
 def test_whitespace_inside_a_reported_rule_cannot_split_it(store: Store) -> None:
