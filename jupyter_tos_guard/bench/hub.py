@@ -319,10 +319,12 @@ def run_ingest(args: argparse.Namespace, workdir: Path) -> list[str]:
                 for p in range(args.processes)
             ]
             t0 = time.perf_counter()
+            cpu0 = service.cpu_seconds()
             for p in procs:
                 p.start()
             results = [out.get(timeout=900) for _ in procs]
             elapsed = time.perf_counter() - t0
+            cpu = service.cpu_seconds() - cpu0
             for p in procs:
                 p.join()
             errors = [r for r in results if isinstance(r, str)]
@@ -335,7 +337,10 @@ def run_ingest(args: argparse.Namespace, workdir: Path) -> list[str]:
             lines.append(
                 f"ingest, {args.processes * per_process} concurrent guards, {batch} report(s) per request: "
                 f"{sent} reports in {elapsed:.1f} s = {sent / elapsed:,.0f} reports/s "
-                f"({len(latencies) / elapsed:,.0f} requests/s; latency p50 {p50:.1f} ms, p99 {p99:.1f} ms)"
+                f"({len(latencies) / elapsed:,.0f} requests/s; latency p50 {p50:.1f} ms, p99 {p99:.1f} ms); "
+                # the load generators share the machine: what one process would take at a full core
+                f"service CPU {cpu / elapsed * 100:.0f}% of a core, {cpu / len(latencies) * 1000:.2f} ms a request = "
+                f"{len(latencies) / max(cpu, 1e-9):,.0f} requests per CPU-second; load average {os.getloadavg()[0]:.2f}"
             )
             print(lines[-1], flush=True)
         engine = make_engine(db_url)

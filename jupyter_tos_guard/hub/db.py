@@ -673,14 +673,16 @@ class Store:
         only_time = (filters.since is not None or filters.until is not None) and not (
             filters.tags or filters.user or filters.action or filters.event or filters.server_name
         )
-        q, order = self._query(filters, [Verdict.action, Verdict.categories])
-        # a time window alone: walk the time index, not the whole table by id
-        q = q.order_by(Verdict.time.desc() if only_time else order.desc()).limit(cap + 1)
         by_action: dict[str, int] = {}
         by_category: dict[str, int] = {}
         n = 0
         capped = False
         with self.engine.connect() as conn:
+            # with a tag filter and `since`, only the window's part of the tag index (see
+            # `_window_query`): not every match since the first report
+            q, order = self._window(conn, filters, [Verdict.action, Verdict.categories])
+            # a time window alone: walk the time index, not the whole table by id
+            q = q.order_by(Verdict.time.desc() if only_time else order.desc()).limit(cap + 1)
             for action, categories in conn.execute(q):
                 if n == cap:
                     capped = True
@@ -1275,6 +1277,9 @@ class Store:
     ID_MARGIN = 3600.0
 
     def _window_query(self, conn: Any, filters: Filters, columns: Sequence[Any]) -> Any:
+        return self._window(conn, filters, columns)[0]
+
+    def _window(self, conn: Any, filters: Filters, columns: Sequence[Any]) -> tuple[Any, Any]:
         """`_query` for a time window. With a tag filter the tag index `(kind, value, verdict_id)`
         drives the query, and it holds no time: the range of ids that can hold the window is
         added, so that only the window's part of the index is read, not every match since the
@@ -1284,7 +1289,7 @@ class Store:
             first = self._first_id_received(conn, filters.since - self.ID_MARGIN)
             if first is not None:
                 q = q.where(order >= first)
-        return q
+        return q, order
 
     @staticmethod
     def _first_id_received(conn: Any, t: float) -> int | None:

@@ -34,6 +34,7 @@ def test_benchmark_quick_prints_every_figure() -> None:
     assert proc.returncode == 0, proc.stderr[-4000:]
     out = proc.stdout
     assert re.search(r"1 report\(s\) per request: \d+ reports in [\d.]+ s = [\d,]+ reports/s", out), out
+    assert re.search(r"service CPU \d+% of a core, [\d.]+ ms a request = [\d,]+ requests per CPU-second", out), out
     assert re.search(r"50 report\(s\) per request: \d+ reports in [\d.]+ s = [\d,]+ reports/s", out), out
     assert re.search(r"ingest: 1200 verdicts stored", out), out
     for n in (1, 2) if DB_URL else (1,):
