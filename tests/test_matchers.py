@@ -5,12 +5,23 @@ Each rule of tests/policies/matchers.yaml uses one matcher kind, so a test can s
 
 from __future__ import annotations
 
+import re
 import time
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Literal
 
 import pytest
+import yaml
 from guard_fixtures import policy_text
 
-from jupyter_tos_guard.policy import Action, Engine, EvaluationContext, Verdict, load_texts
+from jupyter_tos_guard.policy import Action, Engine, EvaluationContext, PolicyError, Verdict, load_texts
+from jupyter_tos_guard.policy.evidence import Evidence
+from jupyter_tos_guard.policy.indexes import TextWords
+from jupyter_tos_guard.policy.matchers import KINDS, Index, Kind, Needle
+from jupyter_tos_guard.policy.matching import Found, FoundMap
+from jupyter_tos_guard.policy.nodes import NodeReader
 
 POLICY = policy_text("matchers")
 
@@ -578,3 +589,124 @@ def test_many_globs_each_match_only_their_own_names():
     assert eng.evaluate("!git clone https://github.com/owner55x/anything").rule_ids == ()
     assert eng.evaluate("!wget HTTPS://DL42.example.com/pkg/v1.TAR.GZ").rule_ids == ("g.r42",)
     assert eng.evaluate("!wget https://dl42.example.com/pkg/v1.zip").rule_ids == ()
+
+
+# --- a kind added from outside the package --------------------------------------------------
+# What CONTRIBUTING.md's "Adding a matcher kind" describes, done in a test: a `port` kind (a
+# host's TCP port, as mining pools publish them) written, registered for these tests only, and
+# used from YAML like any built-in kind.
+
+
+@dataclass(frozen=True)
+class PortMatcher:
+    port: int
+    kind: Literal["port"] = "port"
+
+    @property
+    def pattern(self) -> str:
+        return str(self.port)
+
+
+_HOST_PORT = re.compile(r"(?i)\b(?:[a-z0-9-]+\.)+[a-z]{2,}:(\d{1,5})\b")
+
+
+class PortIndex(Index[PortMatcher]):
+    evidence = ("text",)
+
+    def __init__(self) -> None:
+        self.ports: dict[int, list[tuple[int, PortMatcher]]] = defaultdict(list)
+
+    def add(self, rule: int, matcher: PortMatcher) -> None:
+        self.ports[matcher.port].append((rule, matcher))
+
+    def match(self, ev: Evidence, found: FoundMap) -> None:
+        for mo in _HOST_PORT.finditer(ev.value):
+            for rule, matcher in self.ports.get(int(mo.group(1)), ()):
+                found[rule].append(Found.inside(matcher, ev, mo.start(), mo.end()))
+
+
+class PortKind(Kind[PortMatcher]):
+    name = "port"
+    unless_reads = "token"
+
+    def parse(self, reader: NodeReader, node: yaml.Node) -> PortMatcher | None:
+        value = reader.scalar(node, "the port matcher")
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+            reader.problem(node, f"port {getattr(node, 'value', value)!r} must be a number from 1 to 65535")
+            return None
+        return PortMatcher(value)
+
+    def needles(self, matcher: PortMatcher) -> Iterable[Needle]:
+        return [(f":{matcher.port}", False, True)]
+
+    def index(self, words: TextWords) -> PortIndex:
+        return PortIndex()
+
+
+PORT_POLICY = """\
+version: 1
+rules:
+  - id: t.pool-port
+    category: mining
+    title: a pool's stratum port
+    action: warn
+    message: Mining is not allowed.
+    match:
+      - port: 3333
+"""
+
+
+@pytest.fixture
+def port_kind() -> Iterator[Kind[PortMatcher]]:
+    with KINDS.registered(PortKind()) as kind:
+        yield kind
+
+
+def test_a_kind_registered_from_outside_is_used_from_yaml_end_to_end(port_kind):
+    policy = load_texts([("ports.yaml", PORT_POLICY)])
+    assert policy.rules[0].matchers == (PortMatcher(3333),)
+    eng = Engine(policy)
+    cell = "import socket\nsock = socket.create_connection(('eu.pool.example.net:3333'))\n"
+    # the prefilter lets the cell through for the kind's needle alone: without the rule it would not
+    assert eng.needs_analysis(cell)
+    assert not Engine(load_texts([("none.yaml", "version: 1\nrules: []\n")])).needs_analysis(cell)
+    hit = eng.evaluate(cell).hit("t.pool-port")
+    assert hit is not None
+    (match,) = hit.matches
+    assert (match.matcher, match.pattern, match.evidence) == ("port", "3333", "eu.pool.example.net:3333")
+    assert match.span.line == 2 and cell.splitlines()[1][match.span.column :].startswith("eu.pool.example.net:3333")
+
+
+def test_a_registered_kind_leaves_its_harmless_twins_alone(port_kind):
+    eng = Engine(load_texts([("ports.yaml", PORT_POLICY)]))
+    twin = "schedule = {'warmup':3333, 'decay':0.1}\n"  # the needle, but no host before it
+    assert eng.needs_analysis(twin)
+    assert eng.evaluate(twin).rule_ids == ()
+    for code in ("port = 3333\n", "url = 'https://example.com:33331/x'\n", "t = '12:33:33'\n"):
+        assert eng.evaluate(code).rule_ids == (), code
+
+
+def test_a_registered_kind_reports_a_bad_value_with_file_and_line(port_kind):
+    text = PORT_POLICY.replace("port: 3333", "port: 99999")
+    with pytest.raises(PolicyError) as err:
+        load_texts([("ports.yaml", text)])
+    assert [str(p) for p in err.value.problems] == ["ports.yaml:9:15: port '99999' must be a number from 1 to 65535"]
+    # and the loader offers it among the kinds
+    assert one_load_problem("version: 1\nrules:\n  - id: x\n    match: [{}]\n").endswith("regex, literal, port")
+
+
+def one_load_problem(text: str) -> str:
+    with pytest.raises(PolicyError) as err:
+        load_texts([("k.yaml", text)])
+    return "\n".join(str(p) for p in err.value.problems)
+
+
+def test_a_kind_is_known_only_while_registered():
+    with KINDS.registered(PortKind()):
+        eng = Engine(load_texts([("ports.yaml", PORT_POLICY)]))
+    assert "port" not in KINDS
+    # a policy compiled with the kind keeps it; a new load no longer knows the key
+    assert eng.evaluate("!./miner -o pool.example.org:3333").rule_ids == ("t.pool-port",)
+    assert "unknown key 'port' in a matcher" in one_load_problem(PORT_POLICY)
+    with pytest.raises(ValueError, match="already registered"):
+        KINDS.register(KINDS["command"])

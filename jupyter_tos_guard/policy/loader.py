@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import difflib
 import fnmatch
-import functools
 import gc
 import hashlib
 import re
@@ -22,32 +21,37 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import re2
 import yaml
 
 from .errors import PolicyError, Problem
 from .exemptions import Exemption
+from .matchers import KINDS
+from .matching import Matcher
 from .model import (
-    MATCHER_KINDS,
-    PACKAGE_SOURCES,
     RULE_ACTIONS,
     SEVERITIES,
     Action,
-    CommandMatcher,
-    DomainMatcher,
     GroupCondition,
-    LiteralMatcher,
-    Matcher,
-    PackageMatcher,
     Policy,
     Position,
-    RegexMatcher,
-    RepoMatcher,
     Rule,
     RuleTests,
     Severity,
-    UrlMatcher,
 )
+from .nodes import NodeReader
+from .patterns import compile_re2, re2_problem
+
+__all__ = [
+    "compile_re2",  # where the engine and the benchmarks have always found them
+    "default_policy_texts",
+    "load_policy",
+    "load_texts",
+    "merge_layers",
+    "parse_layer",
+    "re2_problem",
+    "read_sources",
+    "without_gc",
+]
 
 # libyaml's composer is ~10x faster than the pure-Python one; it matters for 10,000-rule files.
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -101,35 +105,6 @@ CONFIDENCES = ("low", "medium", "high")
 REQUIRED_RULE_KEYS = ("id", "category", "title", "action", "message", "match")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _CATEGORY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-_NAME_GLOB_RE = re.compile(r"^[A-Za-z0-9_.*+-]+$")
-_DOMAIN_RE = re.compile(r"^(?:[a-z0-9-]+\.)+[a-z0-9-]+$")
-
-_RE2_OPTIONS = re2.Options()
-_RE2_OPTIONS.log_errors = False
-_RE2_OPTIONS.case_sensitive = False
-
-
-@functools.lru_cache(maxsize=65536)
-def compile_re2(pattern: str) -> Any:
-    """Compile an operator pattern on RE2 (linear time, case-insensitive). Memoized: the loader
-    compiles each pattern to validate it, and the engine then reuses that program."""
-    return re2.compile(pattern, options=_RE2_OPTIONS)
-
-
-def re2_problem(pattern: str) -> str | None:
-    """Why RE2 refuses a pattern, in words an operator can act on; None when it compiles."""
-    try:
-        compile_re2(pattern)
-    except re2.error as exc:
-        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
-        hint = ""
-        if "perl operator" in reason or "escape sequence" in reason:
-            hint = (
-                " (lookaround and backreferences cannot run in linear time, so RE2 does not "
-                "support them; rewrite the pattern without them)"
-            )
-        return f"pattern '{pattern}' is refused: {reason}{hint}"
-    return None
 
 
 @dataclass
@@ -155,223 +130,23 @@ def _pos(source: str, node: yaml.Node) -> Position:
     return Position(source, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-class _Reader:
-    """Walks composed YAML nodes, validating as it goes and collecting problems."""
-
-    def __init__(self, source: str):
-        self.source = source
-        self.problems: list[Problem] = []
-
-    def problem(self, node: yaml.Node, message: str) -> None:
-        p = _pos(self.source, node)
-        self.problems.append(Problem(self.source, p.line, p.column, message))
-
-    def scalar(self, node: yaml.Node, what: str) -> Any:
-        if not isinstance(node, yaml.ScalarNode):
-            self.problem(node, f"{what} must be a single value, not a {_node_kind(node)}")
-            return None
-        tag = node.tag.rsplit(":", 1)[-1]
-        if tag == "bool":
-            return node.value.lower() in ("true", "yes", "on")
-        if tag == "int":
-            try:
-                return int(node.value)
-            except ValueError:
-                return node.value
-        if tag == "null":
-            return None
-        return node.value
-
-    def string(self, node: yaml.Node, what: str, *, empty_ok: bool = False) -> str | None:
-        value = self.scalar(node, what)
-        if value is None and not isinstance(node, yaml.ScalarNode):
-            return None
-        if isinstance(value, (bool, int)) or (value is None and node.value):
-            reads = {bool: "true/false", int: "a number"}.get(type(value), "null")
-            self.problem(node, f"{what} must be text, but YAML reads {node.value!r} as {reads}; put it in quotes")
-            return None
-        if not isinstance(value, str) or (not empty_ok and not value.strip()):
-            self.problem(node, f"{what} must be a non-empty string")
-            return None
-        return value
-
-    def mapping(self, node: yaml.Node, what: str, allowed: Sequence[str]) -> dict[str, tuple[yaml.Node, yaml.Node]]:
-        if not isinstance(node, yaml.MappingNode):
-            self.problem(node, f"{what} must be a mapping, not a {_node_kind(node)}")
-            return {}
-        out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-            if not isinstance(key, str):
-                self.problem(key_node, f"{what} has a key that is not a string")
-                continue
-            if key in out:
-                self.problem(key_node, f"{what} has the key {key!r} twice")
-                continue
-            if key not in allowed:
-                close = _suggest(key, allowed)
-                self.problem(
-                    key_node,
-                    f"unknown key {key!r} in {what}{close}; expected one of: {', '.join(allowed)}",
-                )
-                continue
-            out[key] = (key_node, value_node)
-        return out
-
-    def sequence(self, node: yaml.Node, what: str) -> list[yaml.Node]:
-        if isinstance(node, yaml.SequenceNode):
-            return list(node.value)
-        self.problem(node, f"{what} must be a list, not a {_node_kind(node)}")
-        return []
-
-    def strings(self, node: yaml.Node, what: str) -> tuple[str, ...]:
-        values = []
-        for item in self.sequence(node, what):
-            s = self.string(item, f"each entry of {what}")
-            if s is not None:
-                values.append(s)
-        return tuple(values)
-
-
-def _node_kind(node: yaml.Node) -> str:
-    kinds: dict[type[yaml.Node], str] = {yaml.MappingNode: "mapping", yaml.SequenceNode: "list"}
-    return kinds.get(type(node), "single value")
-
-
-def _suggest(key: str, allowed: Sequence[str]) -> str:
-
-    close = difflib.get_close_matches(key, allowed, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _parse_matcher(reader: _Reader, node: yaml.Node) -> Matcher | None:
-    entries = reader.mapping(node, "a matcher", MATCHER_KINDS)
+def _parse_matcher(reader: NodeReader, node: yaml.Node) -> Matcher | None:
+    """`{KIND: VALUE}`: one matcher, read by its kind (see `matchers/`)."""
+    names = KINDS.names()
+    entries = reader.mapping(node, "a matcher", names)
     if not entries:
         if isinstance(node, yaml.MappingNode) and not node.value:
-            reader.problem(node, f"a matcher needs one of: {', '.join(MATCHER_KINDS)}")
+            reader.problem(node, f"a matcher needs one of: {', '.join(names)}")
         return None
     if len(entries) != 1:
         reader.problem(node, "a matcher has exactly one kind; write each as its own list item")
         return None
     kind, (_, value) = next(iter(entries.items()))
-    if kind == "package":
-        return _parse_package(reader, value)
-    if kind == "command":
-        return _parse_command(reader, value)
-    text = reader.string(value, f"the {kind} matcher")
-    if text is None:
-        return None
-    if kind == "repo":
-        return _parse_repo(reader, value, text)
-    if kind == "url":
-        if "://" not in text and not text.lower().startswith(("magnet:", "*")):
-            reader.problem(value, f"url {text!r} needs a scheme (https://, stratum+tcp://, magnet:?...) or a leading *")
-            return None
-        if max((len(run) for run in re.split(r"\*|\?|\[[^\]]*\]", text)), default=0) < 3:
-            reader.problem(
-                value, f"url {text!r} needs at least 3 characters written out (not wildcards) to identify a tool"
-            )
-            return None
-        return UrlMatcher(text.lower())
-    if kind == "domain":
-        domain = text.lower().strip(".")
-        if not _DOMAIN_RE.match(domain):
-            reader.problem(value, f"domain {text!r} is not a host name such as pool.example.com")
-            return None
-        return DomainMatcher(domain)
-    if kind == "regex":
-        why = re2_problem(text)
-        if why:
-            reader.problem(value, why)
-            return None
-        if compile_re2(text).search("") is not None:
-            reader.problem(value, f"pattern {text!r} matches empty text and would fire on every cell")
-            return None
-        return RegexMatcher(text)
-    if len(text.strip()) < 3:
-        reader.problem(value, f"literal {text!r} is too short to identify a tool")
-        return None
-    return LiteralMatcher(text.lower())
+    matcher: Matcher | None = KINDS[kind].parse(reader, value)
+    return matcher
 
 
-def _check_glob(reader: _Reader, node: yaml.Node, text: str, what: str) -> bool:
-    if not _NAME_GLOB_RE.match(text) or not text.strip("*"):
-        reader.problem(node, f"{what} {text!r} must be a name, optionally with * wildcards")
-        return False
-    return True
-
-
-def _parse_repo(reader: _Reader, node: yaml.Node, text: str) -> RepoMatcher | None:
-    parts = text.strip().strip("/").split("/")
-    host = None
-    if len(parts) == 3 and "." in parts[0]:
-        host, parts = parts[0].lower(), parts[1:]
-    if len(parts) != 2 or not all(parts):
-        reader.problem(node, f"repo {text!r} must be owner/name (optionally host/owner/name)")
-        return None
-    owner, name = parts
-    if name.lower().endswith(".git"):
-        name = name[:-4]
-    ok = all(_NAME_GLOB_RE.match(p) for p in (owner, name)) and not (owner.strip("*") == "" and name.strip("*") == "")
-    if not ok:
-        reader.problem(node, f"repo {text!r} must be owner/name; * may stand for a part, not for both")
-        return None
-    return RepoMatcher(owner.lower(), name.lower(), host)
-
-
-def _parse_package(reader: _Reader, node: yaml.Node) -> PackageMatcher | None:
-    if isinstance(node, yaml.ScalarNode):
-        name = reader.string(node, "the package matcher")
-        if name is None or not _check_glob(reader, node, name, "package"):
-            return None
-        return PackageMatcher(name.lower())
-    entries = reader.mapping(node, "a package matcher", ("name", "via"))
-    if "name" not in entries:
-        reader.problem(node, "a package matcher needs a name")
-        return None
-    name = reader.string(entries["name"][1], "package name")
-    if name is None or not _check_glob(reader, entries["name"][1], name, "package"):
-        return None
-    via: tuple[str, ...] = PACKAGE_SOURCES
-    if "via" in entries:
-        via_node = entries["via"][1]
-        via = (
-            reader.strings(via_node, "via")
-            if isinstance(via_node, yaml.SequenceNode)
-            else ((reader.string(via_node, "via") or ""),)
-        )
-        bad = [v for v in via if v not in PACKAGE_SOURCES]
-        if bad or not via:
-            reader.problem(via_node, f"via must list some of: {', '.join(PACKAGE_SOURCES)}")
-            return None
-    return PackageMatcher(name.lower(), tuple(via))
-
-
-def _parse_command(reader: _Reader, node: yaml.Node) -> CommandMatcher | None:
-    if isinstance(node, yaml.ScalarNode):
-        name = reader.string(node, "the command matcher")
-        if name is None or not _check_glob(reader, node, name, "command"):
-            return None
-        return CommandMatcher(name.lower())
-    entries = reader.mapping(node, "a command matcher", ("name", "args"))
-    if "name" not in entries:
-        reader.problem(node, "a command matcher needs a name")
-        return None
-    name = reader.string(entries["name"][1], "command name")
-    if name is None or not _check_glob(reader, entries["name"][1], name, "command"):
-        return None
-    args = None
-    if "args" in entries:
-        args = reader.string(entries["args"][1], "args")
-        if args is not None:
-            why = re2_problem(args)
-            if why:
-                reader.problem(entries["args"][1], why)
-                return None
-    return CommandMatcher(name.lower(), args)
-
-
-def _parse_rule(reader: _Reader, node: yaml.Node) -> _RuleEntry | None:
+def _parse_rule(reader: NodeReader, node: yaml.Node) -> _RuleEntry | None:
     entries = reader.mapping(node, "a rule", RULE_KEYS)
     if not isinstance(node, yaml.MappingNode):
         return None
@@ -392,7 +167,7 @@ def _parse_rule(reader: _Reader, node: yaml.Node) -> _RuleEntry | None:
     return _RuleEntry(fields, _pos(reader.source, node), invalid)
 
 
-def _parse_message(reader: _Reader, node: yaml.Node) -> dict[str, str] | None:
+def _parse_message(reader: NodeReader, node: yaml.Node) -> dict[str, str] | None:
     """`message: text` (for every action), or one text per action: `message: {warn: ..., block: ...}`.
     The key "" stands for the plain form."""
     if not isinstance(node, yaml.MappingNode):
@@ -418,7 +193,7 @@ def _message_fields(texts: dict[str, str], action: Action) -> dict[str, Any]:
     return {"message": rule.message_for(action), "messages": written}
 
 
-def _parse_rule_field(reader: _Reader, key: str, value: yaml.Node) -> Any:
+def _parse_rule_field(reader: NodeReader, key: str, value: yaml.Node) -> Any:
     if key == "id":
         text = reader.string(value, "id")
         if text is not None and not _ID_RE.match(text):
@@ -495,7 +270,7 @@ def _parse_rule_field(reader: _Reader, key: str, value: yaml.Node) -> Any:
 
 def parse_layer(text: str, source: str) -> tuple[_Layer | None, list[Problem]]:
     """Parse one policy file's text. Returns the layer and every problem found in it."""
-    reader = _Reader(source)
+    reader = NodeReader(source)
     try:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
@@ -559,7 +334,7 @@ def parse_layer(text: str, source: str) -> tuple[_Layer | None, list[Problem]]:
     return _Layer(source, header, rules, disable, exemptions, groups), reader.problems
 
 
-def _parse_group(reader: _Reader, node: yaml.Node) -> GroupCondition | None:
+def _parse_group(reader: NodeReader, node: yaml.Node) -> GroupCondition | None:
     """`{group: NAME, action: ACTION, rules: [ids, globs or category:NAME]}` (rules: every rule)."""
     entries = reader.mapping(node, "a groups entry", GROUP_KEYS)
     if not isinstance(node, yaml.MappingNode):
@@ -580,7 +355,7 @@ def _parse_group(reader: _Reader, node: yaml.Node) -> GroupCondition | None:
     return GroupCondition(group, Action.parse(action), targets, _pos(reader.source, node))
 
 
-def _parse_exemption(reader: _Reader, node: yaml.Node) -> list[Exemption]:
+def _parse_exemption(reader: NodeReader, node: yaml.Node) -> list[Exemption]:
     """One YAML exemption -> one Exemption per rule pattern or category it names."""
     entries = reader.mapping(node, "an exemption", EXEMPTION_KEYS)
     if not isinstance(node, yaml.MappingNode):

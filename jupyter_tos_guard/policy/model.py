@@ -1,7 +1,8 @@
 """The policy's data model: rules, their matchers, actions and severities.
 
-Everything here is plain, immutable data. Loading lives in `loader.py`, matching in
-`engine.py`; nothing in this package knows about tornado, websockets or Jupyter.
+Everything here is plain, immutable data. Each matcher kind's dataclass lives with its kind
+in `matchers/` (re-exported here); loading lives in `loader.py`, matching in `engine.py`;
+nothing in this package knows about tornado, websockets or Jupyter.
 """
 
 from __future__ import annotations
@@ -11,8 +12,40 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from .matchers.command import CommandMatcher
+from .matchers.domain import DomainMatcher
+from .matchers.literal import LiteralMatcher
+from .matchers.package import PACKAGE_SOURCES, PackageMatcher
+from .matchers.regex import RegexMatcher
+from .matchers.repo import RepoMatcher
+from .matchers.url import UrlMatcher
+from .matching import Matcher
+
 if TYPE_CHECKING:
     from .exemptions import Exemption
+
+__all__ = [
+    "MATCHER_KINDS",
+    "PACKAGE_SOURCES",
+    "RULE_ACTIONS",
+    "SEVERITIES",
+    "Action",
+    "CommandMatcher",
+    "DomainMatcher",
+    "GroupCondition",
+    "LiteralMatcher",
+    "Matcher",
+    "MatcherKind",
+    "PackageMatcher",
+    "Policy",
+    "Position",
+    "RegexMatcher",
+    "RepoMatcher",
+    "Rule",
+    "RuleTests",
+    "Severity",
+    "UrlMatcher",
+]
 
 
 class Action(enum.IntEnum):
@@ -46,8 +79,8 @@ class Severity(enum.IntEnum):
 
 RULE_ACTIONS = ("log", "warn", "confirm", "block")
 SEVERITIES = ("low", "medium", "high", "critical")
-PACKAGE_SOURCES = ("pip", "conda", "apt", "npm", "import")
 
+# the built-in kinds; a kind registered later is listed in `matchers.KINDS` only
 MatcherKind = Literal["repo", "package", "command", "url", "domain", "regex", "literal"]
 MATCHER_KINDS: tuple[MatcherKind, ...] = (
     "repo",
@@ -70,90 +103,6 @@ class Position:
 
     def __str__(self) -> str:
         return f"{self.source}:{self.line}:{self.column}"
-
-
-@dataclass(frozen=True)
-class RepoMatcher:
-    """`owner/name` with optional `*` globs and optional host (`huggingface.co/owner/name`)."""
-
-    owner: str
-    name: str
-    host: str | None = None
-    kind: Literal["repo"] = "repo"
-
-    @property
-    def pattern(self) -> str:
-        prefix = f"{self.host}/" if self.host else ""
-        return f"{prefix}{self.owner}/{self.name}"
-
-
-@dataclass(frozen=True)
-class PackageMatcher:
-    """A package name (glob) installed through `via` sources or imported."""
-
-    name: str
-    via: tuple[str, ...] = PACKAGE_SOURCES
-    kind: Literal["package"] = "package"
-
-    @property
-    def pattern(self) -> str:
-        return self.name
-
-
-@dataclass(frozen=True)
-class CommandMatcher:
-    """An executable's basename (glob), optionally narrowed by an RE2 pattern on its arguments."""
-
-    name: str
-    args: str | None = None
-    kind: Literal["command"] = "command"
-
-    @property
-    def pattern(self) -> str:
-        return self.name + (f" /{self.args}/" if self.args else "")
-
-
-@dataclass(frozen=True)
-class UrlMatcher:
-    glob: str
-    kind: Literal["url"] = "url"
-
-    @property
-    def pattern(self) -> str:
-        return self.glob
-
-
-@dataclass(frozen=True)
-class DomainMatcher:
-    domain: str
-    kind: Literal["domain"] = "domain"
-
-    @property
-    def pattern(self) -> str:
-        return self.domain
-
-
-@dataclass(frozen=True)
-class RegexMatcher:
-    regex: str
-    kind: Literal["regex"] = "regex"
-
-    @property
-    def pattern(self) -> str:
-        return self.regex
-
-
-@dataclass(frozen=True)
-class LiteralMatcher:
-    text: str
-    kind: Literal["literal"] = "literal"
-
-    @property
-    def pattern(self) -> str:
-        return self.text
-
-
-Matcher = RepoMatcher | PackageMatcher | CommandMatcher | UrlMatcher | DomainMatcher | RegexMatcher | LiteralMatcher
 
 
 @dataclass(frozen=True)

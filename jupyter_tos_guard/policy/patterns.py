@@ -1,0 +1,39 @@
+"""Operator patterns on RE2: compiled once, refused in words an operator can act on.
+
+RE2 runs in linear time, so no pattern a policy file holds can stall the server on a cell
+crafted against it; the price is that lookaround and backreferences are refused.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import re2
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
+_RE2_OPTIONS.case_sensitive = False
+
+
+@functools.lru_cache(maxsize=65536)
+def compile_re2(pattern: str) -> Any:
+    """Compile an operator pattern on RE2 (linear time, case-insensitive). Memoized: the loader
+    compiles each pattern to validate it, and the engine then reuses that program."""
+    return re2.compile(pattern, options=_RE2_OPTIONS)
+
+
+def re2_problem(pattern: str) -> str | None:
+    """Why RE2 refuses a pattern, in words an operator can act on; None when it compiles."""
+    try:
+        compile_re2(pattern)
+    except re2.error as exc:
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        hint = ""
+        if "perl operator" in reason or "escape sequence" in reason:
+            hint = (
+                " (lookaround and backreferences cannot run in linear time, so RE2 does not "
+                "support them; rewrite the pattern without them)"
+            )
+        return f"pattern '{pattern}' is refused: {reason}{hint}"
+    return None
