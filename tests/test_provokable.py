@@ -98,6 +98,30 @@ def test_ordinary_code_is_never_unreadable(engine: Engine, code: str) -> None:
     assert verdict.action is Action.ALLOW
 
 
+# data pasted into a cell is as long as the cell: reading it is not growth. The shell line after it
+# makes the cell worth the deep read, where the budget applies.
+BIG_DATA = {
+    "CSV literal": 'DATA = """' + "id,name,score\n" + "17,ab,0.5\n" * 120_000 + '"""\n',
+    "base64 literal": 'BLOB = "' + "QUJD" * 200_000 + '"\n',
+    "joined literals": 'A = "' + "x" * 300_000 + '" + "' + "y" * 300_000 + '"\n',
+}
+
+
+@pytest.mark.parametrize("name", list(BIG_DATA))
+def test_data_longer_than_the_budget_is_read_not_refused(engine: Engine, name: str) -> None:
+    verdict = engine.evaluate(BIG_DATA[name] + "!ls -la\nimport os\nos.system('echo ' + 'done')\n", EvaluationContext())
+    assert verdict.unreadable is None, verdict.unreadable
+    assert verdict.action is Action.ALLOW
+    found = engine.evaluate(BIG_DATA[name] + PAYLOAD + "\n", EvaluationContext())
+    assert found.action is Action.BLOCK and found.unreadable is None
+
+
+def test_a_big_literal_grown_past_the_cell_is_unreadable(engine: Engine) -> None:
+    code = 'A = "' + "x" * 300_000 + '"\nimport os\nos.system(A * 4)\n' + PAYLOAD + "\n"
+    verdict = engine.evaluate(code, EvaluationContext())
+    assert verdict.unreadable and "grows past" in verdict.unreadable
+
+
 def test_unless_excuses_the_match_not_what_is_appended(engine: Engine) -> None:
     """An exception is read against the match it excuses; text appended after `;` is not part of it."""
     appended = "!./renamed-binary -o pool.supportxmr.com:443 -u 44AFFq5kSiGB ; : https://api.nanopool.org/x\n"

@@ -255,16 +255,19 @@ class _Analyzer:
         self.code = code
         self.pos = pos
         self.facts = facts
+        # a value no longer than the cell costs no more to build than reading the cell did; only
+        # growth past both (repetition, replace, format chains) is refused
+        self.budget = max(MAX_FOLDED_CHARS, len(code))
         self.aliases: dict[str, tuple[str, str]] = {}  # s -> ("os", "system") after `from os import system as s`
 
     # --- folding -------------------------------------------------------------------------
 
     def fold(self, node: ast.AST, depth: int = 0) -> tuple[str, frozenset[str]] | None:
         """The string value of an expression built from literals, or None. Values longer than
-        `MAX_FOLDED_CHARS` are not built (a cell can describe a string of many gigabytes in a
+        `self.budget` (the cell's own length, at least `MAX_FOLDED_CHARS`) are not built (a cell can describe a string of many gigabytes in a
         line): the cell is marked unreadable instead."""
         folded = self._fold(node, depth)
-        if folded is not None and len(folded[0]) > MAX_FOLDED_CHARS:
+        if folded is not None and len(folded[0]) > self.budget:
             self.too_large(node)
             return None
         return folded
@@ -311,7 +314,7 @@ class _Analyzer:
                     piece = folded[0] if folded else ""
                 out.append(piece)
                 size += len(piece)
-                if size > MAX_FOLDED_CHARS:
+                if size > self.budget:
                     self.too_large(node)
                     return None
             return "".join(out), frozenset(via)
@@ -327,7 +330,7 @@ class _Analyzer:
             items = node.right.elts if isinstance(node.right, ast.Tuple) else [node.right]
             values = [self.fold(e, depth + 1) for e in items]
             longest = max((len(v[0]) for v in values if v), default=0)
-            if len(template[0]) + template[0].count("%") * longest > MAX_FOLDED_CHARS:
+            if len(template[0]) + template[0].count("%") * longest > self.budget:
                 self.too_large(node)
                 return None
             return _percent_format(template[0], values), template[1].union(*(v[1] for v in values if v)) | {"format"}
@@ -341,7 +344,7 @@ class _Analyzer:
                 folded = self.fold(text, depth + 1)
                 if folded is None:
                     return None
-                if len(folded[0]) * max(count, 0) > MAX_FOLDED_CHARS:
+                if len(folded[0]) * max(count, 0) > self.budget:
                     self.too_large(node)
                     return None
                 return folded[0] * count, folded[1] | {"repeat"}
@@ -424,7 +427,7 @@ class _Analyzer:
             items = self.fold_items(args[0], depth + 1)
             if sep is None or items is None:
                 return None
-            if sum(len(v) for v, _ in items) + len(sep[0]) * len(items) > MAX_FOLDED_CHARS:
+            if sum(len(v) for v, _ in items) + len(sep[0]) * len(items) > self.budget:
                 self.too_large(node)
                 return None
             return sep[0].join(v for v, _ in items), sep[1].union(*(v for _, v in items)) | {"join"}
@@ -474,7 +477,7 @@ class _Analyzer:
             inner, a, b = (self.fold(x, depth + 1) for x in (node.func.value, args[0], args[1]))
             if inner and a and b:
                 grows = inner[0].count(a[0]) * max(0, len(b[0]) - len(a[0])) if b[0] else 0
-                if len(inner[0]) + grows > MAX_FOLDED_CHARS:
+                if len(inner[0]) + grows > self.budget:
                     self.too_large(node)
                     return None
                 return inner[0].replace(a[0], b[0]), inner[1] | {"replace"}
@@ -495,7 +498,7 @@ class _Analyzer:
             named = {k.arg: self.fold(k.value, depth + 1) for k in node.keywords if k.arg}
             vias = template[1].union(*(v[1] for v in [*positional, *named.values()] if v))
             longest = max((len(v[0]) for v in [*positional, *named.values()] if v), default=0)
-            if len(template[0]) + template[0].count("{") * longest > MAX_FOLDED_CHARS:
+            if len(template[0]) + template[0].count("{") * longest > self.budget:
                 self.too_large(node)
                 return None
             return _brace_format(template[0], positional, named), vias | {"format"}
