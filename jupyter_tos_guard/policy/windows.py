@@ -241,15 +241,15 @@ class _Focus:
         """`name`'s whole-word offsets, as the word index would list them."""
         if not _WORD_RUN.fullmatch(name):
             return []
-        code, out = self.code, []
-        at = code.find(name, self.begin)
-        while at >= 0:
-            end = at + len(name)
-            if (at <= self.begin or not _WORD_CHAR.match(code, at - 1)) and not _WORD_CHAR.match(code, end):
+        code, begin = self.code, self.begin
+        # one scan per name for its literal text (C speed): a short name (`i`, `p`, `f`)
+        # stands inside hundreds of words of a script, and checking each str.find hit from
+        # Python cost ~0.05 ms a name; only the whole-word ends are checked here
+        out = []
+        for m in _word_end(name).finditer(code, begin):
+            at = m.start()
+            if at <= begin or not _WORD_CHAR.match(code, at - 1):
                 out.append(at)
-                at = code.find(name, end)
-            else:
-                at = code.find(name, at + 1)
         return out
 
     @staticmethod
@@ -493,6 +493,12 @@ _LOOKUPS_BEFORE_INDEX = 24
 @functools.lru_cache(maxsize=512)
 def _word(name: str) -> re.Pattern[str]:
     return re.compile(re.escape(name) + r"\b")
+
+
+@functools.lru_cache(maxsize=1024)
+def _word_end(name: str) -> re.Pattern[str]:
+    # no look-behind: a pattern that starts with its literal text is searched for at C speed
+    return re.compile(re.escape(name) + r"(?!\w)")
 
 
 # %env NAME=..., os.environ["NAME"] = ..., putenv("NAME", ...): the name in groups 1-3
