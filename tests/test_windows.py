@@ -248,3 +248,42 @@ def test_tuple_assignments_fold(code: str) -> None:
     policy = load_policy()
     for engine in (Engine(policy), Engine(policy, focus=False)):
         assert "mining.xmrig" in engine.evaluate(code).rule_ids
+
+
+def test_focus_follows_what_a_call_reads_not_its_keywords_or_its_text() -> None:
+    # `shell=`, `text=` are keyword names and `failed`, `command` words of an f-string's text:
+    # none is a variable the call reads, so their unrelated assignments are not kept; `cmd`
+    # and `code` (filled in) are
+    text = (
+        "shell = 'zsh'\ntext = open('notes.txt').read()\nfailed = 0\ncommand = 'help'\n"
+        + "cmd = 'ls -l'\ncode = 3\n"
+        + filler(100)
+        + "import subprocess\n"
+        + "p = subprocess.run(cmd, shell=True, text=True)\n"
+        + "raise RuntimeError(f'command failed ({code}): {cmd}')\n"
+    )
+    window = focus(text, [text.index("subprocess.run"), text.index("RuntimeError")])
+    assert window is not None
+    assert window.text == (
+        "cmd = 'ls -l'\ncode = 3\n"
+        "p = subprocess.run(cmd, shell=True, text=True)\n"
+        "raise RuntimeError(f'command failed ({code}): {cmd}')\n"
+    )
+
+
+def test_assignments_and_imports_are_found_as_before_in_long_blank_and_tuple_lines() -> None:
+    # a statement whose comments became long runs of spaces, tuple targets in brackets, an
+    # import bound under another name further down: each definition is still found
+    long_comment = "#" + " x" * 400 + "\n"
+    text = (
+        "(first, tool) = 'a', 'girmx'\n"
+        + long_comment * 3
+        + "import os as o, sys\n"
+        + filler(30)
+        + "o.system(tool[::-1])  "
+        + long_comment
+    )
+    window = focus(text, [text.index("o.system")])
+    assert window is not None
+    assert "(first, tool) = 'a', 'girmx'\n" in window.text
+    assert Engine(load_policy()).evaluate(text).hit("mining.xmrig") is not None

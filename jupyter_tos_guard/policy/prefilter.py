@@ -108,7 +108,7 @@ _FOCUS_SINKS = re2.compile(
 # at it.
 _LITERAL = r"""(?:[rRbBuU]?(?:"[^"\\\n{}$`]*"|'[^'\\\n{}$`]*')|sys\.executable)"""  # the kernel's python
 _LITERAL_CALL = re.compile(
-    rf"""[\w.]*\(\s*(?:{_LITERAL}|[\[(]\s*{_LITERAL}(?:\s*,\s*{_LITERAL})*\s*,?\s*[\])])\s*[,)]"""
+    rf"""[\w.]*\(\s*(?:{_LITERAL}|[\[(]\s*{_LITERAL}(?:\s*,\s*{_LITERAL})*\s*(?:,\s*)?[\])])\s*[,)]"""
 )
 _IMPORT_LINE = re.compile(r"[ \t]*(?:from|import)\b")
 _FIND_HIDING = spans.finder(_FOCUS_HIDING)

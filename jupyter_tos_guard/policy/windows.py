@@ -33,15 +33,22 @@ _CONTINUATION_START = re.compile(r"[\s)\]}#]|(?:else|elif|except|finally)\b")
 # NAME = ..., NAME: T = ..., NAME += ... (group 1: indentation, group 2: the name)
 _ASSIGNMENT = re.compile(r"(?m)^([ \t]*)([A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?\+?=[^=\n]")
 _IMPORT = re.compile(r"(?m)^([ \t]*)(?:from[ \t]+[\w.]+[ \t]+)?import[ \t]+\(?([^\n#;]*)")
-_TUPLE_TARGET_HEAD = re.compile(r"[ \t]*[(\[]?[ \t]*(?:[A-Za-z_]\w*[ \t]*,[ \t]*)+")  # `(a, ` before `b) = ...`
+# the same from a line break: a literal first character is searched for at C speed
+_IMPORT_AFTER_BREAK = re.compile(r"\n([ \t]*)(?:from[ \t]+[\w.]+[ \t]+)?import[ \t]+\(?([^\n#;]*)")
+_TUPLE_TARGET_HEAD = re.compile(r"[ \t]*(?:[(\[][ \t]*)?(?:[A-Za-z_]\w*[ \t]*,[ \t]*)+")  # `(a, ` before `b) = ...`
 _TUPLE_ASSIGNMENT = re.compile(
-    r"(?m)^[ \t]*[(\[]?[ \t]*((?:[A-Za-z_]\w*[ \t]*,[ \t]*)+[A-Za-z_]\w*)[ \t]*[)\]]?[ \t]*=(?!=)"
+    r"(?m)^[ \t]*(?:[(\[][ \t]*)?((?:[A-Za-z_]\w*[ \t]*,[ \t]*)+[A-Za-z_]\w*)[ \t]*(?:[)\]][ \t]*)?=(?!=)"
 )
 _PLAIN_TARGET = re.compile(r"(?m)^[ \t]*[A-Za-z_]\w*[ \t]*(?::[^=\n]*)?=(?!=)")
 _SHELL_ESCAPE_LINE = re.compile(r"(?m)^([ \t]*(?:[A-Za-z_][\w., \t]*=[ \t]*)?)([!%][^\n]*)")
 _EXPANDED = re.compile(r"\{([A-Za-z_]\w*)[^{}\n]*\}|\$\{?([A-Za-z_]\w*)")
 _CALLED = re.compile(r"(?<![\w.])([A-Za-z_]\w*)[ \t]*\(")
 _PLAIN_STRING = re.compile(r"""(?<!\w)[rRbBuU]{0,2}(?:"[^"\\\n{$]*"|'[^'\\\n{$]*')""")
+# a one-line string that fills something in (an f-string, a `{}` template, `$NAME` for a shell):
+# only what it fills in is read, never the words of its text
+_TEMPLATE_STRING = re.compile(r"""(?<!\w)[rRbBuUfF]{0,2}(?:"([^"\\\n]*[{$][^"\\\n]*)"|'([^'\\\n]*[{$][^'\\\n]*)')""")
+_FILLED = re.compile(r"\{([^{}]*)\}|\$\{?([A-Za-z_]\w*)")
+_KEYWORD_ARGUMENT = re.compile(r"([(,]\s*)[A-Za-z_]\w*[ \t]*=(?!=)")
 _IMPORTED_NAME = re.compile(r"([\w.]+)(?:[ \t]+as[ \t]+(\w+))?")
 _NAME = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
 _SHELL_ASSIGNMENT = re.compile(
@@ -122,7 +129,7 @@ class _Focus:
         self._found: dict[str, list[int]] = {}  # names looked up one by one, before the index
         self._defs: dict[str, tuple[list[int], list[tuple[int, int]]]] = {}
         self._envs: dict[str, tuple[list[int], list[tuple[int, int]]]] | None = None
-        self._imports: dict[str, tuple[list[int], list[tuple[int, int]]]] = {}
+        self._import_table: dict[str, tuple[list[int], list[tuple[int, int]]]] | None = None
         # past this many kept lines, reading the whole cell is cheaper than following more
         # names from statement to statement (dense code: a script, a library module)
         self.budget = max(_MIN_BUDGET_LINES, code.count("\n", begin) // _BUDGET_FRACTION)
@@ -261,6 +268,8 @@ class _Focus:
     def _assignments(self, name: str) -> tuple[list[int], list[tuple[int, int]]]:
         """Every line that assigns `name`: (end of the match, (line start, indentation)), in order."""
         table = self._defs.get(name)
+        if table is None and self.mode == "python":
+            table = self._defs[name] = self._python_assignments(name)
         if table is None:
             code = self.code
             ends: list[int] = []
@@ -287,6 +296,22 @@ class _Focus:
             table = self._defs[name] = (ends, entries)
         return table
 
+    def _python_assignments(self, name: str) -> tuple[list[int], list[tuple[int, int]]]:
+        code, begin = self.code, self.begin
+        ends: list[int] = []
+        entries: list[tuple[int, int]] = []
+        # the name and what follows an assignment in one pattern: only its assignments reach Python
+        for m in _assigned(name).finditer(code, begin):
+            at = m.start()
+            if at > begin and _WORD_CHAR.match(code, at - 1):
+                continue  # the end of a longer word
+            start = _line_start(code, at)
+            head = code[start:at]
+            if start == at or not head.strip(" \t") or _TUPLE_TARGET_HEAD.fullmatch(code, start, at):
+                ends.append(m.end())
+                entries.append((max(start, begin), len(head) - len(head.lstrip(" \t"))))
+        return ends, entries
+
     def _environment(self, name: str) -> tuple[list[int], list[tuple[int, int]]]:
         """%env NAME=..., os.environ["NAME"] = ..., putenv("NAME", ...): where the cell sets `name`."""
         if self._envs is None:  # every name at once, in one pass over the code
@@ -301,20 +326,34 @@ class _Focus:
         return self._envs.get(name, _NO_TABLE)
 
     def _import_lines(self, name: str) -> tuple[list[int], list[tuple[int, int]]]:
-        """The import lines that bind `name`, found from the name's own occurrences."""
-        table = self._imports.get(name)
-        if table is None:
-            code = self.code
-            ends: list[int] = []
-            entries: list[tuple[int, int]] = []
-            for at in self.occurrences(name):
-                start = max(_line_start(code, at), self.begin)
-                line = _IMPORT.match(code, start, _line_end(code, at))
-                if line and name in _imported(line.group(2)) and (not entries or entries[-1][0] != start):
-                    ends.append(at + len(name))
-                    entries.append((start, len(line.group(1))))
-            table = self._imports[name] = (ends, entries)
-        return table
+        """The import lines that bind `name`: (end of the name's first whole-word place on the
+        line, (line start, indentation)), in order."""
+        if self._import_table is None:  # every name at once, in one pass over the import lines
+            code, begin = self.code, self.begin
+            tables: dict[str, tuple[list[int], list[tuple[int, int]]]] = {}
+            first = _IMPORT.match(code, begin, _line_end(code, begin))
+            lines = ([first] if first else []) + list(_IMPORT_AFTER_BREAK.finditer(code, begin))
+            for line in lines:
+                start = line.start(1)
+                for bound in dict.fromkeys(_imported(line.group(2))):
+                    at = self._first_word(bound, start, line.end())
+                    if at is not None:
+                        ends, entries = tables.setdefault(bound, ([], []))
+                        ends.append(at + len(bound))
+                        entries.append((start, len(line.group(1))))
+            self._import_table = tables
+        return self._import_table.get(name, _NO_TABLE)
+
+    def _first_word(self, name: str, start: int, end: int) -> int | None:
+        """Where `name` first stands as a whole word in code[start:end]."""
+        if not _WORD_RUN.fullmatch(name):
+            return None
+        code = self.code
+        for m in _word_end(name).finditer(code, start, end):
+            at = m.start()
+            if at <= self.begin or not _WORD_CHAR.match(code, at - 1):
+                return at
+        return None
 
     def definition(self, name: str, imports: bool, before: int, env: bool = False) -> tuple[int, int] | None:
         """(line start, indentation) of the last line before `before` that assigns `name` (or,
@@ -358,8 +397,13 @@ class _Focus:
                     assigned.update(_imported(m.group(2)))
                 text = _IMPORT.sub("", text)  # an import reads nothing
             # the target of a plain `x = ...` is not read (`x += ...` reads it), nor is the
-            # text of a string that fills in nothing (f-strings and `{}` templates read names)
-            text = _PLAIN_STRING.sub('""', _PLAIN_TARGET.sub("", text))
+            # text of a string (f-strings, `{}` templates and `$NAME` read what they fill in)
+            text = _PLAIN_TARGET.sub("", text)
+            if "{" in text or "$" in text:
+                text = _TEMPLATE_STRING.sub(_filled_in, text)
+            text = _PLAIN_STRING.sub('""', text)
+            if "=" in text:  # `f(x, name=value)` reads value, not name
+                text = _KEYWORD_ARGUMENT.sub(r"\1", text)
             used = set(_NAME.findall(text)) - _KEYWORDS
             called = set(_CALLED.findall(text)) & used if "(" in text else set()
             found = used, called, assigned
@@ -501,6 +545,11 @@ def _word_end(name: str) -> re.Pattern[str]:
     return re.compile(re.escape(name) + r"(?!\w)")
 
 
+@functools.lru_cache(maxsize=1024)
+def _assigned(name: str) -> re.Pattern[str]:
+    return re.compile(re.escape(name) + r"(?!\w)" + _ASSIGN_AFTER.pattern)
+
+
 # %env NAME=..., os.environ["NAME"] = ..., putenv("NAME", ...): the name in groups 1-3
 _QUOTED_NAME = r"""\s*[rbuRBU]?["']([^"'\n]+)["']"""
 _ENVIRON_ASSIGNMENT = re.compile(
@@ -509,7 +558,7 @@ _ENVIRON_ASSIGNMENT = re.compile(
 _NO_TABLE: tuple[list[int], list[tuple[int, int]]] = ([], [])
 
 # what follows a name it assigns: `name = ...`, `name: T = ...`, `name += ...` (python), `name=` (shell)
-_ASSIGN_AFTER = re.compile(r"[ \t]*[)\]]?[ \t]*(?::[^=\n]*)?\+?=(?!=)")
+_ASSIGN_AFTER = re.compile(r"[ \t]*(?:[)\]][ \t]*)?(?::[^=\n]*)?\+?=(?!=)")
 _SHELL_ASSIGN_AFTER = re.compile("=")
 
 
@@ -517,6 +566,10 @@ def _expansions(m: re.Match[str]) -> str:
     """A shell-escape line reduced to its assignment (if any) and the names it expands."""
     names = " ".join(a or b for a, b in _EXPANDED.findall(m.group(2)))
     return f"{m.group(1)}({names})" if m.group(1).strip() else names
+
+
+def _filled_in(m: re.Match[str]) -> str:
+    return " " + " ".join(a or b for a, b in _FILLED.findall(m.group(1) or m.group(2) or "")) + " "
 
 
 def _imported(names: str) -> list[str]:
