@@ -94,3 +94,28 @@ def test_the_committed_manifest_is_well_formed() -> None:
     for half in ("dev", "test"):
         share = sum(i.half == half for i in items) / len(items)
         assert 0.35 < share < 0.65
+
+
+def test_round_filter_keeps_the_hash_split(
+    snapshots: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, manifest = snapshots
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    rows[0]["round"] = 2  # the miner notebook joins a later collection round
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    main([str(folder), "--manifest", str(manifest), "--half", "all", "--round", "2", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert [(o["repo"], o["round"]) for o in data["outcomes"]] == [("someone/colab-miner", 2)]
+    main([str(folder), "--manifest", str(manifest), "--half", "all", "--round", "1", "--json"])
+    assert {o["round"] for o in json.loads(capsys.readouterr().out)["outcomes"]} == {1}
+    item = next(i for i in read_manifest(manifest) if i.round == 2)
+    unrounded = next(i for i in read_manifest(manifest) if i.repo == item.repo and i.path == item.path)
+    assert item.half == unrounded.half  # the round does not move an entry between halves
+
+
+def test_the_committed_manifest_has_a_second_round() -> None:
+    second = [i for i in read_manifest(MANIFEST) if i.round == 2]
+    assert len(second) >= 100
+    assert {i.category for i in second} == {"deepfake", "mining", "dos", "password-cracking", "p2p", "remote-access"}
+    benign = [i for i in second if i.label == "benign"]
+    assert sum(i.hard_negative for i in benign) >= len(second) / 3

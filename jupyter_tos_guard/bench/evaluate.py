@@ -39,6 +39,7 @@ class Item:
     category: str
     hard_negative: bool
     reason: str
+    round: int = 1  # the collection round that added the entry (2: chosen after round 1's tuning, unseen by it)
 
     @property
     def half(self) -> str:
@@ -71,6 +72,7 @@ def read_manifest(path: Path) -> list[Item]:
                     row["category"],
                     bool(row.get("hard_negative")),
                     row.get("reason", ""),
+                    int(row.get("round", 1)),
                 )
             )
         except (ValueError, KeyError) as exc:
@@ -125,11 +127,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("snapshots", type=Path, help="folder of <owner>+<repo>/<commit>/<path> files")
     parser.add_argument("--manifest", type=Path, default=MANIFEST)
     parser.add_argument("--half", choices=("dev", "test", "all"), default="test")
+    parser.add_argument(
+        "--round", default="all", help="only entries added in this collection round (1, 2, ...; default all)"
+    )
     parser.add_argument("--policy", action="append", default=[], help="an operator policy layered over the default")
     parser.add_argument("--threshold", choices=("log", "warn", "block"), default="warn", help="what counts as found")
     parser.add_argument("--json", action="store_true", help="print the figures and every outcome as JSON")
     args = parser.parse_args(argv)
-    items = [i for i in read_manifest(args.manifest) if args.half == "all" or i.half == args.half]
+    items = [
+        i
+        for i in read_manifest(args.manifest)
+        if (args.half == "all" or i.half == args.half) and (args.round == "all" or str(i.round) == args.round)
+    ]
     engine = Engine(load_policy(args.policy))
     threshold = Action.parse(args.threshold)
     outcomes, missing = [], []
@@ -142,12 +151,26 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarize(outcomes)
     if args.json:
         rows = [
-            {"repo": o.item.repo, "path": o.item.path, "label": o.item.label, "flagged": o.flagged, "rules": o.rules}
+            {
+                "repo": o.item.repo,
+                "path": o.item.path,
+                "label": o.item.label,
+                "category": o.item.category,
+                "round": o.item.round,
+                "flagged": o.flagged,
+                "rules": o.rules,
+            }
             for o in outcomes
         ]
-        print(json.dumps({"half": args.half, "summary": summary, "outcomes": rows, "missing": len(missing)}, indent=2))
+        print(
+            json.dumps(
+                {"half": args.half, "round": args.round, "summary": summary, "outcomes": rows, "missing": len(missing)},
+                indent=2,
+            )
+        )
         return 0
-    print(f"{args.half} half: {len(outcomes)} files read, {len(missing)} not in the snapshots folder")
+    which = "" if args.round == "all" else f", round {args.round}"
+    print(f"{args.half} half{which}: {len(outcomes)} files read, {len(missing)} not in the snapshots folder")
     print(
         f"{'category':<20}{'prohibited':>11}{'found':>7}{'recall':>8}{'benign':>8}{'false':>7}{'rate':>8}{'hard neg.':>10}"
     )
