@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
-import re
 import time
 import typing as t
 import weakref
@@ -67,9 +66,6 @@ class _Parsed(t.NamedTuple):
 
 
 # a cheap first look before includes.py's own patterns (and a /proc read) run
-_MAY_INCLUDE = re.compile(r"%run|run_path|exec\s*\(\s*open|^\s*(?:import|from)\s|sh\b|source|python|\./", re.M)
-
-
 class _Execute(t.NamedTuple):
     request: Request
     silent: bool
@@ -441,11 +437,11 @@ class GuardedZMQChannelsWebsocketConnection(ZMQChannelsWebsocketConnection):
     def _included(self, code: str) -> tuple[tuple[str, str], ...]:
         """Files the cell runs in the kernel, read from where the kernel runs (includes.py)."""
         guard = self.guard
-        if guard is None or not guard.config.read_included_files or not _MAY_INCLUDE.search(code):
+        if guard is None or not guard.config.read_included_files:
             return ()
         provisioner = getattr(self.kernel_manager, "provisioner", None)
         cap = guard.config.max_scan_bytes or 1024 * 1024
-        return read_files(code, kernel_cwd(getattr(provisioner, "pid", None)), cap)
+        return read_files(code, lambda: kernel_cwd(getattr(provisioner, "pid", None)), cap)
 
     def _apply(self, parsed: _Parsed, execute: _Execute, decision: Decision) -> bool:
         """Act on a decision (notice, block, abort what follows); True to forward the request."""

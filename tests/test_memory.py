@@ -115,3 +115,30 @@ def test_scan_reads_a_notebook_as_one_program(tmp_path: Path, default_engine: En
     report = ScanReport()
     scan_file(default_engine, path, report)
     assert [(f.cell, f.rule, f.line) for f in report.findings] == [(3, "mining.xmrig", 1)]
+
+
+def test_assignments_are_found_on_the_lines_that_hold_them_as_the_line_pattern_finds_them() -> None:
+    """Memory looks for assignments only on lines with an `=`; it must find exactly what the
+    line pattern finds when tried at every line, whatever else the cell holds."""
+    from jupyter_tos_guard.policy.memory import _ASSIGN_LINE, _assignment_lines
+
+    cells = [
+        "a = 1\nb == 2\nc += 'x'\n  d = 3\nx: str = 'y'\nos.environ['K'] = 'v'\ne, f = 'a', 'b'\n",
+        "=\n==\n\n=a\nq=1",
+        "print('a = b')\nif x == 1:\n    y = 2\nz = (\n  'a' '=' 'b')\n",
+        "no equals here\nat all",
+        "",
+        "BLOB = '" + "QUJD+/" * 5000 + "=='\nnext = 'x'",
+    ]
+    for cell in cells:
+        expected = [(m.start(), m.end(), m.groupdict()) for m in _ASSIGN_LINE.finditer(cell)]
+        assert [(m.start(), m.end(), m.groupdict()) for m in _assignment_lines(cell)] == expected
+
+
+def test_a_pasted_data_line_is_not_kept_and_what_follows_it_is() -> None:
+    """A megabyte of base64 on one line is data: not kept (nor scanned for calls word by word),
+    and the short assignments after it are still remembered."""
+    memory = Memory()
+    memory.remember("BLOB = '" + "QUJD+/" * 200_000 + "'\ncmd = './xm' + 'rig'\n")
+    assert len(memory) == 1
+    assert memory.prelude("!{cmd}") == "cmd = './xm' + 'rig'\n"

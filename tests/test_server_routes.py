@@ -280,6 +280,31 @@ def test_named_files() -> None:
     assert named_files(shell) == ["run.sh", "x", "train.py", "b.sh", "./go.sh"]
 
 
+@pytest.mark.parametrize(
+    "code",
+    [
+        "%cd sub\n!sh\tsetup\n!. ./env.sh\nos.chdir('w')\nPopen([\"zsh\", 'z.sh'])\nexec(open('e.py').read())",
+        "import a, b\nfrom c import d\n!source venv/bin/activate\n!python3.11 t.py\nrunpy.run_path('r.py')",
+        "x = 1\nprint('the open source python sh script')\n",
+        "DATA = '" + "QUJD+/" * 20_000 + "'\n!./run_me",
+    ],
+)
+def test_named_files_reads_only_where_its_words_are_and_finds_what_every_pattern_finds(code: str) -> None:
+    """The patterns are tried only when the strings they need are in the cell (one RE2 pass);
+    that must change nothing: the same names as every pattern tried over the whole cell."""
+    from jupyter_tos_guard import includes
+
+    everything = frozenset(includes._WORDS)
+    assert includes._words_in(code) <= everything
+    gated = includes.named_files(code)
+    real = includes._words_in
+    try:
+        includes._words_in = lambda code: everything  # type: ignore[assignment]
+        assert includes.named_files(code) == gated
+    finally:
+        includes._words_in = real  # type: ignore[assignment]
+
+
 async def test_a_kernel_does_not_start_while_a_startup_file_holds_blocked_code(
     jp_fetch: Any, jp_ws_fetch: Any, audit_path: Path
 ) -> None:

@@ -15,6 +15,7 @@ import ast
 import re
 import warnings
 from collections import OrderedDict
+from collections.abc import Iterator
 
 MAX_NAMES = 256  # per kernel; the oldest assignment is forgotten first
 MAX_STATEMENT_CHARS = 2000  # a longer value is data, not a command line
@@ -48,16 +49,19 @@ class Memory:
 
     def remember(self, code: str) -> None:
         """Keep the module-level string assignments and `%env` lines of a cell that ran."""
-        for m in _ENV_LINE.finditer(code):
-            self._keep("$" + m.group(1), m.group(0).strip(), frozenset())
-        for m in _ASSIGN_LINE.finditer(code):
+        if "%env" in code:
+            for m in _ENV_LINE.finditer(code):
+                self._keep("$" + m.group(1), m.group(0).strip(), frozenset())
+        for m in _assignment_lines(code):
             if not _MAY_BE_TEXT.match(code, m.end()):
                 continue  # `n = 3`, `model = Net(`: nothing to parse
             line_end = code.find("\n", m.end())
-            if any(
-                c.group(1) not in _FOLDABLE
-                for c in _CALL.finditer(code, m.end(), len(code) if line_end < 0 else line_end)
-            ):
+            line_end = len(code) if line_end < 0 else line_end
+            if line_end - m.start() > MAX_STATEMENT_CHARS:
+                # too long to be kept (`_statement`); and the call scan below backtracks over
+                # every word of a pasted megabyte of base64, on the server's event loop
+                continue
+            if any(c.group(1) not in _FOLDABLE for c in _CALL.finditer(code, m.end(), line_end)):
                 continue  # `df = pd.read_csv("x.csv")`: data, not text
             source = _statement(code, m.start())
             if source is None:
@@ -105,6 +109,24 @@ class Memory:
                     break
                 out.append(source)
         return "\n".join(out) + "\n"
+
+
+def _assignment_lines(code: str) -> Iterator[re.Match[str]]:
+    """`_ASSIGN_LINE.finditer(code)`, tried only on the lines that hold an `=`: a `(?m)^`
+    pattern is tried at every position of the cell, 15 ms over a megabyte of pasted data."""
+    tried = -1
+    at = code.find("=")
+    while at >= 0:
+        start = code.rfind("\n", 0, at) + 1
+        if start > tried:
+            tried = start
+            m = _ASSIGN_LINE.match(code, start)
+            if m is not None:
+                yield m
+        end = code.find("\n", at)
+        if end < 0:
+            return
+        at = code.find("=", end)
 
 
 def _uses(code: str, name: str) -> bool:
