@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jupyter_tos_guard.policy import Engine, load_policy
+from jupyter_tos_guard.policy import Engine, EvaluationContext, load_policy
 from jupyter_tos_guard.policy.windows import focus
 
 
@@ -177,6 +177,30 @@ def test_focused_reading_agrees_with_whole_reading_on_every_rule_example_in_fill
             cells.append("\n".join(lines))
     assert len(cells) > 900
     differ = [c for c in cells if focused.evaluate(c).rule_ids != whole.evaluate(c).rule_ids]
+    assert differ == []
+
+
+def test_focused_reading_agrees_with_whole_reading_on_shell_scripts_in_every_form() -> None:
+    """The shell scripts among the examples, as a `%%bash` cell and as a script file the guard
+    reads (`!bash x.sh`): a rule whose patterns run over several lines (a loop and the `done`
+    after it) must hold whether the script is read around its places or whole."""
+    policy = load_policy()
+    focused, whole = Engine(policy), Engine(policy, focus=False)
+    bash = EvaluationContext(language="bash")
+    scripts = [
+        example
+        for rule in policy.rules
+        for example in rule.tests.flag + rule.tests.allow
+        if "\n" in example
+        and (example.startswith(("%%bash", "%%sh")) or (example.startswith("#!") and "sh" in example.split("\n", 1)[0]))
+    ]
+    assert len(scripts) >= 30
+    differ = []
+    for script in scripts:
+        body = script.split("\n", 1)[1]
+        for code, context in ((f"%%bash\n{body}", None), (script, bash), (body, bash)):
+            if focused.evaluate(code, context).rule_ids != whole.evaluate(code, context).rule_ids:
+                differ.append((code, context))
     assert differ == []
 
 

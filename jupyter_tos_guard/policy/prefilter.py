@@ -126,6 +126,32 @@ def _starts(pattern: Any, find: spans.Finder, data: str | bytes) -> list[int]:
     return [m.start() for m in pattern.finditer(data)]
 
 
+def _spans(pattern: Any, find: spans.Finder, data: str | bytes) -> Iterable[tuple[int, int]]:
+    if isinstance(data, bytes):
+        return spans.spans(find, data)
+    return (m.span() for m in pattern.finditer(data))
+
+
+MAX_SPANNED_LINES = 64
+
+
+def _spanned(code: str, found: Iterable[tuple[int, int]], limit: int = 100) -> list[int]:
+    """The places of a pattern's first `limit` matches: each one's start and the start of every
+    further line it runs over. A window keeps the lines of its places, and a match over lines
+    (a loop header, the request inside it, the `done` after it) holds only when all are read;
+    one over more than MAX_SPANNED_LINES lines sends the cell to be read whole."""
+    out: list[int] = []
+    for start, end in itertools.islice(found, limit):
+        out.append(start)
+        if code.count("\n", start, end - 1) > MAX_SPANNED_LINES:
+            return [*out, WHOLE]
+        line = code.find("\n", start, end - 1)
+        while line >= 0:
+            out.append(line + 1)
+            line = code.find("\n", line + 1, end - 1)
+    return out
+
+
 def _live_sinks(code: str, raw: str | bytes) -> Iterable[int]:
     """Where a shell or exec sink may run something assembled: every sink but the calls and
     shell lines that pass fixed text only, and the imports that merely name one."""
@@ -295,7 +321,7 @@ class Prefilter:
                     return True
                 worth = True
                 for i in hits:
-                    places.extend(itertools.islice(_starts(self.patterns[i][2], self.pattern_finders[i], raw), 100))
+                    places.extend(_spanned(code, _spans(self.patterns[i][2], self.pattern_finders[i], raw)))
                 if joined is not code:
                     places.append(WHOLE)  # positions in the joined text differ: analyze the whole cell
         return worth
