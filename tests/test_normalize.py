@@ -457,6 +457,15 @@ def test_comment_strippers_keep_length():
     assert join_continuations("a \\\nb \\\r\nc") == "a   b    c"
 
 
+@pytest.mark.parametrize(
+    "text", ["\\\\\n", "\\\r\\\n", "\\\r\r\n", "a\\", "\\", "x\\\n\\\n\\\r\n", "no backslash\n", "\\n \\t", ""]
+)
+def test_continuations_are_blanked_where_the_pattern_finds_them(text: str) -> None:
+    import re
+
+    assert join_continuations(text) == re.sub(r"\\\r?\n", lambda m: " " * len(m.group(0)), text)
+
+
 def test_simple_commands_and_assignments():
     cmds = simple_commands("sudo -u x nohup ./a -v > /dev/null 2>&1 && b | c; (d)")
     assert [(c.name, c.arg_text, c.piped) for c in cmds] == [

@@ -160,7 +160,6 @@ def _parameter_operation(value: str, op: str | None) -> str:
 
 
 _ENV_MAGIC = re.compile(r"(?m)^[ \t]*%(?:set_)?env[ \t]+([A-Za-z_]\w*)(?:[ \t]*=[ \t]*|[ \t]+)([^\n]*)")
-_CONTINUATION = re.compile(r"\\\r?\n")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -188,9 +187,12 @@ def line_around(text: str, start: int, end: int) -> str:
 
 def join_continuations(text: str) -> str:
     """Backslash-newline continuations blanked (same length), so a command reads as one line."""
-    if "\\\n" not in text and "\\\r\n" not in text:
+    # one character is looked for with memchr, a two-character string is not (9 ms per 10 MB)
+    if "\\" not in text or ("\\\n" not in text and "\\\r\n" not in text):
         return text
-    return _CONTINUATION.sub(lambda m: " " * len(m.group(0)), text)
+    # what `\\\r?\n` finds: a backslash starts at most one of the two (what follows it differs),
+    # and spaces make no new one; two replaces run at C speed (a regex sub: 16 ms per 10 MB)
+    return text.replace("\\\r\n", "   ").replace("\\\n", "  ")
 
 
 def _inner(text: str, word: shell.Word) -> int | None:
