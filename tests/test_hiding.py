@@ -39,6 +39,9 @@ TRICKS = {
     "__add__": "import os\nos.system('./xm'.__add__('rig --config=c.json'))",
     "zlib + base64": f"import os, zlib, base64\nos.system(zlib.decompress(base64.b64decode('{PACKED}')).decode())",
     "translate": "import os\nos.system('./ymshg --config=c.json'.translate(str.maketrans('ysh', 'xri')))",
+    "int.to_bytes": "import os\nos.system(int("
+    + str(int.from_bytes(f"./{RUN}".encode(), "big"))
+    + f").to_bytes({len(RUN) + 2}, 'big').decode())",
     # sinks reached by name
     "vars(os)": f"import os\nvars(os)['system']('./{RUN}')",
     "os.__dict__": f"import os\nos.__dict__['system']('./{RUN}')",
@@ -69,6 +72,7 @@ TWINS = {
     "map chr": "import os\nos.system(''.join(map(chr, [108, 115])))",
     "zlib + base64": "import zlib\nprint(zlib.decompress(zlib.compress(b'hello')))",
     "translate": "print('abc'.translate(str.maketrans('abc', 'xyz')))",
+    "int.to_bytes": "import os\nheader = (1024).to_bytes(4, byteorder='little')\nos.system('ls -la')",
     "vars(os)": "import os\nprint(vars(os)['sep'])",
     "glob": "!ls *.txt && ./run_*.sh",
     "braces": "!cp data.{csv,bak}",

@@ -37,6 +37,7 @@ _HIDING_PATTERNS = (
     r"(?i:b64decode|b32decode|b16decode|b85decode|a85decode|decodebytes|fromhex|unhexlify|a2b_hex"
     r"|rot_?13|__import__|import_module|\bmarshal\b|(?:zlib|gzip|bz2|lzma)\.decompress)",
     r"\.translate\s*\(|\bmaketrans\b|\bvars\s*\(|__dict__\s*\[|\.__add__\s*\(",  # tables, sinks by name
+    r"\.to_bytes\s*\(",  # a command written as one big number
     # a shell program word that is a glob or has braces: ./xmr*, ./[x]mrig, ./xm{r,}ig
     r"(?m:^[ \t]*!!?[ \t]*(?:[\w.~/-]*/)?[\w.-]*(?:\*|\[[^\]\s]+\]|\{[^}\s]*,[^}\s]*\})[\w.*-]*(?:\s|$))",
     r"(?m:^[ \t]*(?:-exec|-execdir)\b|\bfind\b[^\n]*-exec(?:dir)?\s+\{\})",

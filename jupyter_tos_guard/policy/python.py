@@ -456,6 +456,11 @@ class _Analyzer:
             if codec in ("base64", "base_64"):
                 return self.decode_text(inner, lambda s: base64.b64decode(s.encode("latin-1")), "base64")
             return inner
+        if name == "int" and not receiver and len(args) == 1 and not node.keywords:
+            number = self.fold(args[0], depth + 1)  # int(1234) or int("1234"): the digits
+            return number if number is not None and number[0].isdigit() and number[0].isascii() else None
+        if name == "to_bytes" and isinstance(node.func, ast.Attribute):
+            return self.int_bytes(node, depth)
         if name in ("bytes", "bytearray") and not receiver and len(args) == 1:
             sequence = args[0]
             if isinstance(sequence, (ast.List, ast.Tuple)):
@@ -503,6 +508,29 @@ class _Analyzer:
                 return None
             return _brace_format(template[0], positional, named), vias | {"format"}
         return None
+
+    def int_bytes(self, node: ast.Call, depth: int) -> tuple[str, frozenset[str]] | None:
+        """`N.to_bytes(length, "big")`: a number's bytes, a way to write a command as digits."""
+        assert isinstance(node.func, ast.Attribute)
+        number = self.fold(node.func.value, depth + 1)
+        options = {k.arg: k.value for k in node.keywords if k.arg}
+        length_node = node.args[0] if node.args else options.get("length")
+        order_node = node.args[1] if len(node.args) > 1 else options.get("byteorder")
+        length = self.fold(length_node, depth + 1) if length_node is not None else ("1", frozenset())
+        order = self.fold(order_node, depth + 1) if order_node is not None else ("big", frozenset())
+        if number is None or length is None or order is None or order[0] not in ("big", "little"):
+            return None
+        if not (number[0].isascii() and number[0].isdigit() and length[0].isascii() and length[0].isdigit()):
+            return None
+        size = int(length[0])
+        if size > self.budget:
+            self.too_large(node)
+            return None
+        try:
+            data = int(number[0]).to_bytes(size, order[0])  # type: ignore[arg-type]
+        except (OverflowError, ValueError):
+            return None
+        return data.decode("latin-1"), number[1] | {"to_bytes"}
 
     def translation(self, node: ast.AST, depth: int) -> dict[int, int | None] | None:
         """The table of `str.maketrans("abc", "xyz"[, "del"])`, when its strings fold."""
