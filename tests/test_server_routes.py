@@ -296,6 +296,8 @@ def test_named_files_reads_only_where_its_words_are_and_finds_what_every_pattern
 
     everything = frozenset(includes._WORDS)
     assert includes._words_in(code) <= everything
+    # small cells look for each word on its own, large ones with the RE2 set: the same words
+    assert includes._words_in(code) == includes._words_in(code + "\n" * includes._SMALL)
     gated = includes.named_files(code)
     real = includes._words_in
     try:

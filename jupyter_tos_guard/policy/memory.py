@@ -33,6 +33,8 @@ _ASSIGN_LINE = re.compile(
 # the value's first line, before anything is parsed: a string in it, a bracket or a backslash
 # that goes on to the next lines, or only names and operators (`b = a + c`)
 _MAY_BE_TEXT = re.compile(r"""[^\n]*['"]|[ \t]*[(\[][ \t]*(?:#[^\n]*)?$|[^\n]*\\$|[\w \t+%*.]+(?:#[^\n]*)?$""", re.M)
+# a value that is one number (never kept: only text, names and what folds into text are)
+_NUMBER = re.compile(r"[ \t]*[+-]?\d[\d_]*(?:\.\d*)?(?:[eE][+-]?\d+)?[ \t]*(?:#[^\n]*)?$", re.M)
 _CALL = re.compile(r"([A-Za-z_]\w*)[ \t]*\(")
 _ENV_LINE = re.compile(r"^[ \t]*%env[ \t]+([A-Za-z_]\w*)[ \t]*[= \t][^\n]*$", re.M)
 MAX_CONTINUATION_LINES = 20
@@ -53,8 +55,8 @@ class Memory:
             for m in _ENV_LINE.finditer(code):
                 self._keep("$" + m.group(1), m.group(0).strip(), frozenset())
         for m in _assignment_lines(code):
-            if not _MAY_BE_TEXT.match(code, m.end()):
-                continue  # `n = 3`, `model = Net(`: nothing to parse
+            if _NUMBER.match(code, m.end()) or not _MAY_BE_TEXT.match(code, m.end()):
+                continue  # `n = 3`, `lr = 1e-3`, `model = Net(`: nothing to parse
             line_end = code.find("\n", m.end())
             line_end = len(code) if line_end < 0 else line_end
             if line_end - m.start() > MAX_STATEMENT_CHARS:
