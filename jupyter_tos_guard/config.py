@@ -186,8 +186,10 @@ class TosGuard(Configurable):
         help="""Cells longer than this many characters (code and user expressions together) are
         checked in a separate process, so that a large or adversarial cell never holds up the
         server's event loop (every notebook, terminal and API call of the server waits while
-        it runs); the cell itself waits for its verdict. Smaller cells are checked in place,
-        which costs well under a millisecond. 0 checks every cell in place.""",
+        it runs); the cell itself waits for its verdict. Up to 2 MB, the engine's first pass
+        (linear, a few milliseconds per MB) runs in place first, and a cell it settles (pasted
+        data, code with nothing to look into) does not go to the process. Smaller cells are
+        checked in place, which costs well under a millisecond. 0 checks every cell in place.""",
     )
 
     check_timeout = Float(

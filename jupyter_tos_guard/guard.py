@@ -33,6 +33,9 @@ from .worker import TIMED_OUT, CheckWorker, Job, rebuild
 
 MAX_REMEMBERED_KERNELS = 64  # kernels whose cells' assignments are kept (the least recent forgotten)
 EVENT_SCHEMA_ID = "https://events.jupyter-tos-guard.org/decision/v1"
+# cells up to this size get the engine's first pass on the event loop before any goes to the
+# worker process (see Guard._prefiltered): at most ~10 ms of the loop
+INLINE_PREFILTER_CHARS = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -329,6 +332,9 @@ class Guard:
         metrics.CHECKED.labels(surface=request.surface).inc()
         engine = self.engine
         parts = _parts(request)
+        quick = self._prefiltered(request, engine, parts)
+        if quick is not None:  # nothing to read deeply (pasted data, a long plain module)
+            return self._remember(request, self._decide(request, engine, quick))
         job = Job(
             engine.policy.digest,
             self._texts.get(engine.policy.digest, ()),
@@ -347,6 +353,21 @@ class Guard:
         else:
             verdicts = [rebuild(engine.policy, r) for r in results]
         return self._remember(request, self._decide(request, engine, verdicts))
+
+    def _prefiltered(self, request: Request, engine: Engine, parts: tuple[str, ...]) -> list[Verdict] | None:
+        """The verdicts when the engine's first pass settles every part here, else None. Up to
+        INLINE_PREFILTER_CHARS the pass runs on the event loop (a few ms per MB): handing a cell
+        that needs no deep reading to the worker costs more (pickling, the pipe, its copy)."""
+        if sum(map(len, parts)) > INLINE_PREFILTER_CHARS:
+            return None
+        prelude = self._prelude(request)
+        verdicts = []
+        for n, (part, context) in enumerate(zip(parts, _contexts(request), strict=True)):
+            verdict = engine.prefiltered(part, context, prelude=prelude if n == 0 else "")
+            if verdict is None:
+                return None
+            verdicts.append(verdict)
+        return verdicts
 
     def _decide(self, request: Request, engine: Engine, verdicts: list[Verdict]) -> Decision:
         code, verdict, rule_ids = _combine(request, verdicts)

@@ -118,6 +118,7 @@ class CheckWorker:
         self._proc: asyncio.subprocess.Process | None = None
         self._lock = asyncio.Lock()
         self.kills = 0  # checks stopped at their deadline, for tests and the log
+        self.jobs = 0  # checks sent to the child
 
     async def _started(self) -> asyncio.subprocess.Process:
         proc = self._proc
@@ -139,6 +140,7 @@ class CheckWorker:
         that dies under a job (killed from outside, out of memory) is replaced and the job
         tried once more; WorkerError if that fails too or the engine raised."""
         deadline = time.monotonic() + timeout
+        self.jobs += 1
         try:
             await asyncio.wait_for(self._lock.acquire(), timeout)
         except TimeoutError:

@@ -227,8 +227,27 @@ async def test_a_check_past_its_deadline_is_stopped_and_the_cell_blocked(
     assert jp_serverapp.web_app.settings["tos_guard"].worker.kills == 1
     [record] = read_audit(audit_path, event="decision")
     assert record["unreadable"] == "the check ran out of time" and record["action"] == "block"
-    # a new worker takes the next large cell
-    assert stdout_of(await ws.execute("z = 2\n" * 400 + "print(z)\n")) == "2\n"
+    # a new worker takes the next large cell that needs reading
+    worker = jp_serverapp.web_app.settings["tos_guard"].worker
+    jobs = worker.jobs
+    assert stdout_of(await ws.execute("z = 2\n" * 400 + "exec('print(z)')\n")) == "2\n"
+    assert worker.jobs == jobs + 1
+
+
+@pytest.mark.parametrize("guard_traits", [{"worker_chars": 1024, "max_scan_bytes": 0}])
+async def test_a_large_cell_with_nothing_to_read_is_decided_without_the_worker(
+    jp_fetch: Any, jp_ws_fetch: Any, jp_serverapp: Any
+) -> None:
+    """Pasted data is settled by the engine's first pass on the event loop; only cells that need
+    deep reading cross to the worker (pickled, piped, copied)."""
+    ws = await connect(jp_ws_fetch, await start_kernel(jp_fetch))
+    worker = jp_serverapp.web_app.settings["tos_guard"].worker
+    rows = "\n".join(f"{i},{i * 7 % 13},north" for i in range(20_000))
+    assert stdout_of(await ws.execute(f'DATA = """{rows}"""\nprint(len(DATA) > 1024)\n')) == "True\n"
+    assert worker.jobs == 0
+    msgs = await ws.execute(f'DATA = """{rows}"""\n!blockme-tool\n')
+    assert reply_of(msgs)["content"]["ename"] == "TermsOfUseViolation"
+    assert worker.jobs == 1
 
 
 async def test_a_request_without_code_then_a_block_does_not_abort_what_follows(jp_fetch: Any, jp_ws_fetch: Any) -> None:

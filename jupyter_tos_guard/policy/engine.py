@@ -154,6 +154,19 @@ class Engine:
         `prelude` is code that ran before (earlier cells' assignments, see `memory.py`): read
         with the cell, so a name set there resolves here, but only what matches in `code` counts,
         and spans count from `code`'s own start."""
+        verdict = self._evaluate(code, context, deadline, prelude, deep=True)
+        assert verdict is not None
+        return verdict
+
+    def prefiltered(self, code: str, context: EvaluationContext | None = None, *, prelude: str = "") -> Verdict | None:
+        """`evaluate`'s verdict when its first pass alone decides it (nothing in the cell needs
+        reading: linear, a few ms per MB), else None: for a caller that reads deep cells
+        elsewhere (the guard's worker process) and need not send it the others."""
+        return self._evaluate(code, context, None, prelude, deep=False)
+
+    def _evaluate(
+        self, code: str, context: EvaluationContext | None, deadline: float | None, prelude: str, *, deep: bool
+    ) -> Verdict | None:
         started = time.perf_counter()
         context = context or EvaluationContext()
         truncated = False
@@ -171,6 +184,8 @@ class Engine:
             worth = True  # every line of a shell script runs something: never skip one
         if not worth:
             return Verdict(Action.ALLOW, (), (time.perf_counter() - started) * 1000, truncated)
+        if not deep:
+            return None
         # read around its places (windows.py reads it whole when that would keep most of it)
         focused = self.focus and WHOLE not in places
         focus: list[int] | None = places if focused else None
