@@ -16,28 +16,39 @@ users of a window without filters for its whole days, kept the same way.
 What the hourly one can answer: the time window, `action`, `event`, `surface`, and `category` / `rule` (a
 whitespace-separated token of the stored strings, which is the tag: ingest keeps whitespace out
 of rule ids and categories). Not `user`, `group` or `server`: those read the raw table.
+
+Two more answer the group and category filters over long windows, from a verdict's tags (what
+the raw table's filters join): `tos_verdict_group_spans`, the days and weeks of the hourly one
+per hub group (a verdict counts under each of its groups; the chart's partial days read the raw
+table), and `tos_verdict_user_tag_days`, the per-user days per category and per group (the top
+users filtered by one of them). Kept in the same transactions, the same way.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Literal
 
 from sqlalchemy import String, Table, bindparam, case, delete, func, literal_column, select, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.sql.elements import ColumnElement
 
-from .models import Verdict, VerdictHour, VerdictSpan, VerdictUserDay
+from .models import Verdict, VerdictGroupSpan, VerdictHour, VerdictSpan, VerdictTag, VerdictUserDay, VerdictUserTagDay
 
 HOUR = 3600
 DAY = 86400
 TABLE: Table = VerdictHour.__table__  # type: ignore[assignment]
 USERS: Table = VerdictUserDay.__table__  # type: ignore[assignment]
 SPANS: Table = VerdictSpan.__table__  # type: ignore[assignment]
+GROUPS: Table = VerdictGroupSpan.__table__  # type: ignore[assignment]
+USER_TAGS: Table = VerdictUserTagDay.__table__  # type: ignore[assignment]
+TAGS: Table = VerdictTag.__table__  # type: ignore[assignment]
 WEEK = 7 * DAY
 SIZES = (WEEK, DAY, HOUR)  # what the charts read, largest first (epoch weeks: what pick_bucket cuts)
+GROUP_SIZES = (WEEK, DAY)  # what the per-group rollup holds
+USER_TAG_KINDS = ("category", "group")  # the tags the per-user days are kept for
 # (action, event, surface, categories, rules): what a rollup row counts
 Combo = tuple[str | None, str, str | None, str, str]
 
@@ -135,27 +146,79 @@ def _span_rows(hours: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [out[k] for k in sorted(out)]
 
 
-def add(conn: Any, verdicts: Iterable[dict[str, Any]]) -> None:
-    """Count newly stored verdict rows (dicts of `tos_verdicts` columns), in their transaction."""
+def add(conn: Any, verdicts: Sequence[dict[str, Any]], tags: Sequence[Sequence[tuple[str, str]]]) -> None:
+    """Count newly stored verdict rows (dicts of `tos_verdicts` columns) and their tags (each
+    verdict's `(kind, value)` pairs, as stored in `tos_verdict_tags`), in their transaction."""
     counts: dict[tuple[int, Combo], int] = {}
     users: dict[tuple[int, str], list[int]] = {}
-    for v in verdicts:
-        key = (hour_of(v["time"]), (v["action"], v["event"], v["surface"], v["categories"], v["rules"]))
-        counts[key] = counts.get(key, 0) + 1
-        u = users.setdefault((hour_of(v["time"], DAY), v["user"]), [0, 0])
+    groups: dict[tuple[str, int, int, Combo], int] = {}
+    user_tags: dict[tuple[str, str, int, str], list[int]] = {}
+    for v, vtags in zip(verdicts, tags, strict=True):
+        combo: Combo = (v["action"], v["event"], v["surface"], v["categories"], v["rules"])
+        hour = hour_of(v["time"])
+        counts[(hour, combo)] = counts.get((hour, combo), 0) + 1
+        day = hour // 24  # exact: a day is a whole number of hours
+        block = v["action"] == "block"
+        u = users.setdefault((day, v["user"]), [0, 0])
         u[0] += 1
-        u[1] += v["action"] == "block"
-    if counts:  # in key order: see the module's docstring
-        hours = _rows(counts)
-        _upsert(conn, TABLE, hours, ("hour", "combo"), ("verdicts",))
-        _upsert(conn, SPANS, _span_rows(hours), ("span", "period", "combo"), ("verdicts",))
+        u[1] += block
+        for kind, value in vtags:
+            if kind == "group":
+                for span, period in ((DAY, day), (WEEK, hour // (WEEK // HOUR))):
+                    key = (value, span, period, combo)
+                    groups[key] = groups.get(key, 0) + 1
+            if kind in USER_TAG_KINDS:
+                t = user_tags.setdefault((kind, value, day, v["user"]), [0, 0])
+                t[0] += 1
+                t[1] += block
+    if not counts:
+        return
+    # every table in one order, each table's rows in key order: see the module's docstring
+    hours = _rows(counts)
+    _upsert(conn, TABLE, hours, ("hour", "combo"), ("verdicts",))
+    _upsert(conn, SPANS, _span_rows(hours), ("span", "period", "combo"), ("verdicts",))
+    _upsert(
+        conn,
+        USERS,
+        [{"day": d, "user": u, "verdicts": n, "blocks": b} for (d, u), (n, b) in sorted(users.items())],
+        ("day", "user"),
+        ("verdicts", "blocks"),
+    )
+    if groups:
+        _upsert(conn, GROUPS, _group_rows(groups), ("group_name", "span", "period", "combo"), ("verdicts",))
+    if user_tags:
         _upsert(
             conn,
-            USERS,
-            [{"day": d, "user": u, "verdicts": n, "blocks": b} for (d, u), (n, b) in sorted(users.items())],
-            ("day", "user"),
+            USER_TAGS,
+            [
+                {"kind": k, "value": val, "day": d, "user": u, "verdicts": n, "blocks": b}
+                for (k, val, d, u), (n, b) in sorted(user_tags.items())
+            ],
+            ("kind", "value", "day", "user"),
             ("verdicts", "blocks"),
         )
+
+
+def _group_rows(counts: dict[tuple[str, int, int, Combo], int]) -> list[dict[str, Any]]:
+    keys = {combo: combo_key(combo) for _, _, _, combo in counts}
+    out = []
+    for (group, span, period, combo), n in sorted(counts.items(), key=lambda kv: (*kv[0][:3], keys[kv[0][3]])):
+        action, event, surface, categories, rules = combo
+        out.append(
+            {
+                "group_name": group,
+                "span": span,
+                "period": period,
+                "combo": keys[combo],
+                "action": action,
+                "event": event,
+                "surface": surface,
+                "categories": categories,
+                "rules": rules,
+                "verdicts": n,
+            }
+        )
+    return out
 
 
 def subtract(conn: Any, where: ColumnElement[bool]) -> None:
@@ -202,6 +265,77 @@ def subtract(conn: Any, where: ColumnElement[bool]) -> None:
     )
     days = sorted({d for d, _, _, _ in gone})
     conn.execute(delete(USERS).where(USERS.c.day.in_(days), USERS.c.verdicts <= 0))
+    _subtract_tags(conn, where)
+
+
+def _subtract_tags(conn: Any, where: ColumnElement[bool]) -> None:
+    """`subtract` for the rollups of tags: the verdicts matching `where` joined to their tags."""
+    vt, tt = Verdict.__table__.c, TAGS.c
+    hour: ColumnElement[Any] = literal_column(hour_sql("tos_verdicts.time"))
+    joined = Verdict.__table__.join(TAGS, tt.verdict_id == vt.id)
+    q = (
+        select(tt.value, hour, vt.action, vt.event, vt.surface, vt.categories, vt.rules, func.count())
+        .select_from(joined)
+        .where(where, tt.kind == "group")
+        .group_by(tt.value, hour, vt.action, vt.event, vt.surface, vt.categories, vt.rules)
+    )
+    groups: dict[tuple[str, int, int, Combo], int] = {}
+    for g, h, a, e, su, c, r, n in conn.execute(q):
+        for span in GROUP_SIZES:
+            key = (g, span, int(h) // (span // HOUR), (a, e, su, c, r))
+            groups[key] = groups.get(key, 0) + int(n)
+    if groups:
+        gc = GROUPS.c
+        rows = _group_rows(groups)
+        conn.execute(
+            update(GROUPS)
+            .where(
+                gc.group_name == bindparam("g"),
+                gc.span == bindparam("s"),
+                gc.period == bindparam("p"),
+                gc.combo == bindparam("k"),
+            )
+            .values(verdicts=gc.verdicts - bindparam("n")),
+            [
+                {"g": r["group_name"], "s": r["span"], "p": r["period"], "k": r["combo"], "n": r["verdicts"]}
+                for r in rows
+            ],
+        )
+        # only the periods touched: a group's rows of every day since its first report are many
+        for (name, span), periods in _grouped(((r["group_name"], r["span"]), r["period"]) for r in rows):
+            conn.execute(
+                delete(GROUPS).where(gc.group_name == name, gc.span == span, gc.period.in_(periods), gc.verdicts <= 0)
+            )
+    day: ColumnElement[Any] = literal_column(hour_sql("tos_verdicts.time", DAY))
+    blocks = func.sum(case((vt.action == "block", 1), else_=0))
+    q = (
+        select(tt.kind, tt.value, day, vt.user, func.count(), blocks)
+        .select_from(joined)
+        .where(where, tt.kind.in_(USER_TAG_KINDS))
+        .group_by(tt.kind, tt.value, day, vt.user)
+    )
+    gone = sorted((k, v, int(d), u, int(n), int(b or 0)) for k, v, d, u, n, b in conn.execute(q))
+    if not gone:
+        return
+    uc = USER_TAGS.c
+    conn.execute(
+        update(USER_TAGS)
+        .where(
+            uc.kind == bindparam("k"), uc.value == bindparam("v"), uc.day == bindparam("d"), uc.user == bindparam("u")
+        )
+        .values(verdicts=uc.verdicts - bindparam("n"), blocks=uc.blocks - bindparam("b")),
+        [{"k": k, "v": v, "d": d, "u": u, "n": n, "b": b} for k, v, d, u, n, b in gone],
+    )
+    for (kind, value), days in _grouped(((k, v), d) for k, v, d, _, _, _ in gone):
+        conn.execute(delete(USER_TAGS).where(uc.kind == kind, uc.value == value, uc.day.in_(days), uc.verdicts <= 0))
+
+
+def _grouped(pairs: Iterable[tuple[tuple[Any, Any], int]]) -> list[tuple[tuple[Any, Any], list[int]]]:
+    """(key, its periods) from (key, period) pairs, both sorted (the order locks are taken in)."""
+    out: dict[tuple[Any, Any], set[int]] = {}
+    for key, period in pairs:
+        out.setdefault(key, set()).add(period)
+    return [(key, sorted(out[key])) for key in sorted(out)]
 
 
 def backfill(conn: Any) -> None:
@@ -244,25 +378,97 @@ def backfill_spans(conn: Any) -> None:
         )
 
 
+def backfill_tags(conn: Any) -> None:
+    """Fill the per-group days and weeks and the per-user days of tags from every stored verdict
+    and its tags (their migration): days in one GROUP BY over the join, weeks from the days."""
+    if conn.dialect.name == "sqlite":
+        register_md5(conn.connection.driver_connection)
+    conn.execute(
+        sql_text(
+            "INSERT INTO tos_verdict_group_spans (group_name, span, period, combo, action, event, surface, "
+            f"categories, rules, verdicts) SELECT g, {DAY}, period, {_combo_key_sql()}, action, event, surface, "
+            "categories, rules, n FROM ("
+            f" SELECT t.value AS g, {hour_sql('v.time', DAY)} AS period, v.action AS action, v.event AS event,"
+            " v.surface AS surface, v.categories AS categories, v.rules AS rules, count(*) AS n"
+            " FROM tos_verdicts v JOIN tos_verdict_tags t ON t.verdict_id = v.id AND t.kind = 'group'"
+            " GROUP BY t.value, 2, v.action, v.event, v.surface, v.categories, v.rules) AS d"
+        )
+    )
+    k = WEEK // DAY
+    week = f"(CASE WHEN period >= 0 THEN period / {k} ELSE -((-period + {k - 1}) / {k}) END)"  # floor
+    conn.execute(
+        sql_text(
+            "INSERT INTO tos_verdict_group_spans (group_name, span, period, combo, action, event, surface, "
+            f"categories, rules, verdicts) SELECT group_name, {WEEK}, {week}, combo, min(action), min(event), "
+            f"min(surface), min(categories), min(rules), sum(verdicts) FROM tos_verdict_group_spans WHERE span = {DAY}"
+            f" GROUP BY group_name, {week}, combo"
+        )
+    )
+    kinds = ", ".join(f"'{kind}'" for kind in USER_TAG_KINDS)
+    conn.execute(
+        sql_text(
+            'INSERT INTO tos_verdict_user_tag_days (kind, value, day, "user", verdicts, blocks) '
+            f'SELECT t.kind, t.value, {hour_sql("v.time", DAY)}, v."user", count(*), '
+            "sum(CASE WHEN v.action = 'block' THEN 1 ELSE 0 END)"
+            f" FROM tos_verdicts v JOIN tos_verdict_tags t ON t.verdict_id = v.id AND t.kind IN ({kinds})"
+            ' GROUP BY t.kind, t.value, 3, v."user"'
+        )
+    )
+
+
 def rebuild(conn: Any) -> None:
-    """Empty and refill both rollups from the raw table (after a bulk load that bypassed ingest)."""
-    conn.execute(delete(TABLE))
-    conn.execute(delete(USERS))
-    conn.execute(delete(SPANS))
+    """Empty and refill every rollup from the raw table (after a bulk load that bypassed ingest)."""
+    for table in (TABLE, USERS, SPANS, GROUPS, USER_TAGS):
+        conn.execute(delete(table))
     backfill(conn)
     backfill_users(conn)
     backfill_spans(conn)
+    backfill_tags(conn)
 
 
-def top_users(conn: Any, first_day: int, end_day: int) -> dict[str, list[int]]:
-    """user -> [verdicts, blocks] over the whole days [first_day, end_day)."""
-    c = USERS.c
-    q = (
-        select(c.user, func.sum(c.verdicts), func.sum(c.blocks))
-        .where(c.day >= first_day, c.day < end_day)
-        .group_by(c.user)
-    )
+def _user_days(tag: tuple[str, str] | None, columns: Callable[[Any], tuple[Any, ...]]) -> tuple[Any, Any]:
+    """A select of `columns` from the per-user days (of `tag`'s verdicts when given), and the columns."""
+    if tag is None:
+        return select(*columns(USERS.c)), USERS.c
+    c = USER_TAGS.c
+    return select(*columns(c)).where(c.kind == tag[0], c.value == tag[1]), c
+
+
+def top_users(conn: Any, first_day: int, end_day: int, tag: tuple[str, str] | None = None) -> dict[str, list[int]]:
+    """user -> [verdicts, blocks] over the whole days [first_day, end_day), of the verdicts with
+    `tag` (a kind of `USER_TAG_KINDS` and its value) when given."""
+    q, c = _user_days(tag, lambda c: (c.user, func.sum(c.verdicts), func.sum(c.blocks)))
+    q = q.where(c.day >= first_day, c.day < end_day).group_by(c.user)
     return {u: [int(n), int(b)] for u, n, b in conn.execute(q)}
+
+
+def last_days(
+    conn: Any, first_day: int, end_day: int, tag: tuple[str, str] | None, users: Sequence[str]
+) -> dict[str, int]:
+    """user -> the last of the whole days [first_day, end_day) holding one of their verdicts
+    (with `tag`): where their latest verdict of those days is, so that finding it reads one
+    day of the raw table, not their whole window (a row exists only while it counts one)."""
+    if not users:
+        return {}
+    q, c = _user_days(tag, lambda c: (c.user, func.max(c.day)))
+    q = q.where(c.day >= first_day, c.day < end_day, c.user.in_(sorted(users))).group_by(c.user)
+    return {u: int(d) for u, d in conn.execute(q)}
+
+
+def top_users_tag(filters: Any) -> tuple[str, str] | None | Literal[False]:
+    """What the per-user rollups answer for the top users: None (a time window alone: the
+    per-user days), the tag of a window with one category or one group filter, or False (any
+    other filter: the raw table)."""
+    rest = dict(filters.as_dict())
+    rest.pop("since", None)
+    rest.pop("until", None)
+    if not rest:
+        return None
+    if len(rest) == 1:
+        kind, value = next(iter(rest.items()))
+        if kind in USER_TAG_KINDS:
+            return (kind, str(value))
+    return False
 
 
 def token_match(conn: Any, column: Any, value: str) -> ColumnElement[bool]:
@@ -279,7 +485,10 @@ def counts(
 ) -> Sequence[tuple[int, str | None, str, str, str, int]]:
     """(bucket index, action, event, categories, rules, count) over the whole periods of `size`
     seconds [first, end): what `Store.activity` reads from the raw table, grouped in the database."""
-    if size == HOUR:
+    if filters.group:
+        c, period = GROUPS.c, GROUPS.c.period
+        q = select().where(c.group_name == filters.group, c.span == size, period >= first, period < end)
+    elif size == HOUR:
         c, period = TABLE.c, TABLE.c.hour
         q = select().where(period >= first, period < end)
     else:
@@ -319,9 +528,17 @@ def cover(
     return head + [(size, first, end)] + tail, head_raw + tail_raw
 
 
-def serves(filters: Any) -> bool:
-    """Whether the rollup can answer this filter (else the raw table does)."""
-    if filters.user or filters.group or (filters.server_name is not None and filters.server_name != ""):
-        return False
+def sizes_for(filters: Any) -> Sequence[int]:
+    """The periods the rollups hold for this filter, largest first: the hourly rollup's without a
+    group, the per-group one's with one, none when they cannot answer it (the raw table does)."""
+    if filters.user or (filters.server_name is not None and filters.server_name != ""):
+        return ()
     # a value holding whitespace is no single token (older verdicts' tags may hold one)
-    return not any(v and "".join(v.split()) != v for v in (filters.category, filters.rule))
+    if any(v and "".join(v.split()) != v for v in (filters.category, filters.rule)):
+        return ()
+    return GROUP_SIZES if filters.group else SIZES
+
+
+def serves(filters: Any) -> bool:
+    """Whether the rollups can answer this filter (else the raw table does)."""
+    return bool(sizes_for(filters))
