@@ -158,7 +158,7 @@ ROLLUP_TABLES = (
     "tos_verdict_spans",
     "tos_verdict_user_days",
     "tos_verdict_group_spans",
-    "tos_verdict_user_tag_days",
+    "tos_verdict_user_tag_spans",
 )
 
 

@@ -1,7 +1,7 @@
 """The rollups that answer the dashboard's group and category filters over long windows: days
-and weeks per hub group for the charts (`tos_verdict_group_spans`), days per user and category
-or group for the top users (`tos_verdict_user_tag_days`), filled from what is already stored
-(a GROUP BY over the verdicts joined to their tags, in the database).
+and weeks per hub group for the charts (`tos_verdict_group_spans`), days and weeks per user and
+category or group for the top users (`tos_verdict_user_tag_spans`), filled from what is already
+stored (a GROUP BY over the verdicts joined to their tags, in the database; weeks from the days).
 
 Revision ID: 0006
 Revises: 0005
@@ -36,18 +36,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("group_name", "span", "period", "combo"),
     )
     op.create_table(
-        "tos_verdict_user_tag_days",
+        "tos_verdict_user_tag_spans",
         sa.Column("kind", sa.String(length=8), nullable=False),
         sa.Column("value", sa.String(length=255), nullable=False),
-        sa.Column("day", sa.BigInteger(), nullable=False),
+        sa.Column("span", sa.Integer(), nullable=False),
+        sa.Column("period", sa.BigInteger(), nullable=False),
         sa.Column("user", sa.String(length=255), nullable=False),
         sa.Column("verdicts", sa.BigInteger(), nullable=False),
         sa.Column("blocks", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("kind", "value", "day", "user"),
+        sa.PrimaryKeyConstraint("kind", "value", "span", "period", "user"),
     )
     rollup.backfill_tags(op.get_bind())
 
 
 def downgrade() -> None:
-    op.drop_table("tos_verdict_user_tag_days")
+    op.drop_table("tos_verdict_user_tag_spans")
     op.drop_table("tos_verdict_group_spans")
