@@ -1338,31 +1338,31 @@ class Store:
     def top_users(self, filters: Filters, limit: int = 10, use_rollup: bool = True) -> list[dict[str, Any]]:
         """The users with the most matching verdicts: how many, how many blocked, the latest.
 
-        A window with no other filter, or with one category or one group filter, reads its
-        whole days from the per-user rollups (`rollup.top_users_tag`), its partial first and last
-        day from the raw table, and the latest verdict of the top users only; any other filter
-        reads the raw window."""
+        A window with no other filter, or with one category or one group filter, and either with
+        `action=block` or no action, reads its whole days from the per-user rollups
+        (`rollup.top_users_source`), its partial first and last day from the raw table, and the
+        latest verdict of the top users only; any other filter reads the raw window."""
         from sqlalchemy import case
 
         n = func.count()
         blocks = func.sum(case((Verdict.action == "block", 1), else_=0))
         latest = func.max(Verdict.time)
-        tag = rollup.top_users_tag(filters)
+        source = rollup.top_users_source(filters)
         first = end = 0
         if filters.since is not None and filters.until is not None:
             first, end = rollup.hour_of(filters.since, rollup.DAY), rollup.hour_of(filters.until, rollup.DAY)
             if first * rollup.DAY < filters.since:
                 first += 1
         with self.engine.connect() as conn:
-            if not (use_rollup and tag is not False and first < end):
+            if not (use_rollup and source is not None and first < end):
                 q = self._window_query(conn, filters, [Verdict.user, n, blocks, latest])
                 q = q.group_by(Verdict.user).order_by(n.desc(), Verdict.user).limit(limit)
                 return [
                     {"user": u, "verdicts": int(c), "blocks": int(b or 0), "last": t, "last_iso": iso(t)}
                     for u, c, b, t in conn.execute(q)
                 ]
-            assert filters.since is not None and filters.until is not None and tag is not False
-            totals = rollup.top_users(conn, first, end, tag)
+            assert filters.since is not None and filters.until is not None and source is not None
+            totals = rollup.top_users(conn, first, end, source)
             tail_last: dict[str, float] = {}  # the latest of each user in the last partial day
             for since, until in ((filters.since, first * rollup.DAY), (end * rollup.DAY, filters.until)):
                 if since < until:
@@ -1378,7 +1378,7 @@ class Store:
             top = sorted(totals.items(), key=lambda kv: (-kv[1][0], kv[0]))[:limit]
             # the latest verdict of a user without one in the last partial day: in the last whole
             # day the rollup has for them, else in the first partial day
-            days = rollup.last_days(conn, first, end, tag, [u for u, _ in top if u not in tail_last])
+            days = rollup.last_days(conn, first, end, source, [u for u, _ in top if u not in tail_last])
             out = []
             for u, (c, b) in top:
                 last = tail_last.get(u)

@@ -29,7 +29,8 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterable, Sequence
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import String, Table, and_, bindparam, case, delete, func, literal_column, or_, select, update
 from sqlalchemy import text as sql_text
@@ -474,31 +475,59 @@ def _user_days(tag: tuple[str, str] | None) -> tuple[Any, Any, list[ColumnElemen
     return c, c.period, [c.kind == tag[0], c.value == tag[1], c.span == DAY]
 
 
-def top_users(conn: Any, first_day: int, end_day: int, tag: tuple[str, str] | None = None) -> dict[str, list[int]]:
-    """user -> [verdicts, blocks] over the whole days [first_day, end_day), of the verdicts with
-    `tag` (a kind of `USER_TAG_KINDS` and its value) when given: then its whole weeks from the
-    weeks and the days around them from the days (7 times fewer rows to sum)."""
-    if tag is None:
+@dataclass(frozen=True)
+class TopSource:
+    """What the per-user rollups read for the top users of a filter: the verdicts with `tag`
+    (a kind of `USER_TAG_KINDS` and its value; None: every verdict), and only their blocks
+    (`action=block`: a user's verdicts and blocks are both the rows' blocks)."""
+
+    tag: tuple[str, str] | None = None
+    blocks_only: bool = False
+
+
+def top_users_source(filters: Any) -> TopSource | None:
+    """The `TopSource` of a window with no other filter than one category or group and
+    `action=block`; None for any other filter (the raw table answers)."""
+    rest = dict(filters.as_dict())
+    rest.pop("since", None)
+    rest.pop("until", None)
+    blocks_only = rest.pop("action", None) == "block"
+    if "action" in filters.as_dict() and not blocks_only:
+        return None
+    if not rest:
+        return TopSource(None, blocks_only)
+    if len(rest) == 1:
+        kind, value = next(iter(rest.items()))
+        if kind in USER_TAG_KINDS:
+            return TopSource((kind, str(value)), blocks_only)
+    return None
+
+
+def top_users(conn: Any, first_day: int, end_day: int, source: TopSource = TopSource()) -> dict[str, list[int]]:
+    """user -> [verdicts, blocks] over the whole days [first_day, end_day), of the verdicts of
+    `source`; with a tag its whole weeks from the weeks and the days around them from the days
+    (7 times fewer rows to sum). Users without a matching verdict are left out."""
+    if source.tag is None:
         c = USERS.c
-        q = select(c.user, func.sum(c.verdicts), func.sum(c.blocks)).where(c.day >= first_day, c.day < end_day)
+        where: list[ColumnElement[bool]] = [c.day >= first_day, c.day < end_day]
     else:
         periods, _ = cover(first_day * DAY, end_day * DAY, USER_TAG_SIZES)  # day-aligned: nothing left over
         if not periods:
             return {}
         c = USER_TAGS.c
-        q = select(c.user, func.sum(c.verdicts), func.sum(c.blocks)).where(
-            c.kind == tag[0],
-            c.value == tag[1],
-            or_(*(and_(c.span == size, c.period >= first, c.period < end) for size, first, end in periods)),
-        )
-    return {u: [int(n), int(b)] for u, n, b in conn.execute(q.group_by(c.user))}
+        spans = (and_(c.span == size, c.period >= first, c.period < end) for size, first, end in periods)
+        where = [c.kind == source.tag[0], c.value == source.tag[1], or_(*spans)]
+    blocks = func.sum(c.blocks)
+    q = select(c.user, blocks if source.blocks_only else func.sum(c.verdicts), blocks).where(*where)
+    q = q.group_by(c.user)
+    if source.blocks_only:
+        q = q.having(blocks > 0)
+    return {u: [int(n), int(b)] for u, n, b in conn.execute(q)}
 
 
-def last_days(
-    conn: Any, first_day: int, end_day: int, tag: tuple[str, str] | None, users: Sequence[str]
-) -> dict[str, int]:
-    """user -> the last of the whole days [first_day, end_day) holding one of their verdicts
-    (with `tag`): where their latest verdict of those days is, so that finding it reads one
+def last_days(conn: Any, first_day: int, end_day: int, source: TopSource, users: Sequence[str]) -> dict[str, int]:
+    """user -> the last of the whole days [first_day, end_day) holding one of their verdicts of
+    `source`: where their latest such verdict of those days is, so that finding it reads one
     day of the raw table, not their whole window (a row exists only while it counts one).
     The days are read backwards, 1, 8, 64 ... at a time: a top user is nearly always in the
     last one, and the user is the last column of the keys."""
@@ -507,28 +536,14 @@ def last_days(
     hi, width = end_day, 1
     while left and hi > first_day:
         lo = max(first_day, hi - width)
-        c, day, where = _user_days(tag)
+        c, day, where = _user_days(source.tag)
+        if source.blocks_only:
+            where.append(c.blocks > 0)
         q = select(c.user, func.max(day)).where(*where, day >= lo, day < hi, c.user.in_(left)).group_by(c.user)
         found.update((u, int(d)) for u, d in conn.execute(q))
         left = [u for u in left if u not in found]
         hi, width = lo, width * 8
     return found
-
-
-def top_users_tag(filters: Any) -> tuple[str, str] | None | Literal[False]:
-    """What the per-user rollups answer for the top users: None (a time window alone: the
-    per-user days), the tag of a window with one category or one group filter, or False (any
-    other filter: the raw table)."""
-    rest = dict(filters.as_dict())
-    rest.pop("since", None)
-    rest.pop("until", None)
-    if not rest:
-        return None
-    if len(rest) == 1:
-        kind, value = next(iter(rest.items()))
-        if kind in USER_TAG_KINDS:
-            return (kind, str(value))
-    return False
 
 
 def token_match(conn: Any, column: Any, value: str) -> ColumnElement[bool]:

@@ -120,7 +120,10 @@ TOP_FILTERS: list[dict[str, str]] = [
     {"group": "course1"},
     {"group": "tutors"},
     {"category": "nothing"},
-    {"action": "block"},
+    {"action": "block"},  # the rollups' blocks
+    {"action": "block", "category": "deepfake"},
+    {"action": "block", "group": "tutors"},
+    {"action": "warn"},  # the raw table
     {"group": "course0", "category": "mining"},
 ]
 WINDOWS = [
@@ -194,8 +197,13 @@ def test_the_rollup_gives_the_raw_numbers_for_every_filter_and_window(store: Sto
             assert fast_top == raw_top, (since, until, kw)
     assert len(top_both(store, T0, T0 + 14 * DAY)[0]) == 4
     assert len(top_both(store, T0, T0 + 14 * DAY, group="tutors")[0]) == 2  # user0 and user3
-    assert rollup.top_users_tag(Filters(since=T0, until=T0 + DAY, category="mining")) == ("category", "mining")
-    assert rollup.top_users_tag(Filters(since=T0, until=T0 + DAY, category="mining", action="block")) is False
+    source = rollup.top_users_source
+    assert source(Filters(since=T0, until=T0 + DAY, category="mining")) == rollup.TopSource(("category", "mining"))
+    assert source(Filters(since=T0, category="mining", action="block")) == rollup.TopSource(
+        ("category", "mining"), True
+    )
+    assert source(Filters(since=T0, action="warn")) is None
+    assert source(Filters(since=T0, category="mining", rule="mining.xmrig")) is None
     assert rollup.sizes_for(Filters(group="course0")) == rollup.GROUP_SIZES
     # a whole-hour window read from the rollup alone, against a count of raw rows in Python
     fast, _ = both(store, Filters(action="block"), T0, T0 + 2 * DAY)
@@ -356,3 +364,18 @@ def test_concurrent_ingest_and_purge_keep_the_rollups_exact(store: Store) -> Non
     with store.engine.begin() as conn:
         rollup.rebuild(conn)
     assert all_rollups(store) == kept
+
+
+def test_top_users_by_blocks_leave_out_users_without_one(store: Store) -> None:
+    """`action=block` from the rollups' blocks: a user whose verdicts of the window are all
+    warnings has rows there (with no blocks) and must not be listed, as the raw table does not."""
+    rng = random.Random(11)
+    ingest(store, verdicts(rng, 400, 6), users=3)
+    for k in range(6):  # one warning a day, in a group and a category others block in
+        warn = {"event": "decision", "time": T0 + DAY * k + 600, "action": "warn", "categories": ["mining"]}
+        store.ingest([IngestItem("quiet", ("tutors",), "client-quiet", "", [(k + 1, warn)])])
+    for kw in ({"action": "block"}, {"action": "block", "group": "tutors"}, {"action": "block", "category": "mining"}):
+        f = Filters(since=T0 + 0.5 * DAY, until=T0 + 5.5 * DAY, **kw)
+        fast = store.top_users(f, limit=10)
+        assert fast == store.top_users(f, limit=10, use_rollup=False), kw
+        assert fast and "quiet" not in {r["user"] for r in fast}
