@@ -101,14 +101,22 @@ def register_md5(dbapi_conn: Any) -> None:
     )
 
 
-def _upsert(conn: Any, table: Table, rows: list[dict[str, Any]], keys: Sequence[str], sums: Sequence[str]) -> None:
-    from sqlalchemy.dialects import postgresql, sqlite
+# the upsert statements, built once per dialect and table: building one (its `excluded` alias
+# above all) cost about 0.5 ms of CPU, five of them per ingest transaction
+_UPSERTS: dict[tuple[str, str], Any] = {}
 
-    dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[table.c[k] for k in keys], set_={s: table.c[s] + stmt.excluded[s] for s in sums}
-    )
+
+def _upsert(conn: Any, table: Table, rows: list[dict[str, Any]], keys: Sequence[str], sums: Sequence[str]) -> None:
+    key = (conn.dialect.name, table.name)
+    stmt = _UPSERTS.get(key)
+    if stmt is None:
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
+        insert = dialect.insert(table)
+        stmt = _UPSERTS[key] = insert.on_conflict_do_update(
+            index_elements=[table.c[k] for k in keys], set_={s: table.c[s] + insert.excluded[s] for s in sums}
+        )
     conn.execute(stmt, rows)
 
 
