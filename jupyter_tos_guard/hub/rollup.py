@@ -421,7 +421,10 @@ def backfill_spans(conn: Any) -> None:
 
 def backfill_tags(conn: Any) -> None:
     """Fill the per-group and the per-user days and weeks of tags from every stored verdict and
-    its tags (their migration): days in one GROUP BY over the join each, weeks from the days."""
+    its tags (their migration): days in one GROUP BY over the join each, weeks from the days.
+    Rows are written in key order: a GROUP BY's own order scatters one tag's rows of a few
+    days over most of the table's pages (67,808 rows on 34,930 of 51,770 pages, 1.6 s to read
+    from disk for a category's 14 days), key order puts them on a few hundred."""
     if conn.dialect.name == "sqlite":
         register_md5(conn.connection.driver_connection)
     conn.execute(
@@ -432,7 +435,7 @@ def backfill_tags(conn: Any) -> None:
             f" SELECT t.value AS g, {hour_sql('v.time', DAY)} AS period, v.action AS action, v.event AS event,"
             " v.surface AS surface, v.categories AS categories, v.rules AS rules, count(*) AS n"
             " FROM tos_verdicts v JOIN tos_verdict_tags t ON t.verdict_id = v.id AND t.kind = 'group'"
-            " GROUP BY t.value, 2, v.action, v.event, v.surface, v.categories, v.rules) AS d"
+            " GROUP BY t.value, 2, v.action, v.event, v.surface, v.categories, v.rules) AS d ORDER BY 1, 3, 4"
         )
     )
     k = WEEK // DAY
@@ -442,7 +445,7 @@ def backfill_tags(conn: Any) -> None:
             "INSERT INTO tos_verdict_group_spans (group_name, span, period, combo, action, event, surface, "
             f"categories, rules, verdicts) SELECT group_name, {WEEK}, {week}, combo, min(action), min(event), "
             f"min(surface), min(categories), min(rules), sum(verdicts) FROM tos_verdict_group_spans WHERE span = {DAY}"
-            f" GROUP BY group_name, {week}, combo"
+            f" GROUP BY group_name, {week}, combo ORDER BY 1, 3, 4"
         )
     )
     kinds = ", ".join(f"'{kind}'" for kind in USER_TAG_KINDS)
@@ -452,14 +455,14 @@ def backfill_tags(conn: Any) -> None:
             f'SELECT t.kind, t.value, {DAY}, {hour_sql("v.time", DAY)}, v."user", count(*), '
             "sum(CASE WHEN v.action = 'block' THEN 1 ELSE 0 END)"
             f" FROM tos_verdicts v JOIN tos_verdict_tags t ON t.verdict_id = v.id AND t.kind IN ({kinds})"
-            ' GROUP BY t.kind, t.value, 4, v."user"'
+            ' GROUP BY t.kind, t.value, 4, v."user" ORDER BY 1, 2, 4, 5'
         )
     )
     conn.execute(
         sql_text(
             'INSERT INTO tos_verdict_user_tag_spans (kind, value, span, period, "user", verdicts, blocks) '
             f'SELECT kind, value, {WEEK}, {week}, "user", sum(verdicts), sum(blocks) FROM tos_verdict_user_tag_spans'
-            f' WHERE span = {DAY} GROUP BY kind, value, {week}, "user"'
+            f' WHERE span = {DAY} GROUP BY kind, value, {week}, "user" ORDER BY 1, 2, 4, 5'
         )
     )
 
