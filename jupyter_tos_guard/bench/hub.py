@@ -809,7 +809,7 @@ def _chart_queries(store: Any, now: float, some_user: str) -> list[str]:
         f"  {'window, filter':<26}{'charts':>18}{'charts, raw only':>20}{'top users':>18}   verdicts in window"
     )
     cases = [("", Filters()), ("category", Filters(category="deepfake")), ("action=block", Filters(action="block"))]
-    cases += [("group (raw)", Filters(group="course7")), ("user (raw)", Filters(user=some_user))]
+    cases += [("group", Filters(group="course7")), ("user (raw)", Filters(user=some_user))]
     for days in (14, 90):
         until = now
         since = until - days * 86400

@@ -121,6 +121,42 @@ class VerdictUserDay(Base):
     blocks: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
 
+class VerdictGroupSpan(Base):
+    """`VerdictSpan` per hub group: each verdict counts once under every group it was reported
+    with (its `group` tags), by day and by week, so that a chart filtered by a group reads a few
+    thousand rows, not the group's share of the raw table. No hours: per group they would be
+    nearly as many rows as the verdicts; a window's partial days read the raw table."""
+
+    __tablename__ = "tos_verdict_group_spans"
+
+    group_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    span: Mapped[int] = mapped_column(Integer, primary_key=True)
+    period: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    combo: Mapped[str] = mapped_column(String(32), primary_key=True)
+    action: Mapped[str | None] = mapped_column(String(32))
+    event: Mapped[str] = mapped_column(String(32), nullable=False)
+    surface: Mapped[str | None] = mapped_column(String(16))
+    categories: Mapped[str] = mapped_column(Text, nullable=False)
+    rules: Mapped[str] = mapped_column(Text, nullable=False)
+    verdicts: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class VerdictUserTagSpan(Base):
+    """`VerdictUserDay` per category and per group (a verdict's `category` and `group` tags), by
+    day and by week: the top users of a window filtered by one of them, for its whole days (a
+    category of 5,000 users is 430,000 user-days over 90 days, 65,000 user-weeks)."""
+
+    __tablename__ = "tos_verdict_user_tag_spans"
+
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # category | group
+    value: Mapped[str] = mapped_column(String(255), primary_key=True)
+    span: Mapped[int] = mapped_column(Integer, primary_key=True)  # DAY or WEEK seconds
+    period: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # floor(time / span)
+    user: Mapped[str] = mapped_column(String(255), primary_key=True)
+    verdicts: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    blocks: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
 class GuardClient(Base):
     """One guard (one queue on one single-user server) and its latest heartbeat."""
 

@@ -124,6 +124,13 @@ class TokenCheck:
 
     async def user_for_token(self, token: str) -> dict[str, Any] | None:
         key = hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+        # the cached answer, read as HubAuth reads it (its key for a token without a session):
+        # most requests end here, without a task and a shield per request. Should HubAuth name
+        # its entries otherwise, this misses and HubAuth below still answers from its cache
+        try:
+            return self.hub_auth.cache[f"token::{key}"]  # type: ignore[no-any-return]
+        except KeyError:
+            pass
         pending = self._asking.get(key)
         if pending is None:
             pending = asyncio.ensure_future(self.hub_auth.user_for_token(token, sync=False))

@@ -64,8 +64,9 @@ def verdicts(rng: random.Random, n: int, days: float) -> list[dict[str, Any]]:
     return out
 
 
-def ingest(store: Store, records: list[dict[str, Any]], users: int = 5) -> None:
-    """Through the service's own ingest, a few requests per transaction, as group commit does."""
+def ingest(store: Store, records: list[dict[str, Any]], users: int = 5, clients: str = "client") -> None:
+    """Through the service's own ingest, a few requests per transaction, as group commit does
+    (`clients`: the guards' id prefix; new guards number their reports from 1 again)."""
     per_user: dict[int, list[dict[str, Any]]] = {}
     for i, r in enumerate(records):
         per_user.setdefault(i % users, []).append(r)
@@ -78,8 +79,9 @@ def ingest(store: Store, records: list[dict[str, Any]], users: int = 5) -> None:
                 items.append(
                     IngestItem(
                         f"user{u}",
-                        (f"course{u % 2}",),
-                        f"client-{u:04d}",
+                        # some in two groups, one in none: a verdict counts under each of its groups
+                        (f"course{u % 2}", "tutors")[: 2 if u % 3 == 0 else 1] if u != 4 else (),
+                        f"{clients}-{u:04d}",
                         "gpu" if u == 3 else "",
                         [(seqs[u] + k, r) for k, r in enumerate(chunk, 1)],
                     )
@@ -99,10 +101,30 @@ FILTERS = [
     Filters(rule="remote-access.ngrok", surface="cell"),
     Filters(category="mining", rule="deepfake.roop"),  # verdicts with both
     Filters(rule="mining"),  # a category's name is no rule: nothing
-    # not served by the rollup (the raw table answers): these must agree trivially, and still do
+    # the per-group rollup (days and weeks; the partial days from the raw table)
+    Filters(group="course0"),
+    Filters(group="tutors", action="block"),
+    Filters(group="course1", category="mining", surface="cell"),
+    Filters(group="course0", rule="password-cracking.john", event="decision"),
+    Filters(group="nobody"),
+    # not served by the rollups (the raw table answers): these must agree trivially, and still do
     Filters(user="user1"),
-    Filters(group="course0", action="block"),
+    Filters(group="course0", user="user0"),
     Filters(server_name="gpu"),
+]
+# the top users' filters the per-user rollups answer, and ones they leave to the raw table
+TOP_FILTERS: list[dict[str, str]] = [
+    {},
+    {"category": "mining"},
+    {"category": "password_cracking"},
+    {"group": "course1"},
+    {"group": "tutors"},
+    {"category": "nothing"},
+    {"action": "block"},  # the rollups' blocks
+    {"action": "block", "category": "deepfake"},
+    {"action": "block", "group": "tutors"},
+    {"action": "warn"},  # the raw table
+    {"group": "course0", "category": "mining"},
 ]
 WINDOWS = [
     (T0, T0 + 14 * DAY),  # on the hour at both ends
@@ -134,10 +156,19 @@ def rollup_rows(store: Store) -> list[tuple[Any, ...]]:
         ]
 
 
+ROLLUP_TABLES = (
+    "tos_verdict_hours",
+    "tos_verdict_spans",
+    "tos_verdict_user_days",
+    "tos_verdict_group_spans",
+    "tos_verdict_user_tag_spans",
+)
+
+
 def all_rollups(store: Store) -> dict[str, list[tuple[Any, ...]]]:
     out = {}
     with store.engine.connect() as conn:
-        for table in ("tos_verdict_hours", "tos_verdict_spans", "tos_verdict_user_days"):
+        for table in ROLLUP_TABLES:
             out[table] = sorted(tuple(r) for r in conn.exec_driver_sql(f"SELECT * FROM {table}"))
     return out
 
@@ -160,13 +191,20 @@ def test_the_rollup_gives_the_raw_numbers_for_every_filter_and_window(store: Sto
     assert served > 20  # the comparisons were not all of empty answers
     periods, _ = rollup.cover(T0 - 40 * DAY + 7.5, T0 + 50 * DAY, rollup.SIZES)
     assert {size for size, _, _ in periods} == set(rollup.SIZES)
-    for since, until in WINDOWS + [(T0 + 0.5, T0 + 3 * DAY + 0.25)]:
-        fast_top, raw_top = top_both(store, since, until)
-        assert fast_top == raw_top, (since, until)
-    assert (
-        top_both(store, T0, T0 + 14 * DAY, action="block")[0] == top_both(store, T0, T0 + 14 * DAY, action="block")[1]
-    )
+    for since, until in WINDOWS + [(T0 + 0.5, T0 + 3 * DAY + 0.25), (T0 + 2 * DAY, T0 + 6 * DAY + 0.5)]:
+        for kw in TOP_FILTERS:
+            fast_top, raw_top = top_both(store, since, until, **kw)
+            assert fast_top == raw_top, (since, until, kw)
     assert len(top_both(store, T0, T0 + 14 * DAY)[0]) == 4
+    assert len(top_both(store, T0, T0 + 14 * DAY, group="tutors")[0]) == 2  # user0 and user3
+    source = rollup.top_users_source
+    assert source(Filters(since=T0, until=T0 + DAY, category="mining")) == rollup.TopSource(("category", "mining"))
+    assert source(Filters(since=T0, category="mining", action="block")) == rollup.TopSource(
+        ("category", "mining"), True
+    )
+    assert source(Filters(since=T0, action="warn")) is None
+    assert source(Filters(since=T0, category="mining", rule="mining.xmrig")) is None
+    assert rollup.sizes_for(Filters(group="course0")) == rollup.GROUP_SIZES
     # a whole-hour window read from the rollup alone, against a count of raw rows in Python
     fast, _ = both(store, Filters(action="block"), T0, T0 + 2 * DAY)
     with store.engine.connect() as conn:
@@ -174,6 +212,15 @@ def test_the_rollup_gives_the_raw_numbers_for_every_filter_and_window(store: Sto
             f"SELECT count(*) FROM tos_verdicts WHERE action = 'block' AND time >= {T0!r} AND time < {T0 + 2 * DAY!r}"
         ).scalar_one()
     assert fast.total == n > 0
+    # whole days of one group, from the per-group rollup alone, against the tags joined in SQL
+    window = Filters(group="tutors", since=T0 + DAY, until=T0 + 8 * DAY)
+    assert rollup.cover(T0 + DAY, T0 + 8 * DAY, rollup.GROUP_SIZES)[1] == []
+    with store.engine.connect() as conn:
+        n = conn.exec_driver_sql(
+            "SELECT count(*) FROM tos_verdicts v JOIN tos_verdict_tags t ON t.verdict_id = v.id "
+            f"WHERE t.kind = 'group' AND t.value = 'tutors' AND v.time >= {T0 + DAY!r} AND v.time < {T0 + 8 * DAY!r}"
+        ).scalar_one()
+    assert store.activity(window, T0 + DAY, DAY).total == n > 0
 
 
 def test_hours_are_exact_at_their_edges() -> None:
@@ -196,7 +243,12 @@ def test_the_purge_takes_its_verdicts_out_of_the_rollup(store: Store) -> None:
             fast, raw = both(store, filters, since, until)
             assert fast == raw
     for since, until in WINDOWS:
-        assert top_both(store, since, until)[0] == top_both(store, since, until)[1]
+        for kw in TOP_FILTERS:
+            assert top_both(store, since, until, **kw)[0] == top_both(store, since, until, **kw)[1]
+    for since, until in WINDOWS:
+        for filters in FILTERS[10:14]:  # the groups
+            fast, raw = both(store, filters, since, until)
+            assert fast == raw
     kept = all_rollups(store)
     assert sum(r[-1] for r in kept["tos_verdict_hours"]) == store.verdict_count()
     assert all(r[-1] > 0 for r in kept["tos_verdict_hours"])  # emptied rows are deleted
@@ -223,6 +275,42 @@ def test_the_migration_fills_the_rollup_as_ingest_keeps_it(store: Store) -> None
     assert dbm.current_revision(store.engine) == "0003"
     dbm.upgrade(store.engine)
     assert all_rollups(store) == kept
+    # ingest after the fill adds to its rows (the same days; new users among them)
+    ingest(store, verdicts(rng, 900, 5), users=7, clients="later")
+    for since, until in WINDOWS[:2] + [(T0 + 0.75 * DAY, T0 + 4 * DAY + 3 * HOUR)]:
+        for filters in FILTERS[10:15]:
+            window = dataclasses.replace(filters, since=since, until=until)
+            start = math.floor(since / DAY) * DAY
+            assert store.activity(window, start, DAY) == store.activity(window, start, DAY, use_rollup=False)
+        for kw in TOP_FILTERS + [{"group": "course0"}]:
+            fast_top, raw_top = top_both(store, since, until, **kw)
+            assert fast_top == raw_top, (since, until, kw)
+    kept = all_rollups(store)
+    with store.engine.begin() as conn:
+        rollup.rebuild(conn)
+    assert all_rollups(store) == kept
+
+
+def test_random_windows_with_partial_days_agree_with_the_raw_table(store: Store) -> None:
+    """Windows cut anywhere (partial first and last days, a hair before midnight), daily and
+    weekly buckets: the group charts and the filtered top users equal the raw table's answers."""
+    rng = random.Random(2026)
+    ingest(store, verdicts(rng, 2500, 21), users=6)
+    checked = 0
+    for _ in range(12):
+        since = T0 + rng.choice((rng.uniform(-DAY, 20 * DAY), DAY * rng.randrange(20), math.nextafter(DAY * 3, 0)))
+        until = since + rng.choice((rng.uniform(0.5 * DAY, 21 * DAY), DAY * rng.randrange(1, 15)))
+        for bucket in (DAY, 7 * DAY):
+            start = math.floor(since / bucket) * bucket
+            for filters in FILTERS[10:15] + [Filters(group="course1", action="warn", rule="mining.xmrig")]:
+                window = dataclasses.replace(filters, since=since, until=until)
+                fast = store.activity(window, start, bucket)
+                assert fast == store.activity(window, start, bucket, use_rollup=False), (filters, since, until)
+                checked += fast.total > 0
+        for kw in TOP_FILTERS + [{"group": "course0"}, {"category": "deepfake"}]:
+            fast_top, raw_top = top_both(store, since, until, **kw)
+            assert fast_top == raw_top, (since, until, kw)
+    assert checked > 50
 
 
 def test_whitespace_inside_a_reported_rule_cannot_split_it(store: Store) -> None:
@@ -236,3 +324,58 @@ def test_whitespace_inside_a_reported_rule_cannot_split_it(store: Store) -> None
         fast, raw = both(store, filters, T0, T0 + DAY)
         assert fast == raw
     assert both(store, Filters(rule="a_b"), T0, T0 + DAY)[0].total == 1
+
+
+def test_concurrent_ingest_and_purge_keep_the_rollups_exact(store: Store) -> None:
+    """Replicas on one PostgreSQL: four writers (own connections, as service processes have)
+    store verdicts of the same hours, days, users and groups at once while a purge runs; no
+    transaction deadlocks or loses a count, and every rollup equals a fill from scratch."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("one writer on SQLite")
+    import threading
+
+    ingest(store, verdicts(random.Random(5), 600, 4), clients="old")
+    with store.engine.begin() as conn:  # these were received long ago: the purge takes them
+        conn.exec_driver_sql("UPDATE tos_verdicts SET received = 1.0 WHERE mod(id, 2) = 0")
+    errors: list[BaseException] = []
+
+    def writer(i: int) -> None:
+        try:
+            rng = random.Random(100 + i)
+            for k in range(12):  # many small transactions, each touching rows the others touch
+                ingest(store, verdicts(rng, 40, 4), users=5, clients=f"w{i}-{k}")
+        except BaseException as exc:
+            errors.append(exc)
+
+    def purger() -> None:
+        try:
+            store.purge(2.0, batch=37)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(4)] + [threading.Thread(target=purger)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert store.verdict_count() == 300 + 4 * 12 * 40
+    kept = all_rollups(store)
+    with store.engine.begin() as conn:
+        rollup.rebuild(conn)
+    assert all_rollups(store) == kept
+
+
+def test_top_users_by_blocks_leave_out_users_without_one(store: Store) -> None:
+    """`action=block` from the rollups' blocks: a user whose verdicts of the window are all
+    warnings has rows there (with no blocks) and must not be listed, as the raw table does not."""
+    rng = random.Random(11)
+    ingest(store, verdicts(rng, 400, 6), users=3)
+    for k in range(6):  # one warning a day, in a group and a category others block in
+        warn = {"event": "decision", "time": T0 + DAY * k + 600, "action": "warn", "categories": ["mining"]}
+        store.ingest([IngestItem("quiet", ("tutors",), "client-quiet", "", [(k + 1, warn)])])
+    for kw in ({"action": "block"}, {"action": "block", "group": "tutors"}, {"action": "block", "category": "mining"}):
+        f = Filters(since=T0 + 0.5 * DAY, until=T0 + 5.5 * DAY, **kw)
+        fast = store.top_users(f, limit=10)
+        assert fast == store.top_users(f, limit=10, use_rollup=False), kw
+        assert fast and "quiet" not in {r["user"] for r in fast}

@@ -69,3 +69,25 @@ def test_bounded_cache_drops_the_oldest_and_expires() -> None:
     assert "c" not in cache and cache["b"] == "B2"
     time.sleep(0.25)
     assert "b" not in cache and cache.get("e") is None
+
+
+def test_a_cached_answer_is_read_where_hubauth_stores_it() -> None:
+    """The fast path of `TokenCheck` reads HubAuth's cache under HubAuth's own key: after one
+    question, the answer is there, and a second check answers from it without asking the hub."""
+    import hashlib
+
+    from jupyterhub.services.auth import HubAuth
+
+    from jupyter_tos_guard.hub.state import TokenCheck
+
+    stub = IdentityStub(free_port())
+    check = TokenCheck(HubAuth(api_url=stub.api_url, api_token="svc", cache_max_age=60), 10)
+
+    async def twice() -> list[object]:
+        return [await check.user_for_token("bench-9"), await check.user_for_token("bench-9")]
+
+    first, second = asyncio.run(twice())
+    assert first == second and isinstance(first, dict) and first["name"] == "user9"
+    assert stub.requests["bench-9"] == 1
+    key = "token::" + hashlib.sha256(b"bench-9").hexdigest()
+    assert check.hub_auth.cache[key] == first
