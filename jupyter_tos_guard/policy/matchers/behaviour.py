@@ -1,0 +1,125 @@
+"""`behaviour: flood` or `behaviour: password-guessing`: what Python code does, read from its
+syntax tree (see `policy/behaviour.py`), whatever its names.
+
+Parsing is the costly part, so a cell reaches it only past two gates: the prefilter's pattern
+for the behaviour (the calls it needs and a loop or workers, in either order), and the same
+pattern over the text evidence, which is parsed once for every behaviour matcher of the policy.
+The prefilter pattern runs from the first sign to the last, so the focused reading keeps every
+line between them (or reads the cell whole when they are far apart): the loop and the function
+it calls are read together.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import yaml
+
+from .. import behaviour as analysis
+from ..evidence import Evidence
+from ..indexes import TextWords
+from ..matching import Found, FoundMap
+from ..nodes import NodeReader, suggest
+from ..patterns import compile_re2
+from .base import Index, Kind
+
+# Signs the analysis needs, in RE2. A flood sends (a socket, an HTTP client, scapy) from a loop
+# without end or from many workers; a guess tries a password or hashes, over candidates.
+_SEND = (
+    r"\.(?:sendto|sendall|send|connect|connect_ex)\s*\(|\b(?:requests|httpx|aiohttp|urllib3|grequests|cloudscraper)\b"
+    r"|\b(?:urlopen|create_connection|open_connection|HTTPS?Connection)\s*\(|\b(?:sendp?|sr1?|srp1?|srloop|sendpfast)\s*\("
+)
+_LOOP = (
+    r"\bwhile\b|\bfor\b[^\n]*\b(?:range|count|cycle)\s*\("
+    r"|\b(?:Thread|Process|ThreadPoolExecutor|ProcessPoolExecutor|Pool|start_new_thread|create_task|ensure_future"
+    r"|gather|spawn|submit)\s*\(|\bloop\s*=\s*(?:1|True)\b"
+)
+_TRY = (
+    r"\b(?:pwd|password|passwd|passphrase)\s*=|\.(?:setpassword|decrypt|load_key|login|pass_|authenticate|verify"
+    r"|checkpw|unlock|bind|simple_bind_s)\s*\(|hexdigest|\.digest\s*\(|\bhashlib\b|\bcrypt\b|\bjwt\.decode\b"
+    r"""|password|passwd|passphrase|["'](?:pass|pwd|pin)["']|\b(?:unzip|7z|steghide|gpg|openssl|ssh-keygen)\b"""
+    r"|compare_digest"
+)
+_SOURCE = (
+    r"\bopen\s*\(|\breadlines?\b|\bread_text\b|\bsplitlines\b|\bread_csv\b|\bstdin\b|\bfileinput\b"
+    r"|\b(?:product|permutations|combinations|combinations_with_replacement)\s*\(|\byield\b|\bfor\b|\bwhile\b"
+)
+
+
+def _either(a: str, b: str) -> str:
+    """Both kinds of sign, in either order: one greedy match from the first sign of either
+    kind to the last (so the focused reading keeps every line between, the call that gives a
+    worker its target included)."""
+    return f"(?s)(?:{a}).*(?:{b})(?:.*(?:{a}|{b}))?|(?:{b}).*(?:{a})(?:.*(?:{a}|{b}))?"
+
+
+PATTERNS: dict[str, str] = {
+    "flood": _either(_SEND, _LOOP),
+    "password-guessing": _either(_TRY, _SOURCE),
+}
+
+
+@dataclass(frozen=True)
+class BehaviourMatcher:
+    behaviour: analysis.Behaviour
+    kind: Literal["behaviour"] = "behaviour"
+
+    @property
+    def pattern(self) -> str:
+        return self.behaviour
+
+
+class BehaviourIndex(Index[BehaviourMatcher]):
+    """Every behaviour matcher of a policy: each Python text is parsed once for all of them."""
+
+    evidence = ("text",)
+
+    def __init__(self) -> None:
+        self.by_behaviour: dict[str, list[tuple[int, BehaviourMatcher]]] = defaultdict(list)
+        self.gates: list[tuple[analysis.Behaviour, Any]] = []
+
+    def add(self, rule: int, matcher: BehaviourMatcher) -> None:
+        self.by_behaviour[matcher.behaviour].append((rule, matcher))
+
+    def build(self) -> None:
+        self.gates = [(b, compile_re2(PATTERNS[b])) for b in analysis.BEHAVIOURS if b in self.by_behaviour]
+
+    def match(self, ev: Evidence, found: FoundMap) -> None:
+        if "python" not in ev.via or not self.gates:
+            return  # shell text, strings, URLs: not code the analysis reads
+        text = ev.value
+        wanted = [b for b, gate in self.gates if gate.search(text) is not None]
+        if not wanted:
+            return
+        for seen in analysis.sightings(text, wanted):
+            for rule, matcher in self.by_behaviour[seen.behaviour]:
+                found[rule].append(Found.inside(matcher, ev, seen.start, seen.end))
+
+
+class BehaviourKind(Kind[BehaviourMatcher]):
+    name = "behaviour"
+
+    def parse(self, reader: NodeReader, node: yaml.Node) -> BehaviourMatcher | None:
+        text = reader.string(node, "the behaviour matcher")
+        if text is None:
+            return None
+        if text not in analysis.BEHAVIOURS:
+            reader.problem(
+                node,
+                f"behaviour {text!r} is not one the engine knows{suggest(text, analysis.BEHAVIOURS)}; "
+                f"expected one of: {', '.join(analysis.BEHAVIOURS)}",
+            )
+            return None
+        return BehaviourMatcher(text)  # type: ignore[arg-type]
+
+    def patterns(self, matcher: BehaviourMatcher) -> Iterable[str]:
+        return [PATTERNS[matcher.behaviour]]
+
+    def index(self, words: TextWords) -> BehaviourIndex:
+        return BehaviourIndex()
+
+
+KIND = BehaviourKind()
