@@ -510,6 +510,16 @@ class _Code:
                 )
         elif isinstance(node, ast.Attribute) and node.attr == "stdin":
             found = True
+        if isinstance(node, ast.Call) and not found:
+            # f.readlines(), f.read().split(): a file's lines whatever f is (a focused reading
+            # may not hold the `with open(...) as f` line)
+            name = _name(node.func)
+            receiver = node.func.value if isinstance(node.func, ast.Attribute) else None
+            found = name in ("readlines", "readline") or (
+                name in ("split", "splitlines")
+                and isinstance(receiver, ast.Call)
+                and _name(receiver.func) in ("read", "read_text")
+            )
         if not found:
             found = any(self._file_here(child) for child in ast.iter_child_nodes(node))
         memo[id(node)] = found

@@ -27,25 +27,27 @@ from ..patterns import compile_re2
 from .base import Index, Kind
 
 # Signs the analysis needs, in RE2. A flood sends (a socket, an HTTP client, scapy) from a loop
-# without end or from many workers; a guess tries a password or hashes, over candidates.
+# without end or from many workers; a guess tries a password or hashes, in a loop or a pool's
+# map. Loops count as statements only (`for` in a comment's English is no loop), and password
+# tools only inside a string (`!unzip data.zip` is a shell line, not an argv being built).
 _SEND = (
     r"\.(?:sendto|sendall|send|connect|connect_ex)\s*\(|\b(?:requests|httpx|aiohttp|urllib3|grequests|cloudscraper)\b"
     r"|\b(?:urlopen|create_connection|open_connection|HTTPS?Connection)\s*\(|\b(?:sendp?|sr1?|srp1?|srloop|sendpfast)\s*\("
 )
 _LOOP = (
-    r"\bwhile\b|\bfor\b[^\n]*\b(?:range|count|cycle)\s*\("
+    r"(?m:^[ \t]*while\b)|\bfor\b[^\n]*\b(?:range|count|cycle)\s*\("
     r"|\b(?:Thread|Process|ThreadPoolExecutor|ProcessPoolExecutor|Pool|start_new_thread|create_task|ensure_future"
     r"|gather|spawn|submit)\s*\(|\bloop\s*=\s*(?:1|True)\b"
 )
 _TRY = (
     r"\b(?:pwd|password|passwd|passphrase)\s*=|\.(?:setpassword|decrypt|load_key|login|pass_|authenticate|verify"
-    r"|checkpw|unlock|bind|simple_bind_s)\s*\(|hexdigest|\.digest\s*\(|\bhashlib\b|\bcrypt\b|\bjwt\.decode\b"
-    r"""|password|passwd|passphrase|["'](?:pass|pwd|pin)["']|\b(?:unzip|7z|steghide|gpg|openssl|ssh-keygen)\b"""
-    r"|compare_digest"
+    r"|checkpw|unlock)\s*\(|hexdigest|\.digest\s*\(|\bhashlib\b|\bcrypt\b|\bjwt\.decode\b"
+    r"""|password|passwd|passphrase|["'](?:pass|pwd|pin)["']"""
+    r"""|["'][\w/.-]*\b(?:unzip|7za?|steghide|gpg2?|openssl|ssh-keygen|qpdf|unrar)\b|compare_digest"""
 )
 _SOURCE = (
-    r"\bopen\s*\(|\breadlines?\b|\bread_text\b|\bsplitlines\b|\bread_csv\b|\bstdin\b|\bfileinput\b"
-    r"|\b(?:product|permutations|combinations|combinations_with_replacement)\s*\(|\byield\b|\bfor\b|\bwhile\b"
+    r"(?m:^[ \t]*(?:async[ \t]+)?(?:for|while)\b)|\b(?:map|imap|imap_unordered|starmap)\s*\("
+    r"|\b(?:product|permutations|combinations|combinations_with_replacement)\s*\(|\byield\b"
 )
 
 
