@@ -597,3 +597,65 @@ def test_a_cell_with_the_signs_but_no_structure_is_read_quickly(engine):
     started = time.perf_counter()
     engine.evaluate(code)
     assert time.perf_counter() - started < 5
+
+
+MORE_FLOODS = [
+    # a flood function whose caller is in another cell: the target is the caller's
+    """
+    import socket
+    def flood(host, port):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        while True:
+            s.sendto(b"A" * 1024, (host, port))
+    """,
+    # a websocket opened once and written to without end
+    """
+    import websocket
+    ws = websocket.create_connection("wss://chat.example.net/socket")
+    while True:
+        ws.send("x" * 10000)
+    """,
+    # scapy with a count the user gives
+    """
+    import sys
+    from scapy.all import IP, UDP, send
+    send(IP(dst=sys.argv[1]) / UDP(dport=53), count=int(sys.argv[2]))
+    """,
+]
+
+MORE_NOT_FLOODS = [
+    # a consumer forwarding what a queue gives it
+    """
+    import queue, requests
+    jobs = queue.Queue()
+    def forward():
+        while True:
+            item = jobs.get()
+            requests.post("https://hooks.example.com/in", json=item)
+    """,
+    # a keep-alive with a pause, in a function
+    """
+    import time
+    def keepalive(ws):
+        while True:
+            ws.send("ping")
+            time.sleep(20)
+    """,
+    # a relay answering what it reads
+    """
+    def relay(conn, upstream):
+        while True:
+            chunk = conn.recv(4096)
+            upstream.sendall(chunk)
+    """,
+]
+
+
+@pytest.mark.parametrize("code", MORE_FLOODS)
+def test_more_floods(code):
+    assert sightings(_python(code), ["flood"])
+
+
+@pytest.mark.parametrize("code", MORE_NOT_FLOODS)
+def test_more_hard_negatives(code):
+    assert sightings(_python(code), ["flood"]) == []

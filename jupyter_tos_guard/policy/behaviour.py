@@ -92,6 +92,8 @@ _SPAWNERS = frozenset({"Thread", "Process", "Timer", "start_new_thread", "start_
 _SUBMITTERS = frozenset({"submit", "apply_async", "run_in_executor", "spawn", "spawn_n", "start_soon"})
 _TASK_MAKERS = frozenset({"create_task", "ensure_future", "run_coroutine_threadsafe"})
 _MAPPERS = frozenset({"map", "imap", "imap_unordered", "starmap", "map_async", "starmap_async"})
+# calls a loop waits on: a person, the peer's answer, a client, a file, a GUI's events
+_PACERS = frozenset({"input", "raw_input", "getpass", "recv", "recvfrom", "recv_into", "accept", "readline", "select"})
 _CLOCKS = frozenset({"time", "monotonic", "perf_counter", "now", "utcnow", "time_ns"})
 _FILE_READERS = frozenset({"open", "read_text", "readlines", "read_csv", "read_table", "input", "fdopen"})
 _COMBINATORS = frozenset({"product", "permutations", "combinations", "combinations_with_replacement"})
@@ -225,6 +227,7 @@ class _Code:
         self.generators: set[str] = set()  # local functions that yield
         self.returns: dict[str, list[ast.expr]] = defaultdict(list)  # local function -> what it returns
         self.imports: set[str] = set()
+        self.params: set[str] = set()  # parameter names of the functions and lambdas
         self.loops: list[ast.While | ast.For | ast.AsyncFor] = []
         self.calls: list[ast.Call] = []
         self.comprehensions: list[ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp] = []
@@ -267,8 +270,15 @@ class _Code:
 
     def _file_node(self, node: ast.AST) -> None:
         if True:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                self.defs[node.name].append(node)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                if not isinstance(node, ast.Lambda):
+                    self.defs[node.name].append(node)
+                arguments = node.args
+                self.params.update(
+                    a.arg
+                    for a in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs)
+                    if a.arg not in ("self", "cls")
+                )
             elif isinstance(node, ast.ClassDef):
                 self.classes[node.name].append(node)
             elif isinstance(node, ast.Assign):
@@ -433,12 +443,16 @@ class _Code:
         if _LOCAL in kinds or user == _LOCAL:
             return _LOCAL
         found = _REMOTE if _REMOTE in kinds else user
+        given = False
         for key in self.names(expr):
             kind = self._key_kind(key)
             if kind == _LOCAL:
                 return _LOCAL
             found = found or kind
-        return found
+            given = given or (key in self.params and not self._sources(key))
+        # a target handed in by a caller the code does not hold (a function defined in one
+        # cell and called in the next): the caller's, so not this machine's by default
+        return found or (_REMOTE if given else None)
 
     def _user_value(self, node: ast.AST) -> str | None:
         if isinstance(node, ast.Attribute) and node.attr == "argv" and _dotted(node.value) == "sys":
@@ -871,8 +885,10 @@ class _Reader:
     @staticmethod
     def _paces(call: ast.Call) -> bool:
         name = _name(call.func)
-        if name in ("input", "raw_input", "getpass", "recv", "recvfrom"):
-            return True  # paced by a person typing, or by the other side answering
+        if name in _PACERS:
+            return True  # paced by a person typing, the other side answering, a file or events
+        if name in ("get", "get_nowait") and isinstance(call.func, ast.Attribute) and not call.args:
+            return "queue" in _dotted(call.func.value).lower() or _dotted(call.func.value) in ("q", "jobs", "tasks")
         if name == "sleep" and call.args:
             pause = _constant_number(call.args[0])
             return pause is None or pause >= 0.5

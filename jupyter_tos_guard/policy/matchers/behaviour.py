@@ -37,8 +37,10 @@ _SEND = (
 _LOOP = (
     r"(?m:^[ \t]*while\b)|\bfor\b[^\n]*\b(?:range|count|cycle)\s*\("
     r"|\b(?:Thread|Process|ThreadPoolExecutor|ProcessPoolExecutor|Pool|start_new_thread|create_task|ensure_future"
-    r"|gather|spawn|submit)\s*\(|\bloop\s*=\s*(?:1|True)\b"
+    r"|gather|spawn|submit)\s*\("
 )
+# a scapy call that loops by itself: srloop(p), send(p, loop=1), sendp(p, count=10**6)
+_SELF_LOOPING = r"\bsrp?loop\s*\(|\b(?:sendp?|sr1?|srp1?)\s*\([^\n]*\b(?:loop\s*=\s*(?:1|True)\b|count\s*=)"
 _TRY = (
     r"\b(?:pwd|password|passwd|passphrase)\s*=|\.(?:setpassword|decrypt|load_key|login|pass_|authenticate|verify"
     r"|checkpw|unlock)\s*\(|hexdigest|\.digest\s*\(|\bhashlib\b|\bcrypt\b|\bjwt\.decode\b"
@@ -59,7 +61,7 @@ def _either(a: str, b: str) -> str:
 
 
 PATTERNS: dict[str, str] = {
-    "flood": _either(_SEND, _LOOP),
+    "flood": f"{_either(_SEND, _LOOP)}|{_SELF_LOOPING}",
     "password-guessing": _either(_TRY, _SOURCE),
 }
 
