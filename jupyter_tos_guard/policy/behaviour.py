@@ -227,7 +227,7 @@ class _Code:
         self.generators: set[str] = set()  # local functions that yield
         self.returns: dict[str, list[ast.expr]] = defaultdict(list)  # local function -> what it returns
         self.imports: set[str] = set()
-        self.params: set[str] = set()  # parameter names of the functions and lambdas
+        self.functions_of: dict[int, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda] = {}  # call -> its function
         self.loops: list[ast.While | ast.For | ast.AsyncFor] = []
         self.calls: list[ast.Call] = []
         self.comprehensions: list[ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp] = []
@@ -264,21 +264,16 @@ class _Code:
                 elif isinstance(node, ast.Return) and node.value is not None:
                     self.returns[function.name].append(node.value)
             stack.extend((child, inner_function, inner_around) for child in ast.iter_child_nodes(node))
+            if isinstance(node, ast.Call) and isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                self.functions_of[id(node)] = function
             self._file_node(node)
         for call in self.calls:
             self._pass_arguments(call)
 
     def _file_node(self, node: ast.AST) -> None:
         if True:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-                if not isinstance(node, ast.Lambda):
-                    self.defs[node.name].append(node)
-                arguments = node.args
-                self.params.update(
-                    a.arg
-                    for a in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs)
-                    if a.arg not in ("self", "cls")
-                )
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                self.defs[node.name].append(node)
             elif isinstance(node, ast.ClassDef):
                 self.classes[node.name].append(node)
             elif isinstance(node, ast.Assign):
@@ -443,16 +438,21 @@ class _Code:
         if _LOCAL in kinds or user == _LOCAL:
             return _LOCAL
         found = _REMOTE if _REMOTE in kinds else user
-        given = False
         for key in self.names(expr):
             kind = self._key_kind(key)
             if kind == _LOCAL:
                 return _LOCAL
             found = found or kind
-            given = given or (key in self.params and not self._sources(key))
-        # a target handed in by a caller the code does not hold (a function defined in one
-        # cell and called in the next): the caller's, so not this machine's by default
-        return found or (_REMOTE if given else None)
+        return found
+
+    def handed_in(self, call: ast.Call, where: list[ast.expr]) -> bool:
+        """Whether the call's target is a parameter of the function around it that nothing in
+        the code gives a value (a function defined in one cell and called in the next)."""
+        function = self.functions_of.get(id(call))
+        if function is None:
+            return False
+        params = {a.arg for a in (*function.args.posonlyargs, *function.args.args, *function.args.kwonlyargs)}
+        return any(key in params and not self._sources(key) for w in where for key in self.names(w))
 
     def _user_value(self, node: ast.AST) -> str | None:
         if isinstance(node, ast.Attribute) and node.attr == "argv" and _dotted(node.value) == "sys":
@@ -789,11 +789,13 @@ class _Reader:
 
     def remote_sends(self, nodes: list[ast.AST], avoid: Iterable[str] = ()) -> list[ast.Call]:
         """Sends to another host, whose target does not follow the loop's variable (`avoid`)."""
-        return [call for call, where in self.sends(nodes) if self._remote(where, set(avoid))]
+        return [call for call, where in self.sends(nodes) if self._remote(where, set(avoid), call)]
 
-    def _remote(self, where: list[ast.expr], avoid: set[str]) -> bool:
+    def _remote(self, where: list[ast.expr], avoid: set[str], call: ast.Call) -> bool:
         kinds = [self.code.target_kind(w) for w in where]
-        if _REMOTE not in kinds or _LOCAL in kinds:
+        if _LOCAL in kinds:
+            return False
+        if _REMOTE not in kinds and not self.code.handed_in(call, where):
             return False
         return not (avoid and any(set(self._follows(w)) & avoid for w in where))
 
@@ -942,7 +944,7 @@ class _Reader:
                 continue
             if self._counted_by_user(loop):  # only a send of the loop's own: a packet count
                 for call, where in self._sends_in(list(loop.body)):
-                    if self._remote(where, avoid):
+                    if self._remote(where, avoid, call):
                         self.add("flood", call)
             if self._holds_connections(loop):
                 for call in self.remote_sends(list(loop.body), avoid):
