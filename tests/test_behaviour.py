@@ -659,3 +659,99 @@ def test_more_floods(code):
 @pytest.mark.parametrize("code", MORE_NOT_FLOODS)
 def test_more_hard_negatives(code):
     assert sightings(_python(code), ["flood"]) == []
+
+
+MORE_GUESSES = [
+    # a class: the wordlist read in __init__, each word tried by a method
+    """
+    import zipfile
+    class Cracker:
+        def __init__(self, archive, wordlist):
+            self.zf = zipfile.ZipFile(archive)
+            self.words = open(wordlist).read().split()
+        def one(self, w):
+            try:
+                self.zf.extractall(pwd=w.encode())
+                return True
+            except RuntimeError:
+                return False
+        def run(self):
+            for w in self.words:
+                if self.one(w):
+                    return w
+    """,
+    # random guesses until one matches
+    """
+    import hashlib, random, string
+    target = "5d41402abc4b2a76b9719d911017c592"
+    found = False
+    while not found:
+        guess = "".join(random.choice(string.ascii_lowercase) for _ in range(5))
+        found = hashlib.md5(guess.encode()).hexdigest() == target
+    """,
+    # a wordlist downloaded, a PDF opened with PyPDF2
+    """
+    import requests, PyPDF2
+    words = requests.get("https://example.org/lists/top.txt").text.splitlines()
+    f = open("report.pdf", "rb")
+    for w in words:
+        if PyPDF2.PdfFileReader(f).decrypt(w):
+            print(w)
+    """,
+    # a browser's password field
+    """
+    from selenium import webdriver
+    from selenium.webdriver.common.by import By
+    driver = webdriver.Firefox()
+    for pw in open("pw.txt"):
+        driver.get("https://intranet.example.com/login")
+        driver.find_element(By.NAME, "password").send_keys(pw.strip())
+        driver.find_element(By.ID, "submit").click()
+    """,
+    # an SMB share
+    """
+    from smb.SMBConnection import SMBConnection
+    for pw in open("smb.txt"):
+        conn = SMBConnection("admin", pw.strip(), "me", "fileserver")
+        if conn.connect("192.0.2.50", 139):
+            print(pw)
+    """,
+]
+
+MORE_NOT_GUESSES = [
+    # a user's one password checked against the stored hashes of a file
+    """
+    import bcrypt, getpass
+    typed = getpass.getpass().encode()
+    for line in open("users.db"):
+        user, stored_hash = line.strip().split(":")
+        if bcrypt.checkpw(typed, stored_hash.encode()):
+            print("hello", user)
+    """,
+    # users given a password by the admin
+    """
+    for row in open("new_staff.csv"):
+        name, email = row.strip().split(",")
+        account = User(name=name, email=email)
+        account.set_password(initial_password)
+    """,
+    # a random password generated once
+    """
+    import random, string
+    while True:
+        pw = "".join(random.choice(string.ascii_letters + string.digits) for _ in range(12))
+        if any(c.isdigit() for c in pw):
+            break
+    print(pw)
+    """,
+]
+
+
+@pytest.mark.parametrize("code", MORE_GUESSES)
+def test_more_guessing(code):
+    assert sightings(_python(code), ["password-guessing"])
+
+
+@pytest.mark.parametrize("code", MORE_NOT_GUESSES)
+def test_more_guessing_hard_negatives(code):
+    assert sightings(_python(code), ["password-guessing"]) == []

@@ -114,6 +114,7 @@ _PASSWORD_ARGUMENTS = frozenset({"pwd", "password", "passwd", "passphrase", "pas
 _CREATES = re.compile(
     r"(?i)create|add|register|new|insert|set_|update|make|hash|generate|save|store|encrypt|sign_?up|user$"
 )
+_HASHY = re.compile(r"(?i)hash|digest|stored")
 _PROMPT_WRITES = frozenset({"write", "sendline", "send_keys", "fill", "type"})
 _PROMPT = re.compile(r"(?i)pass|pwd|\bpin\b")
 _ARCHIVE_SINKS = frozenset({"extractall", "extract", "open", "read", "testzip", "setpassword", "decrypt"})
@@ -531,8 +532,10 @@ class _Code:
             receiver = node.func.value if isinstance(node.func, ast.Attribute) else None
             found = name in ("readlines", "readline") or (
                 name in ("split", "splitlines")
-                and isinstance(receiver, ast.Call)
-                and _name(receiver.func) in ("read", "read_text")
+                and (
+                    (isinstance(receiver, ast.Call) and _name(receiver.func) in ("read", "read_text"))
+                    or (isinstance(receiver, ast.Attribute) and receiver.attr == "text")  # a list downloaded
+                )
             )
         if not found:
             found = any(self._file_here(child) for child in ast.iter_child_nodes(node))
@@ -696,6 +699,18 @@ class _Code:
             return False
         number = self.count(count)
         return (number is not None and number >= 10000) or (number is None and self.user_count(count))
+
+
+def _random_string(call: ast.Call) -> bool:
+    """ "".join(random.choice(chars) for _ in range(n)), "".join(random.choices(chars, k=n)):
+    a random guess drawn each time round a loop."""
+    if _name(call.func) != "join":
+        return False
+    return any(
+        isinstance(s, ast.Call) and _name(s.func) in ("choice", "choices", "sample")
+        for a in call.args
+        for s in ast.walk(a)
+    )
 
 
 def _body_calls(nodes: Iterable[ast.AST]) -> Iterator[ast.Call]:
@@ -985,7 +1000,8 @@ class _Reader:
                 if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call):
                     call = stmt.value
                     reads = _name(call.func) in ("readline", "get", "get_nowait", "popleft", "next", "pop")
-                    if reads and code.candidates(stmt.value):
+                    drawn = isinstance(loop, ast.While) and _random_string(call)
+                    if (reads and code.candidates(stmt.value)) or drawn:
                         names |= {k for t in stmt.targets for k, _ in _target_keys(t)}
             if not names and isinstance(loop, (ast.For, ast.AsyncFor)):
                 names = self._cross_product(loop)
@@ -1159,12 +1175,10 @@ class _Reader:
                 return uses(call.args[0])
             if name == "decrypt" and call.args and isinstance(call.func, ast.Attribute):
                 receiver = call.func.value
-                text = (
-                    _dotted(receiver)
-                    + " "
-                    + " ".join(
-                        _name(getattr(v, "func", v)) for k in self.code.names(receiver) for v in code.values.get(k, [])
-                    )
+                # a PDF reader: PdfReader(f).decrypt(p), reader.decrypt(p), doc = PdfFileReader(f)
+                made = [receiver, *(v for k in self.code.names(receiver) for v in code.values.get(k, []))]
+                text = " ".join(
+                    [_dotted(receiver), *(_name(s.func) for m in made for s in ast.walk(m) if isinstance(s, ast.Call))]
                 ).lower()
                 return uses(call.args[0]) and ("pdf" in text or "reader" in text) and not uses(receiver)
             if name in ("login", "bind", "simple_bind_s", "login_user", "authenticate") and isinstance(
@@ -1174,7 +1188,12 @@ class _Reader:
                     len(call.args) == 1 and name == "authenticate" and uses(call.args[0])
                 )
             if name in ("checkpw", "verify", "check_password", "check_password_hash", "verify_password"):
-                return any(uses(a) for a in call.args) and not all(uses(a) for a in call.args)
+                # one side the candidate, the other the hash it is checked against (not a
+                # stored hash from the list checked against the one password a user typed)
+                tried = [a for a in call.args[:2] if uses(a)]
+                return len(tried) == 1 and not any(_HASHY.search(k) for k in self.code.names(tried[0]))
+            if name in ("SMBConnection", "FTP", "FTP_TLS") and len(call.args) >= 2:
+                return any(uses(a) for a in call.args[1:3])
             if name == "connect" and len(call.args) >= 4:
                 return uses(call.args[3])
         if name == "decode" and _root(call.func) == "jwt" and call.args:
