@@ -755,3 +755,40 @@ def test_more_guessing(code):
 @pytest.mark.parametrize("code", MORE_NOT_GUESSES)
 def test_more_guessing_hard_negatives(code):
     assert sightings(_python(code), ["password-guessing"]) == []
+
+
+EVEN_MORE_FLOODS = [
+    # one HTTP connection, the same request again and again
+    """
+    import http.client
+    conn = http.client.HTTPSConnection("www.example.com", 443)
+    while True:
+        conn.request("GET", "/")
+        conn.getresponse().read()
+    """,
+    # the target from the environment, a range written as int(1e6)
+    """
+    import os, requests
+    for _ in range(int(1e6)):
+        requests.get(os.environ["TARGET_URL"])
+    """,
+]
+
+EVEN_MORE_NOT_FLOODS = [
+    # a crawl whose query follows the loop
+    """
+    import requests
+    for page in range(20000):
+        rows = requests.get("https://api.example.org/v1/items", params={"page": page}).json()
+    """,
+]
+
+
+@pytest.mark.parametrize("code", EVEN_MORE_FLOODS)
+def test_even_more_floods(code):
+    assert sightings(_python(code), ["flood"])
+
+
+@pytest.mark.parametrize("code", EVEN_MORE_NOT_FLOODS)
+def test_even_more_hard_negatives(code):
+    assert sightings(_python(code), ["flood"]) == []

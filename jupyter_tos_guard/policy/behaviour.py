@@ -83,10 +83,17 @@ def host_kind(text: str) -> str | None:
 # --- what calls are ---------------------------------------------------------------------
 
 _HTTP_METHODS = frozenset({"get", "post", "put", "head", "delete", "patch", "options", "request", "fetch"})
-_HTTP_MODULES = frozenset({"requests", "httpx", "aiohttp", "urllib3", "grequests", "cloudscraper", "treq"})
+_HTTP_MODULES = frozenset({"requests", "httpx", "aiohttp", "urllib3", "grequests", "cloudscraper", "treq", "httplib2"})
 _SESSION_MAKERS = frozenset(
-    {"Session", "session", "Client", "AsyncClient", "ClientSession", "PoolManager", "create_scraper", "HTTPSession"}
+    {
+        "Session", "session", "Client", "AsyncClient", "ClientSession", "PoolManager", "create_scraper",
+        "HTTPSession", "HTTPConnection", "HTTPSConnection", "Http", "HTTPConnectionPool", "HTTPSConnectionPool",
+    }
+)  # fmt: skip
+_HOST_CLIENTS = frozenset(
+    {"HTTPConnection", "HTTPSConnection", "HTTPConnectionPool", "HTTPSConnectionPool", "Client", "AsyncClient"}
 )
+_VERBS = frozenset({"GET", "POST", "PUT", "HEAD", "DELETE", "PATCH", "OPTIONS"})
 _SCAPY_SENDS = frozenset({"send", "sendp", "sr", "sr1", "srp", "srp1", "srloop", "srploop", "sendpfast"})
 _SPAWNERS = frozenset({"Thread", "Process", "Timer", "start_new_thread", "start_new", "spawn", "spawn_n"})
 _SUBMITTERS = frozenset({"submit", "apply_async", "run_in_executor", "spawn", "spawn_n", "start_soon"})
@@ -198,6 +205,8 @@ def _target_keys(target: ast.AST) -> Iterator[tuple[str, ast.AST]]:
 
 
 def _constant_number(node: ast.AST) -> float | None:
+    if isinstance(node, ast.Call) and _name(node.func) in ("int", "float") and len(node.args) == 1:
+        node = node.args[0]  # range(int(1e6))
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
         return float(node.value)
     if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.Pow, ast.Add)):
@@ -462,6 +471,10 @@ class _Code:
             return _REMOTE
         if isinstance(node, ast.Call) and _name(node.func) in ("RandIP", "RandIP6", "RandMAC"):
             return _REMOTE  # random hosts: never this machine
+        if (isinstance(node, ast.Call) and _dotted(node.func) in ("os.getenv", "getenv", "os.environ.get")) or (
+            isinstance(node, ast.Subscript) and _dotted(node.value) in ("os.environ", "environ")
+        ):
+            return _REMOTE  # given from outside the code, like argv
         parsed = isinstance(node, ast.Attribute) and (
             (isinstance(node.value, ast.Name) and node.value.id in self.parsed_args)
             or (isinstance(node.value, ast.Call) and _name(node.value.func) in ("parse_args", "parse_known_args"))
@@ -659,11 +672,25 @@ class _Code:
                 ]
                 return True, made or self.all_connects
             if name in _HTTP_METHODS and self.is_session(receiver):
-                if name == "request":
+                first = args[0] if args else None
+                method = isinstance(first, ast.Constant) and str(first.value).upper() in _VERBS
+                if name == "request" and (method or len(args) > 1 and _name(receiver) != "http"):
                     url = _keyword(call, "url") or (args[1] if len(args) > 1 else None)
                 else:
-                    url = _keyword(call, "url") or (args[0] if args else None)
-                return True, [url] if url is not None else []
+                    url = _keyword(call, "url") or first
+                # a client made for one host (HTTPConnection(host), Session(base_url=...)): its host
+                made = [
+                    v
+                    for key in self.names(receiver)
+                    for v in self.values.get(key, [])
+                    if isinstance(v, ast.Call) and _name(v.func) in _HOST_CLIENTS
+                ]
+                hosts = [
+                    _keyword(v, "host", "base_url") or (v.args[0] if v.args else None)
+                    for v in made
+                    if isinstance(v, ast.Call)
+                ]
+                return True, [w for w in (url, *hosts) if w is not None]
         if name in ("urlopen", "urlretrieve", "create_connection", "open_connection") and args:
             return True, [args[0]]
         if name in ("HTTPConnection", "HTTPSConnection") and args:
@@ -812,6 +839,9 @@ class _Reader:
             return False
         if _REMOTE not in kinds and not self.code.handed_in(call, where):
             return False
+        if avoid and _name(call.func) in _HTTP_METHODS:
+            # a request whose query or body follows the loop (page=i): enumerating, not repeating
+            where = [*where, *(kw.value for kw in call.keywords if kw.arg in ("params", "data", "json"))]
         return not (avoid and any(set(self._follows(w)) & avoid for w in where))
 
     def _follows(self, expr: ast.AST) -> Iterator[str]:
