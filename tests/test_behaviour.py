@@ -792,3 +792,32 @@ def test_even_more_floods(code):
 @pytest.mark.parametrize("code", EVEN_MORE_NOT_FLOODS)
 def test_even_more_hard_negatives(code):
     assert sightings(_python(code), ["flood"]) == []
+
+
+def test_python2_with_tabs_and_print_to_a_stream():
+    code = (
+        "import socket, sys\n"
+        "target = sys.argv[1]\n"
+        "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+        "while 1:\n"
+        "\ttry:\n"
+        "            s.sendto('x' * 1024, (target, 80))\n"
+        "\texcept socket.error, e:\n"
+        "\t\tprint >>sys.stderr, 'error', e\n"
+        "\t\traise SystemExit, 'stopped'\n"
+    )
+    (seen,) = sightings(code, ["flood"])
+    assert code.count("\n", 0, seen.start) == 5
+
+
+def test_one_broken_statement_does_not_hide_the_rest():
+    code = (
+        "import socket\n"
+        "def broken(:\n"
+        "    pass\n"
+        "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+        "while True:\n"
+        "    s.sendto(b'x', ('203.0.113.8', 9))\n"
+    )
+    (seen,) = sightings(code, ["flood"])
+    assert code[seen.start : seen.end] == "s.sendto(b'x', ('203.0.113.8', 9))"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -1271,30 +1272,76 @@ class _Reader:
 
 # --- entry points ---------------------------------------------------------------------
 
+_PRINT_TO = re.compile(r"(?m)^([ \t]*)print[ \t]*>>[ \t]*([\w.]+)[ \t]*,[ \t]*(.*?)[ \t]*$")
 _PRINT_STATEMENT = re.compile(r"(?m)^([ \t]*)print\b[ \t]*(?![\s(=.,)\[])(.*?)[ \t]*$")
 _EXCEPT_COMMA = re.compile(r"(?m)^([ \t]*except\b[^\n:]*?),[ \t]*([A-Za-z_]\w*)[ \t]*:")
+_RAISE_COMMA = re.compile(r"(?m)^([ \t]*raise[ \t]+[\w.]+)[ \t]*,[ \t]*(.+?)[ \t]*$")
+_LEADING_TABS = re.compile(r"(?m)^[ \t]*\t[ \t]*")
+_MAX_PIECES = 400  # top-level statements parsed one by one when the whole does not parse
 
 
 def _python2_fixed(code: str) -> str:
-    """Python 2 scripts (print statements, `except E, e:`) read as Python 3, line for line."""
+    """Python 2 scripts read as Python 3, line for line: print statements (also `print >>f,`),
+    `except E, e:`, `raise E, "why"`, indentation that mixes tabs and spaces (a tab is 8)."""
+    code = _PRINT_TO.sub(lambda m: f"{m.group(1)}print({m.group(3)}, file={m.group(2)})", code)
     code = _PRINT_STATEMENT.sub(lambda m: f"{m.group(1)}print({m.group(2)})", code)
-    return _EXCEPT_COMMA.sub(r"\1 as \2:", code)
+    code = _EXCEPT_COMMA.sub(r"\1 as \2:", code)
+    code = _RAISE_COMMA.sub(r"\1(\2)", code)
+    return _LEADING_TABS.sub(lambda m: m.group(0).expandtabs(8), code)
+
+
+_FLAGS = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+_UNPARSABLE = (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError)
+
+
+def _compile(text: str) -> ast.Module | None:
+    try:
+        with warnings.catch_warnings():
+            # the cell's invalid escapes and the like are its author's business, not a log line
+            warnings.simplefilter("ignore")
+            tree = compile(text, "<cell>", "exec", _FLAGS)
+    except _UNPARSABLE:
+        return None
+    return tree if isinstance(tree, ast.Module) else None
+
+
+def _piecewise(code: str) -> ast.Module | None:
+    """The top-level statements that parse, each on its own, when the whole does not (one
+    broken function must not hide the loop beside it). Pieces start at lines that begin in the
+    first column; one that fails is joined to the next (a string or bracket over lines), and
+    given up after a few. Line numbers stay the cell's."""
+    lines = code.splitlines(keepends=True)
+    starts = [i for i, line in enumerate(lines) if line[:1] not in ("", " ", "\t", "\n", "\r", "#", ")", "]", "}")]
+    if not starts or len(starts) > _MAX_PIECES:
+        return None
+    bounds = [*starts, len(lines)]
+    body: list[ast.stmt] = []
+    k = 0
+    while k < len(starts):
+        for reach in range(1, 4):  # this piece alone, or joined to the next one or two
+            end = min(k + reach, len(starts))
+            tree = _compile("".join(lines[bounds[k] : bounds[end]]))
+            if tree is not None:
+                body.extend(ast.increment_lineno(tree, bounds[k]).body)
+                k = end
+                break
+        else:
+            k += 1
+    return ast.Module(body=body, type_ignores=[]) if body else None
 
 
 def parse(code: str) -> ast.Module | None:
-    """The tree of `code`, or None when it is not Python (3, or 2 with prints and old excepts)."""
-    flags = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
-    for text in (code, None):
-        if text is None:
-            if "print" not in code and "except" not in code:
-                return None
-            text = _python2_fixed(code)
-        try:
-            tree = compile(text, "<cell>", "exec", flags)
-        except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
-            continue
-        return tree if isinstance(tree, ast.Module) else None
-    return None
+    """The tree of `code`; Python 2 is read after `_python2_fixed`, and code that still does not
+    parse statement by statement (`_piecewise`); None when nothing of it is Python."""
+    tree = _compile(code)
+    if tree is not None:
+        return tree
+    fixed = _python2_fixed(code)
+    if fixed != code:
+        tree = _compile(fixed)
+        if tree is not None:
+            return tree
+    return _piecewise(fixed)
 
 
 def sightings(code: str, wanted: Iterable[Behaviour] = BEHAVIOURS) -> list[Sighting]:
