@@ -821,3 +821,18 @@ def test_one_broken_statement_does_not_hide_the_rest():
     )
     (seen,) = sightings(code, ["flood"])
     assert code[seen.start : seen.end] == "s.sendto(b'x', ('203.0.113.8', 9))"
+
+
+def test_a_wordlist_written_out_is_a_wordlist_against_a_given_hash():
+    words = ", ".join(f'"w{n}"' for n in range(12))
+    given = f'import hashlib\nleak = "{"a" * 32}"\nfor w in [{words}]:\n    if hashlib.md5(w.encode()).hexdigest() == leak:\n        print(w)\n'
+    assert sightings(given, ["password-guessing"])
+    # ... but against a hash the lesson computed itself, it is a hashing lesson
+    lesson = given.replace(f'leak = "{"a" * 32}"', 'leak = hashlib.md5(b"w7").hexdigest()')
+    assert sightings(lesson, ["password-guessing"]) == []
+
+
+def test_a_lesson_hashing_its_own_secret_is_not_an_attack():
+    words = ", ".join(f'"w{n}"' for n in range(12))
+    code = f'import hashlib\nsecret = "w3"\nleak = hashlib.sha1(secret.encode()).hexdigest()\nfor w in [{words}]:\n    if hashlib.sha1(w.encode()).hexdigest() == leak:\n        print(w)\n'
+    assert sightings(code, ["password-guessing"]) == []

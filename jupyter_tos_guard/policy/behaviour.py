@@ -29,6 +29,7 @@ BEHAVIOURS: tuple[Behaviour, ...] = ("flood", "password-guessing")
 _REMOTE, _LOCAL = "remote", "local"
 _MAX_CALL_DEPTH = 3  # functions followed from a loop body, one inside the other
 _MAX_SIGHTINGS = 20
+_WORDLIST_LITERAL = 10  # strings in a list written out that make it a wordlist
 
 
 @dataclass(frozen=True)
@@ -556,6 +557,9 @@ class _Code:
         memo[id(node)] = found
         return found
 
+    def reads_file(self, node: ast.AST) -> bool:
+        return self._is_file(node)
+
     def _is_file(self, node: ast.AST) -> bool:
         """Whether `node` reads a file, itself or through the names it reads (a file object
         bound by `with open(...) as f`, then f.read().split())."""
@@ -576,7 +580,10 @@ class _Code:
             return found
         memo[id(node)] = False  # a cycle adds nothing
         found = False
-        if isinstance(node, ast.Call):
+        if isinstance(node, (ast.List, ast.Tuple, ast.Set)) and len(node.elts) >= _WORDLIST_LITERAL:
+            # a wordlist written out (the lesson's two guesses are no wordlist)
+            found = all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts)
+        elif isinstance(node, ast.Call):
             name = _name(node.func)
             if name in _COMBINATORS or name in self.generators:
                 found = True
@@ -765,6 +772,7 @@ class _Reader:
         self._callees: dict[int, list[ast.AST]] = {}  # function -> the functions it refers to
         self._sends: dict[int, list[tuple[ast.Call, list[ast.expr]]]] = {}  # function -> its sends
         self._tried: set[tuple[int, frozenset[str]]] = set()  # (function, candidate params) read
+        self._written_out = False  # the candidate loop being read runs over a list written in the code
 
     def add(self, behaviour: Behaviour, node: ast.AST) -> None:
         if len(self.found) < _MAX_SIGHTINGS:
@@ -1037,7 +1045,11 @@ class _Reader:
             if not names and isinstance(loop, (ast.For, ast.AsyncFor)):
                 names = self._cross_product(loop)
             if names:
+                # a list written out in the code, against a hash the code computed itself, is a
+                # lesson about hashing; against a hash it was given, it is a dictionary attack
+                self._written_out = isinstance(loop, (ast.For, ast.AsyncFor)) and self._written_list(loop.iter)
                 self._tries(list(loop.body), names, 0)
+                self._written_out = False
         for call in code.calls:  # pool.map(try_one, candidates)
             if _name(call.func) in _MAPPERS and len(call.args) >= 2 and code.candidates(call.args[1]):
                 worker = call.args[0]
@@ -1172,6 +1184,27 @@ class _Reader:
                 return False
         return any(self.code.names(v) & derived for v in values)
 
+    def _written_list(self, node: ast.AST) -> bool:
+        """The loop runs over a list of strings written in the code (itself, or a name only
+        ever assigned one)."""
+        if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+            return True
+        values = self.code.values.get(node.id, []) if isinstance(node, ast.Name) else []
+        return bool(values) and all(isinstance(v, (ast.List, ast.Tuple, ast.Set)) for v in values)
+
+    def _computed_here(self, side: ast.AST) -> bool:
+        """A hash the code computed itself from its own text (target = sha256(b"x").hexdigest())."""
+        values = [v for key in self.code.names(side) for v in self.code.values.get(key, [])]
+        return bool(values) and all(
+            any(
+                isinstance(c, ast.Call) and (_name(c.func) in _HASHERS or _root(c.func) in _HASH_MODULES)
+                for c in ast.walk(v)
+            )
+            and self.code.target_kind(v) is None  # not of a value given from outside (argv, input)
+            and not self.code.reads_file(v)
+            for v in values
+        )
+
     def _hash_compare(self, node: ast.Compare, derived: set[str], hashed: set[str]) -> bool:
         sides = [node.left, *node.comparators]
         if not all(isinstance(op, (ast.Eq, ast.NotEq, ast.In, ast.NotIn, ast.Is)) for op in node.ops):
@@ -1181,6 +1214,8 @@ class _Reader:
         others += [
             s for s in sides if isinstance(s, ast.Constant) and isinstance(s.value, (str, bytes)) and len(s.value) >= 16
         ]
+        if self._written_out:
+            others = [s for s in others if not self._computed_here(s)]
         return bool(hashing) and bool(others)
 
     def _is_try(self, call: ast.Call, derived: set[str], prompted: bool = False) -> bool:
