@@ -836,3 +836,40 @@ def test_a_lesson_hashing_its_own_secret_is_not_an_attack():
     words = ", ".join(f'"w{n}"' for n in range(12))
     code = f'import hashlib\nsecret = "w3"\nleak = hashlib.sha1(secret.encode()).hexdigest()\nfor w in [{words}]:\n    if hashlib.sha1(w.encode()).hexdigest() == leak:\n        print(w)\n'
     assert sightings(code, ["password-guessing"]) == []
+
+
+FORM_GUESSES = [
+    # an XML-RPC body built with format()
+    """
+    import requests
+    BODY = "<methodCall><methodName>wp.getUsersBlogs</methodName><params><param><value>{}</value></param><param><value><string>password:{}</string></value></param></params></methodCall>"
+    for w in open("wp.txt"):
+        requests.post("https://blog.example.com/xmlrpc.php", data=BODY.format("admin", w.strip()))
+    """,
+    # a helper from another module, named for what it does
+    """
+    from tools import try_login
+    for w in open("rockyou.txt", errors="ignore"):
+        if try_login("admin", w.strip()):
+            break
+    """,
+]
+
+FORM_NOT_GUESSES = [
+    # rows posted as pairs, next to an API secret that is no candidate
+    """
+    import requests
+    for line in open("rows.txt"):
+        requests.post("https://api.example.com/rows", data=[("text", line)], params={"client_secret": KEY})
+    """,
+]
+
+
+@pytest.mark.parametrize("code", FORM_GUESSES)
+def test_form_guessing(code):
+    assert sightings(_python(code), ["password-guessing"])
+
+
+@pytest.mark.parametrize("code", FORM_NOT_GUESSES)
+def test_form_hard_negatives(code):
+    assert sightings(_python(code), ["password-guessing"]) == []

@@ -123,6 +123,7 @@ _PASSWORD_ARGUMENTS = frozenset({"pwd", "password", "passwd", "passphrase", "pas
 _CREATES = re.compile(
     r"(?i)create|add|register|new|insert|set_|update|make|hash|generate|save|store|encrypt|sign_?up|user$"
 )
+_TRY_NAMES = re.compile(r"(?i)login|crack|brute|try_?pass|check_?pass|test_?pass|verify_?pass|try_?key|unlock")
 _HASHY = re.compile(r"(?i)hash|digest|stored")
 _PROMPT_WRITES = frozenset({"write", "sendline", "send_keys", "fill", "type"})
 _PROMPT = re.compile(r"(?i)pass|pwd|\bpin\b")
@@ -766,6 +767,17 @@ class _Code:
         return (number is not None and number >= 10000) or (number is None and self.user_count(count))
 
 
+def _built_text(node: ast.AST) -> bool:
+    """Text put together around values: an f-string, "...".format(...), "..." % x, "..." + x."""
+    if isinstance(node, ast.JoinedStr):
+        return True
+    if isinstance(node, ast.Call) and _name(node.func) == "format" and isinstance(node.func, ast.Attribute):
+        return isinstance(node.func.value, (ast.Constant, ast.Name))
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mod, ast.Add)):
+        return isinstance(node.left, ast.Constant) or isinstance(node.right, ast.Constant)
+    return False
+
+
 def _random_string(call: ast.Call) -> bool:
     """ "".join(random.choice(chars) for _ in range(n)), "".join(random.choices(chars, k=n)):
     a random guess drawn each time round a loop."""
@@ -1295,6 +1307,9 @@ class _Reader:
         if name == "decode" and _root(call.func) == "jwt" and call.args:
             key = call.args[1] if len(call.args) >= 2 else _keyword(call, "key")
             return uses(key) and not uses(call.args[0])
+        if _TRY_NAMES.search(name) and name not in code.defs and any(uses(a) for a in call.args):
+            # a helper of another module named for what it does: try_login(user, word)
+            return not _CREATES.search(name)
         if name in _PROMPT_WRITES and call.args and uses(call.args[0]) and prompted:
             return True  # typed at a password prompt: telnet, pexpect, a browser's password field
         if not _CREATES.search(name):
@@ -1303,7 +1318,9 @@ class _Reader:
                 return True
         if name in _HTTP_METHODS and isinstance(call.func, ast.Attribute) and code.is_session(call.func.value):
             for kw in call.keywords:
-                if kw.arg in ("data", "json", "params", "auth", "content") and self._credential(kw.value, derived):
+                if kw.arg in ("data", "json", "params", "auth", "content") and self._credential(
+                    kw.value, derived, kw.arg == "auth"
+                ):
                     return True
             return False
         if name in ("run", "call", "Popen", "check_output", "check_call", "system", "popen", "getoutput", "spawn"):
@@ -1314,24 +1331,30 @@ class _Reader:
                 return bool(tools & _PASSWORD_TOOLS)
         return False
 
-    def _credential(self, node: ast.AST, derived: set[str], depth: int = 0) -> bool:
-        """A request body or auth that carries a candidate in a password field."""
+    def _credential(self, node: ast.AST, derived: set[str], auth: bool = False, depth: int = 0) -> bool:
+        """A request body or auth that carries a candidate in a password field: a dict's
+        password key, a body built as text around one (f-string, format, %, +), or (`auth`)
+        the password of auth=(user, password) / HTTPBasicAuth(user, password)."""
+        code = self.code
         for sub in _walk(node):
             if isinstance(sub, ast.Dict):
                 for k, v in zip(sub.keys, sub.values, strict=True):
                     if isinstance(k, ast.Constant) and isinstance(k.value, str) and _PASSWORD_FIELD.search(k.value):
-                        if self.code.names(v) & derived:
+                        if code.names(v) & derived:
                             return True
-            elif isinstance(sub, ast.JoinedStr):
-                text = "".join(s for s in _strings(sub))
-                if _PASSWORD_FIELD.search(text) and self.code.names(sub) & derived:
+            elif _built_text(sub):
+                parts = [sub]
+                if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute):  # TEMPLATE.format(...)
+                    parts += code.values.get(_name(sub.func.value), [])
+                text = " ".join(str(c.value) for p in parts for c in _walk(p) if isinstance(c, ast.Constant))
+                if _PASSWORD_FIELD.search(text) and code.names(sub) & derived:
                     return True
-            elif isinstance(sub, ast.Tuple) and len(sub.elts) == 2 and self.code.names(sub.elts[1]) & derived:
-                return True  # auth=(user, password)
-            elif isinstance(sub, ast.Call) and "Auth" in _name(sub.func) and self.code.names(sub) & derived:
+            elif auth and isinstance(sub, ast.Tuple) and len(sub.elts) == 2 and code.names(sub.elts[1]) & derived:
+                return True
+            elif isinstance(sub, ast.Call) and "Auth" in _name(sub.func) and code.names(sub) & derived:
                 return True
         if depth < 2 and isinstance(node, ast.Name):
-            return any(self._credential(v, derived, depth + 1) for v in self.code.values.get(node.id, []))
+            return any(self._credential(v, derived, auth, depth + 1) for v in code.values.get(node.id, []))
         return False
 
 
