@@ -873,3 +873,20 @@ def test_form_guessing(code):
 @pytest.mark.parametrize("code", FORM_NOT_GUESSES)
 def test_form_hard_negatives(code):
     assert sightings(_python(code), ["password-guessing"]) == []
+
+
+def test_a_password_typed_into_a_page():
+    code = _code(
+        """
+        from playwright.sync_api import sync_playwright
+        with sync_playwright() as p:
+            page = p.chromium.launch().new_page()
+            for guess in open("pw.txt"):
+                page.goto("https://app.example.com/login")
+                page.fill("#password", guess.strip())
+                page.click("#go")
+        """
+    )
+    assert sightings(code, ["password-guessing"])
+    # type(x) is the builtin, not typing into a prompt
+    assert sightings("for pw in open('p.txt'):\n    print('password', type(pw))\n", ["password-guessing"]) == []

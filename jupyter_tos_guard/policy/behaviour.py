@@ -1310,8 +1310,12 @@ class _Reader:
         if _TRY_NAMES.search(name) and name not in code.defs and any(uses(a) for a in call.args):
             # a helper of another module named for what it does: try_login(user, word)
             return not _CREATES.search(name)
-        if name in _PROMPT_WRITES and call.args and uses(call.args[0]) and prompted:
-            return True  # typed at a password prompt: telnet, pexpect, a browser's password field
+        if name in _PROMPT_WRITES and prompted and isinstance(call.func, ast.Attribute):
+            # typed at a password prompt: telnet, pexpect, a browser's field (fill(selector, text))
+            typed = (
+                call.args[1] if name in ("fill", "type") and len(call.args) > 1 else call.args[0] if call.args else None
+            )
+            return uses(typed)
         if not _CREATES.search(name):
             # any other API that takes the candidate as its password (a vault, a database, a share)
             if any(kw.arg in _PASSWORD_ARGUMENTS and uses(kw.value) for kw in call.keywords):
