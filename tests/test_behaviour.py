@@ -890,3 +890,36 @@ def test_a_password_typed_into_a_page():
     assert sightings(code, ["password-guessing"])
     # type(x) is the builtin, not typing into a prompt
     assert sightings("for pw in open('p.txt'):\n    print('password', type(pw))\n", ["password-guessing"]) == []
+
+
+PACED = [
+    # frames from a camera streamed to a server
+    """
+    import cv2, socket, pickle
+    cap = cv2.VideoCapture(0)
+    s = socket.socket()
+    s.connect(("192.168.1.20", 8485))
+    while True:
+        ok, frame = cap.read()
+        s.sendall(pickle.dumps(frame))
+    """,
+    # a game client sending its state each frame
+    """
+    import pygame, socket
+    clock = pygame.time.Clock()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    while True:
+        sock.sendto(b"state", ("game.example.net", 5000))
+        clock.tick(60)
+    """,
+]
+
+
+@pytest.mark.parametrize("code", PACED)
+def test_loops_paced_by_a_device_or_a_frame_rate(code):
+    assert sightings(_python(code), ["flood"]) == []
+
+
+def test_a_response_read_does_not_pace_a_flood():
+    code = "import urllib.request\nwhile True:\n    urllib.request.urlopen('https://www.example.com/').read()\n"
+    assert sightings(code, ["flood"])

@@ -102,7 +102,22 @@ _SUBMITTERS = frozenset({"submit", "apply_async", "run_in_executor", "spawn", "s
 _TASK_MAKERS = frozenset({"create_task", "ensure_future", "run_coroutine_threadsafe"})
 _MAPPERS = frozenset({"map", "imap", "imap_unordered", "starmap", "map_async", "starmap_async"})
 # calls a loop waits on: a person, the peer's answer, a client, a file, a GUI's events
-_PACERS = frozenset({"input", "raw_input", "getpass", "recv", "recvfrom", "recv_into", "accept", "readline", "select"})
+_PACERS = frozenset(
+    {
+        "input",
+        "raw_input",
+        "getpass",
+        "recv",
+        "recvfrom",
+        "recv_into",
+        "accept",
+        "readline",
+        "select",
+        "tick",
+        "waitKey",
+    }
+)
+_RESPONSES = frozenset({"urlopen", "get", "post", "put", "head", "request", "getresponse", "send"})
 _CLOCKS = frozenset({"time", "monotonic", "perf_counter", "now", "utcnow", "time_ns"})
 _FILE_READERS = frozenset({"open", "read_text", "readlines", "read_csv", "read_table", "input", "fdopen"})
 _COMBINATORS = frozenset({"product", "permutations", "combinations", "combinations_with_replacement"})
@@ -980,11 +995,15 @@ class _Reader:
             stack.extend((child, own_path) for child in _children(node))
         return False
 
-    @staticmethod
-    def _paces(call: ast.Call) -> bool:
+    def _paces(self, call: ast.Call) -> bool:
         name = _name(call.func)
         if name in _PACERS:
             return True  # paced by a person typing, the other side answering, a file or events
+        if name == "read" and isinstance(call.func, ast.Attribute):
+            # a camera, a serial port, a sensor: read at their pace (not a response's body)
+            source = call.func.value
+            made = [source, *(v for key in self.code.names(source) for v in self.code.values.get(key, []))]
+            return not any(isinstance(m, ast.Call) and _name(m.func) in _RESPONSES for m in made)
         if name in ("get", "get_nowait") and isinstance(call.func, ast.Attribute) and not call.args:
             return "queue" in _dotted(call.func.value).lower() or _dotted(call.func.value) in ("q", "jobs", "tasks")
         if name == "sleep" and call.args:
