@@ -923,3 +923,34 @@ def test_loops_paced_by_a_device_or_a_frame_rate(code):
 def test_a_response_read_does_not_pace_a_flood():
     code = "import urllib.request\nwhile True:\n    urllib.request.urlopen('https://www.example.com/').read()\n"
     assert sightings(code, ["flood"])
+
+
+def test_a_mail_bomb_is_a_flood():
+    code = _code(
+        """
+        import smtplib
+        victim = input("address: ")
+        server = smtplib.SMTP("smtp.example.com", 587)
+        server.login(USER, PASSWORD)
+        for _ in range(int(input("how many: "))):
+            server.sendmail(USER, victim, "Subject: hi\\n\\nhi")
+        """
+    )
+    assert sightings(code, ["flood"])
+    newsletter = "import smtplib\ns = smtplib.SMTP('smtp.example.com')\nfor to in open('list.txt'):\n    s.sendmail(ME, to, MSG)\n"
+    assert sightings(newsletter, ["flood"]) == []
+
+
+def test_a_hash_updated_with_each_candidate():
+    code = _code(
+        """
+        import hashlib
+        target = open("hash.txt").read().strip()
+        for word in open("words.txt"):
+            h = hashlib.new("sha1")
+            h.update(word.strip().encode())
+            if h.hexdigest() == target:
+                print(word)
+        """
+    )
+    assert sightings(code, ["password-guessing"])

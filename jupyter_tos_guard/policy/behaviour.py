@@ -745,6 +745,15 @@ class _Code:
                     if isinstance(v, ast.Call)
                 ]
                 return True, [w for w in (url, *hosts) if w is not None]
+        if name in ("sendmail", "send_message") and isinstance(func, ast.Attribute):
+            # mail through a server the code connected to: the server is the target it loads
+            servers = [
+                v.args[0]
+                for key in self.names(func.value)
+                for v in self.values.get(key, [])
+                if isinstance(v, ast.Call) and _name(v.func) in ("SMTP", "SMTP_SSL") and v.args
+            ]
+            return bool(servers), servers
         if name in ("urlopen", "urlretrieve", "create_connection", "open_connection") and args:
             return True, [args[0]]
         if name in ("HTTPConnection", "HTTPSConnection") and args:
@@ -1216,6 +1225,13 @@ class _Reader:
                     self._hash_of(node.value, derived) or self.code.names(node.value) & out
                 ):
                     out |= {k for t in node.targets for k, _ in _target_keys(t)}
+                elif (  # h = hashlib.new("md5"); h.update(word.encode()): h holds its hash
+                    isinstance(node, ast.Call)
+                    and _name(node.func) == "update"
+                    and isinstance(node.func, ast.Attribute)
+                    and any(self.code.names(a) & derived for a in node.args)
+                ):
+                    out |= {k for k, _ in _target_keys(node.func.value)}
         return out
 
     def _hash_of(self, node: ast.AST, derived: set[str]) -> bool:

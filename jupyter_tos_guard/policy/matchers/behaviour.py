@@ -31,7 +31,7 @@ from .base import Index, Kind
 # map. Loops count as statements only (`for` in a comment's English is no loop), and password
 # tools only inside a string (`!unzip data.zip` is a shell line, not an argv being built).
 _SEND = (
-    r"\.(?:sendto|sendall|send|connect|connect_ex)\s*\(|\b(?:requests|httpx|aiohttp|urllib3|grequests|cloudscraper)\b"
+    r"\.(?:sendto|sendall|send|connect|connect_ex|sendmail|send_message)\s*\(|\b(?:requests|httpx|aiohttp|urllib3|grequests|cloudscraper)\b"
     r"|\b(?:urlopen|create_connection|open_connection|HTTPS?Connection)\s*\(|\b(?:sendp?|sr1?|srp1?|srloop|sendpfast)\s*\("
 )
 _LOOP = (
