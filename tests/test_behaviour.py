@@ -954,3 +954,21 @@ def test_a_hash_updated_with_each_candidate():
         """
     )
     assert sightings(code, ["password-guessing"])
+
+
+def test_a_target_handed_on_by_a_loop_is_read_focused(engine):
+    # the for-loop over getopt's pairs is no assignment the focused reading follows: the
+    # prefilter's match starts at sys.argv so that it is kept
+    code = _code(
+        """
+        import sys, getopt, socket
+        opts, rest = getopt.getopt(sys.argv[1:], "h:")
+        for flag, value in opts:
+            if flag == "-h":
+                host = value
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        while True:
+            s.sendto(b"x" * 512, (host, 53))
+        """
+    )
+    assert engine.evaluate(code).hit("t.flood") is not None

@@ -53,16 +53,26 @@ _SOURCE = (
 )
 
 
-def _either(a: str, b: str) -> str:
-    """Both kinds of sign, in either order: one greedy match from the first sign of either
-    kind to the last (so the focused reading keeps every line between, the call that gives a
-    worker its target included)."""
-    return f"(?s)(?:{a}).*(?:{b})(?:.*(?:{a}|{b}))?|(?:{b}).*(?:{a})(?:.*(?:{a}|{b}))?"
+# Where a flood's target or a guesser's candidates come from, when written before both signs:
+# the match then starts there, so the focused reading keeps the lines that hand them on (a
+# `for o, v in getopt(...)` loop, a `with open(...)` block), which name-following alone does
+# not reach.
+_TARGETS = r"\bsys\.argv\b|\b(?:raw_)?input\s*\(|\badd_argument\s*\(|\bgetopt\b|\benviron\b|\bgetenv\s*\("
+_WORDS = r"\bopen\s*\(|\breadlines?\b|\bread_text\b|\bstdin\b|\bfileinput\b"
+
+
+def _either(a: str, b: str, before: str) -> str:
+    """Both kinds of sign, in either order: one greedy match from the first sign of either kind
+    (or of `before`, when it comes first) to the last, so the focused reading keeps every line
+    between, the call that gives a worker its target included."""
+    head = f"(?:(?:{before}).*)?"
+    tail = f"(?:.*(?:{a}|{b}))?"
+    return f"(?s){head}(?:(?:{a}).*(?:{b})|(?:{b}).*(?:{a})){tail}"
 
 
 PATTERNS: dict[str, str] = {
-    "flood": f"{_either(_SEND, _LOOP)}|{_SELF_LOOPING}",
-    "password-guessing": _either(_TRY, _SOURCE),
+    "flood": f"{_either(_SEND, _LOOP, _TARGETS)}|{_SELF_LOOPING}",
+    "password-guessing": _either(_TRY, _SOURCE, _WORDS),
 }
 
 
