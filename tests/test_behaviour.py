@@ -972,3 +972,17 @@ def test_a_target_handed_on_by_a_loop_is_read_focused(engine):
         """
     )
     assert engine.evaluate(code).hit("t.flood") is not None
+
+
+def test_long_polling_is_a_conversation_not_a_flood():
+    code = _code(
+        """
+        import requests
+        offset = 0
+        while True:
+            r = requests.get("https://api.telegram.org/botTOKEN/getUpdates", params={"offset": offset, "timeout": 30})
+            for update in r.json()["result"]:
+                offset = update["update_id"] + 1
+        """
+    )
+    assert sightings(code, ["flood"]) == []

@@ -1033,6 +1033,29 @@ class _Reader:
                     out += self.remote_sends(list(loop.body), avoid | self._loop_vars(loop))
         return out
 
+    def _answers(self, loop: ast.While | ast.For | ast.AsyncFor) -> set[str]:
+        """Names the loop's body assigns from what a send returned (r = requests.get(...),
+        offset = r.json()[...] + 1), a few steps on."""
+        binds: list[tuple[list[ast.expr], ast.expr]] = []
+        for stmt in loop.body:
+            for n in _walk(stmt):
+                if isinstance(n, ast.Assign):
+                    binds.append((n.targets, n.value))
+                elif isinstance(n, ast.AugAssign):
+                    binds.append(([n.target], n.value))
+                elif isinstance(n, (ast.For, ast.AsyncFor)):  # for update in r.json()["result"]
+                    binds.append(([n.target], n.iter))
+        answers: set[str] = set()
+        for _ in range(3):
+            before = len(answers)
+            for targets, value in binds:
+                replied = any(isinstance(c, ast.Call) and self.code.send_target(c)[0] for c in _walk(value))
+                if replied or self.code.names(value) & answers:
+                    answers |= {k for t in targets for k, _ in _target_keys(t)}
+            if len(answers) == before:
+                break
+        return answers
+
     def _loop_vars(self, loop: ast.AST) -> set[str]:
         if isinstance(loop, (ast.For, ast.AsyncFor)):
             return {k for k, _ in _target_keys(loop.target)}
@@ -1063,6 +1086,9 @@ class _Reader:
         for loop in code.loops:
             avoid = self._loop_vars(loop)
             if self._endless(loop):
+                # a request that carries what the last answer said (long polling's offset, the
+                # next page's URL) is a conversation, not a flood
+                avoid = avoid | self._answers(loop)
                 for call in self.remote_sends(list(loop.body), avoid):
                     self.add("flood", call)
                 continue
