@@ -986,3 +986,18 @@ def test_long_polling_is_a_conversation_not_a_flood():
         """
     )
     assert sightings(code, ["flood"]) == []
+
+
+def test_a_pool_given_a_hundred_thousand_jobs_floods():
+    code = _code(
+        """
+        from multiprocessing.dummy import Pool
+        import requests
+        def once(_):
+            requests.get("https://victim.example.org/")
+        Pool(200).map(once, range(100000))
+        """
+    )
+    assert sightings(code, ["flood"])
+    # a few hundred one-shot jobs are a burst, not a flood
+    assert sightings(code.replace("100000", "300"), ["flood"]) == []

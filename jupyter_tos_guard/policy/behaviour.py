@@ -1061,6 +1061,13 @@ class _Reader:
             return {k for k, _ in _target_keys(loop.target)}
         return set()
 
+    def _huge(self, it: ast.AST) -> bool:
+        """range(N) with N of 10,000 or more: as many jobs as a loop without end sends."""
+        if isinstance(it, ast.Call) and _name(it.func) == "range" and it.args:
+            bound = self.code.count(it.args[0] if len(it.args) == 1 else it.args[1])
+            return bound is not None and bound >= 10000
+        return False
+
     def _spawn_count_big(self, it: ast.AST) -> bool:
         if isinstance(it, ast.Call) and _name(it.func) == "range" and it.args:
             bound_node = it.args[0] if len(it.args) == 1 else it.args[1]
@@ -1111,16 +1118,19 @@ class _Reader:
                     avoid = {k for k, _ in _target_keys(gen.target)}
                     element = [comp.key, comp.value] if isinstance(comp, ast.DictComp) else [comp.elt]
                     spawns = [s for s in self._spawns(element) if not self.code.names(s) & avoid]
-                    for call in self.repeated_sends(list(spawns), avoid):
+                    # tens of thousands of jobs need not repeat each: the count is the flood
+                    sends = self.remote_sends if self._huge(gen.iter) else self.repeated_sends
+                    for call in sends(list(spawns), avoid):
                         self.add("flood", call)
         for call in code.calls:
             name = _name(call.func)
             if name in _MAPPERS and len(call.args) >= 2 and self._spawn_count_big(call.args[1]):
-                for sent in self.repeated_sends([call.args[0]], set()):
+                sends = self.remote_sends if self._huge(call.args[1]) else self.repeated_sends
+                for sent in sends([call.args[0]], set()):
                     self.add("flood", sent)
             elif code.endless_send(call):
-                sends, where = code.send_target(call)
-                if sends and _REMOTE in [code.target_kind(w) for w in where]:
+                sending, where = code.send_target(call)
+                if sending and _REMOTE in [code.target_kind(w) for w in where]:
                     self.add("flood", call)
 
     # -- password guessing --------------------------------------------------------------
