@@ -1001,3 +1001,19 @@ def test_a_pool_given_a_hundred_thousand_jobs_floods():
     assert sightings(code, ["flood"])
     # a few hundred one-shot jobs are a burst, not a flood
     assert sightings(code.replace("100000", "300"), ["flood"]) == []
+
+
+def test_dict_updates_and_the_builtin_hash_are_no_password_hashes():
+    code = _code(
+        """
+        seen = set()
+        def names():
+            for line in open("names.txt"):
+                yield line.strip()
+        for n in names():
+            seen.update(n.split())
+            if hash(n) == TARGET or n in seen:
+                print(n)
+        """
+    )
+    assert sightings(code, ["password-guessing"]) == []

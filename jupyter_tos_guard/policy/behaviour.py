@@ -1266,9 +1266,18 @@ class _Reader:
                     and _name(node.func) == "update"
                     and isinstance(node.func, ast.Attribute)
                     and any(self.code.names(a) & derived for a in node.args)
+                    and self._hasher(node.func.value)
                 ):
                     out |= {k for k, _ in _target_keys(node.func.value)}
         return out
+
+    def _hasher(self, node: ast.AST) -> bool:
+        """A hash object (hashlib.new(...), sha256(), hmac.new(...)), not a dict or a set."""
+        made = [node, *(v for key in self.code.names(node) for v in self.code.values.get(key, []))]
+        return any(
+            isinstance(m, ast.Call) and (_root(m.func) in _HASH_MODULES or _name(m.func) in _HASHERS - {"hash"})
+            for m in made
+        )
 
     def _hash_of(self, node: ast.AST, derived: set[str]) -> bool:
         """Whether `node` computes a hash of a candidate (not of a file's content)."""
@@ -1279,6 +1288,8 @@ class _Reader:
             root = _root(sub.func)
             if name not in _HASHERS and root not in _HASH_MODULES:
                 continue
+            if isinstance(sub.func, ast.Name) and sub.func.id == "hash":
+                continue  # the builtin hash() of a dict key, no password hash
             if name in ("hexdigest", "digest") and isinstance(sub.func, ast.Attribute):
                 inner = sub.func.value
                 if isinstance(inner, ast.Call) and self._hash_args(inner, derived):
