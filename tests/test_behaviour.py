@@ -16,7 +16,8 @@ from jupyter_tos_guard.policy import Engine, PolicyError, load_texts
 from jupyter_tos_guard.policy.behaviour import host_kind, parse, sightings
 from jupyter_tos_guard.policy.cell import split_cell
 from jupyter_tos_guard.policy.matchers import KINDS
-from jupyter_tos_guard.policy.matchers.behaviour import PATTERNS, BehaviourMatcher
+from jupyter_tos_guard.policy.matchers.behaviour import SIGNS, BehaviourMatcher
+from jupyter_tos_guard.policy.matchers.regex import RegexMatcher
 
 
 def _code(text: str) -> str:
@@ -582,13 +583,20 @@ def test_cells_without_both_signs_stay_on_the_fast_path(engine, code):
     assert not engine.needs_analysis(code)
 
 
-def test_the_prefilter_patterns_need_both_kinds_of_sign():
-    import re2
+def test_the_prefilter_needs_both_kinds_of_sign(engine):
+    assert engine.needs_analysis("import requests\nwhile True:\n    pass\n")
+    assert not engine.needs_analysis("while True:\n    pass\n")
+    assert not engine.needs_analysis("import requests\nrequests.get(u)\n")
+    # a place-only sign (where targets come from) is no reason to read a cell
+    assert not engine.needs_analysis("import sys\nwhile True:\n    print(sys.argv)\n")
+    # ... unless something is hidden there, where signs may be decoded
+    assert engine.needs_analysis("import base64\nexec(base64.b64decode(s))\nwhile True:\n    pass\n")
 
-    flood = re2.compile(PATTERNS["flood"])
-    assert flood.search("import requests\nwhile True:\n    pass\n")
-    assert not flood.search("while True:\n    pass\n")
-    assert not flood.search("import requests\nrequests.get(u)\n")
+
+def test_a_kind_can_require_several_of_its_patterns_together():
+    assert [len(SIGNS[b][0]) for b in ("flood", "password-guessing")] == [2, 2]
+    assert KINDS["behaviour"].patterns_required(BehaviourMatcher("flood")) == 2
+    assert KINDS["regex"].patterns_required(RegexMatcher("x")) == 0  # any one, as before
 
 
 def test_a_cell_with_the_signs_but_no_structure_is_read_quickly(engine):

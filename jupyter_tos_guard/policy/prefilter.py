@@ -238,6 +238,7 @@ class Prefilter:
         needles: dict[str, set[tuple[bool, bool]]],
         patterns: list[tuple[int, int, str]],
         needed: dict[int, int],
+        together: dict[tuple[int, int], list[int]] | None = None,
     ) -> None:
         self.needles: dict[str, NeedleBounds] = {text: frozenset(bounds) for text, bounds in needles.items()}
         self.needle_regex = _needle_regex(self.needles)
@@ -245,6 +246,8 @@ class Prefilter:
         self.patterns = [(rule, ordinal, compile_re2(pattern)) for rule, ordinal, pattern in patterns]
         self.pattern_finders = [spans.finder(rx) for _, _, rx in self.patterns]
         self.patterns_needed = needed
+        # (rule, matcher) -> indexes into `patterns` that must all hit (Kind.patterns_required)
+        self.together = together or {}
         self.pattern_set: Any = None  # the patterns alone, for text the scan did not read
         if patterns:
             options = re2.Options()
@@ -311,7 +314,11 @@ class Prefilter:
             joined = join_continuations(code)
             if joined is not code and not hits:
                 hits = self.pattern_set.Match(joined) or []
-            if hits and self.patterns_needed and not (_HIDING in kinds or (_SINK in kinds and _ASSEMBLY in kinds)):
+            plain = not (_HIDING in kinds or (_SINK in kinds and _ASSEMBLY in kinds))
+            if hits and self.together and plain:
+                # a matcher that needs several signs together: its signs are no reason alone
+                hits = self._together(hits)
+            if hits and self.patterns_needed and plain:
                 # with nothing decoded or assembled, the readers see the cell's own text: a rule
                 # that needs more of its regexes than hit here cannot hold, so its hits are no
                 # reason to read the cell (a `wget ... https://` line alone is no download-and-run)
@@ -325,6 +332,16 @@ class Prefilter:
                 if joined is not code:
                     places.append(WHOLE)  # positions in the joined text differ: analyze the whole cell
         return worth
+
+    def _together(self, hits: list[int]) -> list[int]:
+        """The pattern hits, less those of matchers that need patterns that did not hit."""
+        hit = set(hits)
+        keep = []
+        for i in hits:
+            needs = self.together.get(self.patterns[i][:2])
+            if needs is None or hit.issuperset(needs):
+                keep.append(i)
+        return keep
 
     def _possible(self, hits: list[int]) -> list[int]:
         """The pattern hits (indexes into `self.patterns`) of rules that could still hold."""

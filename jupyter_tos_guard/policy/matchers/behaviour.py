@@ -1,12 +1,11 @@
 """`behaviour: flood` or `behaviour: password-guessing`: what Python code does, read from its
 syntax tree (see `policy/behaviour.py`), whatever its names.
 
-Parsing is the costly part, so a cell reaches it only past two gates: the prefilter's pattern
-for the behaviour (the calls it needs and a loop or workers, in either order), and the same
-pattern over the text evidence, which is parsed once for every behaviour matcher of the policy.
-The prefilter pattern runs from the first sign to the last, so the focused reading keeps every
-line between them (or reads the cell whole when they are far apart): the loop and the function
-it calls are read together.
+Parsing is the costly part, so a cell reaches it only past two gates: the prefilter, where a
+behaviour's signs are separate patterns that must all hit (`patterns_required`: a call that
+sends and a loop or workers; a call that tries or hashes and a loop), and the same signs over
+the text evidence, which is parsed once for every behaviour matcher of the policy. A further
+pattern (where targets or words come from) only adds places for the focused reading to keep.
 """
 
 from __future__ import annotations
@@ -38,9 +37,9 @@ _LOOP = (
     r"(?m:^[ \t]*while\b)|\bfor\b[^\n]*\b(?:range|count|cycle)\s*\("
     r"|\b(?:Thread|Process|ThreadPoolExecutor|ProcessPoolExecutor|Pool|start_new_thread|create_task|ensure_future"
     r"|gather|spawn|submit)\s*\("
+    # a scapy call that loops by itself (both signs in one): srloop(p), send(p, loop=1), count=
+    r"|\bsrp?loop\s*\(|\b(?:sendp?|sr1?|srp1?)\s*\([^\n]*\b(?:loop\s*=\s*(?:1|True)\b|count\s*=)"
 )
-# a scapy call that loops by itself: srloop(p), send(p, loop=1), sendp(p, count=10**6)
-_SELF_LOOPING = r"\bsrp?loop\s*\(|\b(?:sendp?|sr1?|srp1?)\s*\([^\n]*\b(?:loop\s*=\s*(?:1|True)\b|count\s*=)"
 _TRY = (
     r"\b(?:pwd|password|passwd|passphrase)\s*=|\.(?:setpassword|decrypt|load_key|login|pass_|authenticate|verify"
     r"|checkpw|unlock)\s*\(|hexdigest|\.digest\s*\(|\bhashlib\b|\bcrypt\b|\bjwt\.decode\b"
@@ -53,26 +52,16 @@ _SOURCE = (
 )
 
 
-# Where a flood's target or a guesser's candidates come from, when written before both signs:
-# the match then starts there, so the focused reading keeps the lines that hand them on (a
-# `for o, v in getopt(...)` loop, a `with open(...)` block), which name-following alone does
-# not reach.
+# Where a flood's target or a guesser's words come from: places for the focused reading to
+# keep (a `for o, v in getopt(...)` loop, a `with open(...)` block), which name-following alone
+# does not reach; never a reason to read a cell.
 _TARGETS = r"\bsys\.argv\b|\b(?:raw_)?input\s*\(|\badd_argument\s*\(|\bgetopt\b|\benviron\b|\bgetenv\s*\("
 _WORDS = r"\bopen\s*\(|\breadlines?\b|\bread_text\b|\bstdin\b|\bfileinput\b"
 
-
-def _either(a: str, b: str, before: str) -> str:
-    """Both kinds of sign, in either order: one greedy match from the first sign of either kind
-    (or of `before`, when it comes first) to the last, so the focused reading keeps every line
-    between, the call that gives a worker its target included."""
-    head = f"(?:(?:{before}).*)?"
-    tail = f"(?:.*(?:{a}|{b}))?"
-    return f"(?s){head}(?:(?:{a}).*(?:{b})|(?:{b}).*(?:{a})){tail}"
-
-
-PATTERNS: dict[str, str] = {
-    "flood": f"{_either(_SEND, _LOOP, _TARGETS)}|{_SELF_LOOPING}",
-    "password-guessing": _either(_TRY, _SOURCE, _WORDS),
+# behaviour -> (the signs that must all be there, then places only)
+SIGNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "flood": ((_SEND, _LOOP), (_TARGETS,)),
+    "password-guessing": ((_TRY, _SOURCE), (_WORDS,)),
 }
 
 
@@ -93,19 +82,19 @@ class BehaviourIndex(Index[BehaviourMatcher]):
 
     def __init__(self) -> None:
         self.by_behaviour: dict[str, list[tuple[int, BehaviourMatcher]]] = defaultdict(list)
-        self.gates: list[tuple[analysis.Behaviour, Any]] = []
+        self.gates: list[tuple[analysis.Behaviour, list[Any]]] = []
 
     def add(self, rule: int, matcher: BehaviourMatcher) -> None:
         self.by_behaviour[matcher.behaviour].append((rule, matcher))
 
     def build(self) -> None:
-        self.gates = [(b, compile_re2(PATTERNS[b])) for b in analysis.BEHAVIOURS if b in self.by_behaviour]
+        self.gates = [(b, [compile_re2(p) for p in SIGNS[b][0]]) for b in analysis.BEHAVIOURS if b in self.by_behaviour]
 
     def match(self, ev: Evidence, found: FoundMap) -> None:
         if "python" not in ev.via or not self.gates:
             return  # shell text, strings, URLs: not code the analysis reads
         text = ev.value
-        wanted = [b for b, gate in self.gates if gate.search(text) is not None]
+        wanted = [b for b, signs in self.gates if all(sign.search(text) is not None for sign in signs)]
         if not wanted:
             return
         for seen in analysis.sightings(text, wanted):
@@ -130,7 +119,11 @@ class BehaviourKind(Kind[BehaviourMatcher]):
         return BehaviourMatcher(text)  # type: ignore[arg-type]
 
     def patterns(self, matcher: BehaviourMatcher) -> Iterable[str]:
-        return [PATTERNS[matcher.behaviour]]
+        required, places = SIGNS[matcher.behaviour]
+        return [*required, *places]
+
+    def patterns_required(self, matcher: BehaviourMatcher) -> int:
+        return len(SIGNS[matcher.behaviour][0])
 
     def index(self, words: TextWords) -> BehaviourIndex:
         return BehaviourIndex()
