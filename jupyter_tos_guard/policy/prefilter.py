@@ -315,8 +315,10 @@ class Prefilter:
             if joined is not code and not hits:
                 hits = self.pattern_set.Match(joined) or []
             plain = not (_HIDING in kinds or (_SINK in kinds and _ASSEMBLY in kinds))
-            if hits and self.together and plain:
-                # a matcher that needs several signs together: its signs are no reason alone
+            if hits and self.together and _HIDING not in kinds:
+                # a matcher that needs several signs together: its signs are no reason alone.
+                # Only decoding or exec can add code the scan did not see; a shell command
+                # assembled for a sink adds none
                 hits = self._together(hits)
             if hits and self.patterns_needed and plain:
                 # with nothing decoded or assembled, the readers see the cell's own text: a rule
