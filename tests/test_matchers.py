@@ -692,7 +692,9 @@ def test_a_registered_kind_reports_a_bad_value_with_file_and_line(port_kind):
         load_texts([("ports.yaml", text)])
     assert [str(p) for p in err.value.problems] == ["ports.yaml:9:15: port '99999' must be a number from 1 to 65535"]
     # and the loader offers it among the kinds
-    assert one_load_problem("version: 1\nrules:\n  - id: x\n    match: [{}]\n").endswith("regex, literal, port")
+    assert one_load_problem("version: 1\nrules:\n  - id: x\n    match: [{}]\n").endswith(
+        "regex, literal, behaviour, port"
+    )
 
 
 def one_load_problem(text: str) -> str:

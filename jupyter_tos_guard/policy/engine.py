@@ -79,6 +79,7 @@ class CompiledPolicy:
         needles: dict[str, set[tuple[bool, bool]]] = defaultdict(set)
         patterns: list[tuple[int, int, str]] = []
         needed: dict[int, int] = {}
+        together: dict[tuple[int, int], list[int]] = {}  # matcher -> the patterns it needs all of
         for idx, rule in enumerate(self.rules):
             if rule.unless:
                 self.unless[idx] = [compile_re2(p) for p in rule.unless]
@@ -89,6 +90,9 @@ class CompiledPolicy:
                     needles[text.lower()].add((left, right))
                 own = [(idx, ordinal, p) for p in kind.patterns(m)]
                 if own:
+                    required = kind.patterns_required(m)
+                    if required > 1:
+                        together[(idx, ordinal)] = list(range(len(patterns), len(patterns) + required))
                     patterns.extend(own)
                     by_pattern += 1
                 index = self.indexes.get(m.kind)
@@ -102,7 +106,7 @@ class CompiledPolicy:
         for index in self.indexes.values():
             index.build()
         self.words.build()
-        self.prefilter = Prefilter(needles, patterns, needed)
+        self.prefilter = Prefilter(needles, patterns, needed, together)
         # the shared words first: a text's fixed words are listed before its patterns' finds
         consumers: list[Any] = [self.words] if self.words else []
         self.dispatch = Dispatch(consumers + [self.indexes[k] for k in self.kinds if k in self.indexes])

@@ -270,6 +270,7 @@ class Prefilter:
         needles: dict[str, set[tuple[bool, bool]]],
         patterns: list[tuple[int, int, str]],
         needed: dict[int, int],
+        together: dict[tuple[int, int], list[int]] | None = None,
     ) -> None:
         self.needles: dict[str, NeedleBounds] = {text: frozenset(bounds) for text, bounds in needles.items()}
         self.needle_regex = _needle_regex(self.needles)
@@ -277,6 +278,8 @@ class Prefilter:
         self.patterns = [(rule, ordinal, compile_re2(pattern)) for rule, ordinal, pattern in patterns]
         self.pattern_finders = [spans.finder(rx) for _, _, rx in self.patterns]
         self.patterns_needed = needed
+        # (rule, matcher) -> indexes into `patterns` that must all hit (Kind.patterns_required)
+        self.together = together or {}
         self.pattern_set: Any = None  # the patterns alone, for text the scan did not read
         if patterns:
             options = re2.Options()
@@ -330,14 +333,16 @@ class Prefilter:
             # they are glued into a word (`$P$Q`, found above) or hold a name (a needle, above)
             kinds.discard(_SINK)
         # something decoded or assembled for the readers to rebuild
-        rebuilt = False
+        rebuilt = decoded = False
         if _HIDING in kinds or (_SINK in kinds and _ASSEMBLY in kinds):
-            hiding = _starts(_FOCUS_HIDING, _FIND_HIDING, raw) if _HIDING in kinds else []
+            signs = _starts(_FOCUS_HIDING, _FIND_HIDING, raw) if _HIDING in kinds else []
+            hiding = [p for p in signs if not _in_data(code, p, p + 1)]
             # (a sink fed by hiding is followed from it)
             sinks = list(_live_sinks(code, raw)) if _SINK in kinds and _ASSEMBLY in kinds else []
-            kept = [p for p in hiding + sinks if not _in_data(code, p, p + 1)]
+            kept = hiding + [p for p in sinks if not _in_data(code, p, p + 1)]
             # a hiding sign with no place of its own is one read as a whole cell (_FOCUS_HIDING)
-            rebuilt = bool(kept) or (_HIDING in kinds and not hiding)
+            decoded = bool(hiding) or (_HIDING in kinds and not signs)
+            rebuilt = bool(kept) or decoded
             if rebuilt:
                 worth = True
                 if places is None:
@@ -349,6 +354,11 @@ class Prefilter:
             joined = join_continuations(code)
             if joined is not code and not hits:
                 hits = self.pattern_set.Match(joined) or []
+            if hits and self.together and not decoded:
+                # a matcher that needs several signs together: its signs are no reason alone.
+                # Only decoding or exec can add code the scan did not see; a shell command
+                # assembled for a sink adds none
+                hits = self._together(hits)
             if hits and self.patterns_needed and not rebuilt:
                 # with nothing decoded or assembled, the readers see the cell's own text: a rule
                 # that needs more of its regexes than hit here cannot hold, so its hits are no
@@ -363,6 +373,16 @@ class Prefilter:
                 if joined is not code:
                     places.append(WHOLE)  # positions in the joined text differ: analyze the whole cell
         return worth
+
+    def _together(self, hits: list[int]) -> list[int]:
+        """The pattern hits, less those of matchers that need patterns that did not hit."""
+        hit = set(hits)
+        keep = []
+        for i in hits:
+            needs = self.together.get(self.patterns[i][:2])
+            if needs is None or hit.issuperset(needs):
+                keep.append(i)
+        return keep
 
     def _possible(self, hits: list[int]) -> list[int]:
         """The pattern hits (indexes into `self.patterns`) of rules that could still hold."""

@@ -9,7 +9,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from . import command, domain, literal, package, regex, repo, url
+from . import behaviour, command, domain, literal, package, regex, repo, url
 from .base import Excuse, Index, Kind, Needle, check_name_glob, is_name_glob
 
 
@@ -59,6 +59,7 @@ _BUILT_IN: tuple[Kind[Any], ...] = (
     domain.KIND,
     regex.KIND,
     literal.KIND,
+    behaviour.KIND,
 )
 KINDS = Registry(_BUILT_IN)
 

@@ -87,6 +87,13 @@ class Kind(ABC, Generic[M]):
         with nothing hidden cannot hold there, so they weigh less than needles."""
         return ()
 
+    def patterns_required(self, matcher: M) -> int:
+        """How many of `patterns(matcher)`, from the first, must all hit for the matcher to
+        hold in a cell with nothing hidden (0 or 1: any one). Each is a cheap sign on its own,
+        where one pattern requiring them all together would cost the prefilter's automaton far
+        more states; patterns past these are places to read, never a reason to."""
+        return 0
+
     @abstractmethod
     def index(self, words: TextWords) -> Index[M]:
         """An empty index for a policy's matchers of this kind. `words` is the text-word
