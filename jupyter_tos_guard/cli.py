@@ -10,6 +10,8 @@ from pathlib import Path
 
 from .policy import Engine, PolicyError, load_policy
 from .policy.loader import default_policy_texts, load_texts, parse_layer, read_sources
+from .policy.matchers.regex import RegexMatcher
+from .policy.patterns import line_end_hint
 from .policy.ruletests import run_rule_tests
 from .policy.verdict import Verdict
 
@@ -87,6 +89,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
             for source, _ in texts:
                 print(f"{source}: OK")
             print(f"{len(policy.rules)} rules in force")
+            ours = {source for source, _ in texts}
+            for rule in policy.rules:
+                if rule.origin is None or rule.origin.source not in ours:
+                    continue
+                for matcher in rule.matchers:
+                    hint = line_end_hint(matcher.regex) if isinstance(matcher, RegexMatcher) else None
+                    if hint:  # a warning, not a problem: the pattern runs, perhaps not as meant
+                        print(f"{rule.origin.source}:{rule.origin.line}: warning: rule {rule.id}: {hint}")
         except PolicyError as err:
             ours = {source for source, _ in texts}
             problems.extend(p for p in err.problems if p.source in ours)

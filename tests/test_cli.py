@@ -264,6 +264,54 @@ def test_validate_good_files_layered_in_order(tmp_path, capsys):
     assert f"{first}: OK" in out and f"{second}: OK" in out
 
 
+def test_validate_warns_of_a_dollar_meant_as_a_line_end(tmp_path, capsys):
+    """RE2's `$` is the end of the text a regex reads (a whole cell): a pattern that means a line's
+    end misses every line but the last. Validate says so, and still passes the file."""
+    policy = tmp_path / "site.yaml"
+    policy.write_text(
+        textwrap.dedent(
+            """\
+        version: 1
+        rules:
+          - id: site.login
+            category: mining
+            title: Short login flags
+            action: warn
+            message: Not here.
+            match:
+              - regex: '-u\\s+\\S+\\s+-p\\s+x([ \\t]|$)'
+          - id: site.fine
+            category: mining
+            title: Fine
+            action: warn
+            message: Not here.
+            match:
+              - regex: '(?m)^\\s*sitetool\\b.*$'
+              - regex: '--coin(\\s|$)'
+        """
+        )
+    )
+    code, out, _ = cli(capsys, "validate", str(policy))
+    assert code == 0, out
+    warnings = [line for line in out.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and warnings[0].startswith(f"{policy}:3: warning: rule site.login: '$' in pattern")
+    assert "(?m)" in warnings[0]
+
+
+def test_no_default_regex_means_a_line_end_by_dollar():
+    from jupyter_tos_guard.policy import load_policy
+    from jupyter_tos_guard.policy.matchers.regex import RegexMatcher
+    from jupyter_tos_guard.policy.patterns import line_end_hint
+
+    hints = [
+        (rule.id, m.regex)
+        for rule in load_policy().rules
+        for m in rule.matchers
+        if isinstance(m, RegexMatcher) and line_end_hint(m.regex)
+    ]
+    assert hints == []
+
+
 def test_validate_lists_every_problem_exit_1(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(
