@@ -332,7 +332,8 @@ class Guard:
         metrics.CHECKED.labels(surface=request.surface).inc()
         engine = self.engine
         parts = _parts(request)
-        quick = self._prefiltered(request, engine, parts)
+        prelude = self._prelude(request)
+        quick = self._prefiltered(request, engine, parts, prelude)
         if quick is not None:  # nothing to read deeply (pasted data, a long plain module)
             return self._remember(request, self._decide(request, engine, quick))
         job = Job(
@@ -342,7 +343,7 @@ class Guard:
             parts,
             _context(request),
             _languages(request),
-            self._prelude(request),
+            prelude,
         )
         try:
             results = await self.worker.run(job, self.config.check_timeout)
@@ -354,13 +355,14 @@ class Guard:
             verdicts = [rebuild(engine.policy, r) for r in results]
         return self._remember(request, self._decide(request, engine, verdicts))
 
-    def _prefiltered(self, request: Request, engine: Engine, parts: tuple[str, ...]) -> list[Verdict] | None:
+    def _prefiltered(
+        self, request: Request, engine: Engine, parts: tuple[str, ...], prelude: str
+    ) -> list[Verdict] | None:
         """The verdicts when the engine's first pass settles every part here, else None. Up to
         INLINE_PREFILTER_CHARS the pass runs on the event loop (a few ms per MB): handing a cell
         that needs no deep reading to the worker costs more (pickling, the pipe, its copy)."""
         if sum(map(len, parts)) > INLINE_PREFILTER_CHARS:
             return None
-        prelude = self._prelude(request)
         verdicts = []
         for n, (part, context) in enumerate(zip(parts, _contexts(request), strict=True)):
             verdict = engine.prefiltered(part, context, prelude=prelude if n == 0 else "")

@@ -52,10 +52,12 @@ _CD = re.compile(r"""^[ \t]*%cd[ \t]+(['"]?)([^\s'";]+)\1|\bchdir\s*\(\s*(['"])(
 MAX_FILES = 8  # per cell: a cell naming hundreds of files is read for the first few
 
 
-def named_files(code: str) -> list[str]:
-    """Paths (as written, relative or absolute) of files the cell would run."""
+def named_files(code: str, words: frozenset[str] | None = None) -> list[str]:
+    """Paths (as written, relative or absolute) of files the cell would run (`words`: what
+    `_words_in(code)` gives, when the caller has it already)."""
     found: list[str] = []
-    words = _words_in(code)
+    if words is None:
+        words = _words_in(code)
     # Each pattern only where the words it needs are in the cell: Python's `re` tries these at
     # every position, ~20 ms apiece over a megabyte of pasted data, on the server's event loop
     for m in _gated(_RUN, code, words, "%run"):
@@ -134,7 +136,8 @@ def read_files(code: str, cwd: str | Callable[[], str | None] | None, max_bytes:
     `cwd` (or what calling it returns: asked only when the cell names a file). Notebooks give
     their code cells. Missing, unreadable, binary or oversized files are left out: an import
     of `numpy` names no file beside the notebook."""
-    names = named_files(code)
+    words = _words_in(code)
+    names = named_files(code, words)
     if not names:
         return ()
     if callable(cwd):
@@ -142,7 +145,7 @@ def read_files(code: str, cwd: str | Callable[[], str | None] | None, max_bytes:
     if cwd is None:
         return ()
     # the kernel's directory, and those the cell changes to before it names a file
-    moves = _gated(_CD, code, _words_in(code), "%cd", "chdir")
+    moves = _gated(_CD, code, words, "%cd", "chdir")
     dirs = [Path(cwd)] + [Path(cwd) / os.path.expanduser(m.group(2) or m.group(4)) for m in moves]
     out: list[tuple[str, str]] = []
     for name in names:

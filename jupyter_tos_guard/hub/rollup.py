@@ -120,23 +120,24 @@ def _upsert(conn: Any, table: Table, rows: list[dict[str, Any]], keys: Sequence[
     conn.execute(stmt, rows)
 
 
+def _combo_columns(combo: Combo, key: str) -> dict[str, Any]:
+    """A rollup row's columns for one kind of verdict (`key`: its `combo_key`)."""
+    action, event, surface, categories, rules = combo
+    return {
+        "combo": key,
+        "action": action,
+        "event": event,
+        "surface": surface,
+        "categories": categories,
+        "rules": rules,
+    }
+
+
 def _rows(counts: dict[tuple[int, Combo], int]) -> list[dict[str, Any]]:
-    out = []
-    for (hour, combo), n in sorted(counts.items(), key=lambda kv: (kv[0][0], combo_key(kv[0][1]))):
-        action, event, surface, categories, rules = combo
-        out.append(
-            {
-                "hour": hour,
-                "combo": combo_key(combo),
-                "action": action,
-                "event": event,
-                "surface": surface,
-                "categories": categories,
-                "rules": rules,
-                "verdicts": n,
-            }
-        )
-    return out
+    return [
+        {"hour": hour, **_combo_columns(combo, combo_key(combo)), "verdicts": n}
+        for (hour, combo), n in sorted(counts.items(), key=lambda kv: (kv[0][0], combo_key(kv[0][1])))
+    ]
 
 
 def _span_rows(hours: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -217,24 +218,10 @@ def _user_tag_rows(counts: dict[tuple[str, str, int, int, str], list[int]]) -> l
 
 def _group_rows(counts: dict[tuple[str, int, int, Combo], int]) -> list[dict[str, Any]]:
     keys = {combo: combo_key(combo) for _, _, _, combo in counts}
-    out = []
-    for (group, span, period, combo), n in sorted(counts.items(), key=lambda kv: (*kv[0][:3], keys[kv[0][3]])):
-        action, event, surface, categories, rules = combo
-        out.append(
-            {
-                "group_name": group,
-                "span": span,
-                "period": period,
-                "combo": keys[combo],
-                "action": action,
-                "event": event,
-                "surface": surface,
-                "categories": categories,
-                "rules": rules,
-                "verdicts": n,
-            }
-        )
-    return out
+    return [
+        {"group_name": group, "span": span, "period": period, **_combo_columns(combo, keys[combo]), "verdicts": n}
+        for (group, span, period, combo), n in sorted(counts.items(), key=lambda kv: (*kv[0][:3], keys[kv[0][3]]))
+    ]
 
 
 def subtract(conn: Any, where: ColumnElement[bool]) -> None:

@@ -122,9 +122,7 @@ _DEQUOTE = str.maketrans("", "", "'\"\\")
 
 def _starts(pattern: Any, find: spans.Finder, data: str | bytes) -> list[int]:
     """Where `pattern` matches in `data` (bytes: through the span finder; str: the public API)."""
-    if isinstance(data, bytes):
-        return [start for start, _ in spans.spans(find, data)]
-    return [m.start() for m in pattern.finditer(data)]
+    return [start for start, _ in _spans(pattern, find, data)]
 
 
 def _spans(pattern: Any, find: spans.Finder, data: str | bytes) -> Iterable[tuple[int, int]]:
