@@ -756,7 +756,7 @@ def run_dashboard(args: argparse.Namespace, workdir: Path) -> list[str]:
     }
     lines.append(
         f"dashboard over {total:,} stored verdicts ({kind}); one page view = page of "
-        f"{args.page} + counts by action and category (of at most the newest 50,000 matches) + "
+        f"{args.page} + counts by action and category (every match from the rollups; a user filter: the newest 50,000) + "
         "filter suggestions; first run, then median of 3:"
     )
     worst = 0.0

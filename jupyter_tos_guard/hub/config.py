@@ -246,9 +246,10 @@ class TosGuardHubService(Configurable):
     summary_cap = Int(
         50_000,
         config=True,
-        help="""The counts by action and category on the verdicts page cover at most this many
-        of the newest matching verdicts (the page then says so), which keeps every page view
-        fast on a large table. Exports are not capped by this.""",
+        help="""With a user or server filter, the counts by action and category on the
+        verdicts page cover at most this many of the newest matching verdicts (the page then
+        says so), which keeps every page view fast on a large table. Other filters are counted
+        in full from the rollups. Exports are not capped by this.""",
     )
 
     export_limit = Int(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import sqlite3
 import time as _time
@@ -383,6 +384,28 @@ class Summary:
     capped: bool = False  # counted over the newest `total` matches only
 
 
+@dataclass
+class _Counts:
+    """A `Summary` being counted: a verdict's action, and each of its space-separated categories."""
+
+    total: int = 0
+    by_action: dict[str, int] = field(default_factory=dict)
+    by_category: dict[str, int] = field(default_factory=dict)
+
+    def add(self, action: str | None, categories: str | None, n: int) -> None:
+        self.total += n
+        key = str(action)
+        self.by_action[key] = self.by_action.get(key, 0) + n
+        for c in (categories or "").split():
+            self.by_category[c] = self.by_category.get(c, 0) + n
+
+    def summary(self, capped: bool = False) -> Summary:
+        def ranked(d: dict[str, int]) -> dict[str, int]:
+            return dict(sorted(d.items(), key=lambda kv: (-kv[1], kv[0])))
+
+        return Summary(self.total, ranked(self.by_action), ranked(self.by_category), capped=capped)
+
+
 # --- the store ---------------------------------------------------------------------------------
 
 
@@ -667,16 +690,21 @@ class Store:
             sent += len(page)
             after = page[-1]["id"]
 
-    def summary(self, filters: Filters, cap: int = 50_000) -> Summary:
-        """Counts by action and by category of the matching verdicts: of all of them when
-        there are at most `cap`, else of the newest `cap` (`capped`), so that any filter
-        answers in bounded time whatever the size of the table."""
+    def summary(self, filters: Filters, cap: int = 50_000, use_rollup: bool = True) -> Summary:
+        """Counts by action and by category of the matching verdicts.
+
+        Every match is counted, from the rollups (`rollup.py`: the window's whole weeks, days and
+        hours, and its partial edges from the raw table), when they can answer the filter: a
+        count of raw rows would read a heap row per match, seconds for a rule or group filter
+        over a large table before it is in memory. A filter they cannot answer (a user, a
+        server) reads the raw table: all of its matches when there are at most `cap`, else the
+        newest `cap` (`capped`), so that any filter answers in bounded time."""
+        if use_rollup and rollup.serves(filters):
+            return self._summary_from_rollups(filters)
         only_time = (filters.since is not None or filters.until is not None) and not (
             filters.tags or filters.user or filters.action or filters.event or filters.server_name
         )
-        by_action: dict[str, int] = {}
-        by_category: dict[str, int] = {}
-        n = 0
+        counts = _Counts()
         capped = False
         with self.engine.connect() as conn:
             # with a tag filter and `since`, only the window's part of the tag index (see
@@ -685,20 +713,32 @@ class Store:
             # a time window alone: walk the time index, not the whole table by id
             q = q.order_by(Verdict.time.desc() if only_time else order.desc()).limit(cap + 1)
             for action, categories in conn.execute(q):
-                if n == cap:
+                if counts.total == cap:
                     capped = True
                     break
-                n += 1
-                key = str(action)
-                by_action[key] = by_action.get(key, 0) + 1
-                for c in (categories or "").split():
-                    by_category[c] = by_category.get(c, 0) + 1
-        return Summary(
-            n,
-            dict(sorted(by_action.items(), key=lambda kv: -kv[1])),
-            dict(sorted(by_category.items(), key=lambda kv: -kv[1])),
-            capped=capped,
-        )
+                counts.add(action, categories, 1)
+        return counts.summary(capped)
+
+    def _summary_from_rollups(self, filters: Filters) -> Summary:
+        counts = _Counts()
+        with self.engine.connect() as conn:
+            since, until = filters.since, filters.until
+            if since is None or until is None:
+                # the stored verdicts' first and last time (two walks of the time index)
+                first = conn.execute(select(func.min(Verdict.time))).scalar()
+                if first is None:
+                    return counts.summary()
+                last = float(conn.execute(select(func.max(Verdict.time))).scalar_one())
+                since = first if since is None else since
+                until = math.nextafter(last, math.inf) if until is None else until
+            if since < until:
+                # one bucket holding the whole window, on the edges of the rollups' weeks
+                start = rollup.hour_of(since, rollup.WEEK) * rollup.WEEK
+                bucket = (rollup.hour_of(until, rollup.WEEK) + 1) * rollup.WEEK - start
+                window = dataclasses.replace(filters, since=since, until=until)
+                for _, action, _, categories, _, n in self._activity_parts(conn, window, start, bucket, True):
+                    counts.add(action, categories, n)
+        return counts.summary()
 
     @staticmethod
     def _row_dict(row: Any) -> dict[str, Any]:
@@ -1232,19 +1272,10 @@ class Store:
         out = Activity(start=start, bucket=bucket, since=filters.since, until=filters.until)
         rules: dict[str, int] = {}
         # the periods whose edges are edges of the chart's buckets
-        sizes = [z for z in rollup.sizes_for(filters) if bucket % z == 0 and start % z == 0 and start <= filters.since]
         with self.engine.connect() as conn:
-            if use_rollup and sizes:
-                periods, raw = rollup.cover(filters.since, filters.until, sizes)
-                parts: list[tuple[int, str | None, str, str, str, int]] = []
-                for size, first, end in periods:
-                    parts += rollup.counts(conn, filters, size, first, end, int(start), int(bucket))
-                for since, until in raw:
-                    edge = dataclasses.replace(filters, since=float(since), until=float(until))
-                    parts += self._raw_activity(conn, edge, start, bucket, head=until < filters.until)
-            else:
-                parts = self._raw_activity(conn, filters, start, bucket)
-            for i, action, ev, categories, rule_text, count in parts:
+            for i, action, ev, categories, rule_text, count in self._activity_parts(
+                conn, filters, start, bucket, use_rollup
+            ):
                 out.total += count
                 series = str(action or ev)  # engine and policy errors have no action
                 by = out.by_action.setdefault(series, {})
@@ -1256,6 +1287,24 @@ class Store:
                     rules[r] = rules.get(r, 0) + count
         out.top_rules = sorted(rules.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
         return out
+
+    def _activity_parts(
+        self, conn: Any, filters: Filters, start: float, bucket: float, use_rollup: bool
+    ) -> list[tuple[int, str | None, str, str, str, int]]:
+        """(bucket, action, event, categories, rules, count) of a time window's matches: see
+        `activity`."""
+        assert filters.since is not None and filters.until is not None
+        sizes = [z for z in rollup.sizes_for(filters) if bucket % z == 0 and start % z == 0 and start <= filters.since]
+        if not (use_rollup and sizes):
+            return self._raw_activity(conn, filters, start, bucket)
+        periods, raw = rollup.cover(filters.since, filters.until, sizes)
+        parts: list[tuple[int, str | None, str, str, str, int]] = []
+        for size, first, end in periods:
+            parts += rollup.counts(conn, filters, size, first, end, int(start), int(bucket))
+        for since, until in raw:
+            edge = dataclasses.replace(filters, since=float(since), until=float(until))
+            parts += self._raw_activity(conn, edge, start, bucket, head=until < filters.until)
+        return parts
 
     def _raw_activity(
         self, conn: Any, filters: Filters, start: float, bucket: float, head: bool = False

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from jupyter_tos_guard.hub import rollup
 from jupyter_tos_guard.hub.charts import pick_bucket
-from jupyter_tos_guard.hub.db import Filters, IngestItem, Store
+from jupyter_tos_guard.hub.db import Filters, IngestItem, Store, Summary
 from jupyter_tos_guard.hub.models import VerdictHour
 
 HOUR = 3600.0
@@ -221,6 +221,27 @@ def test_the_rollup_gives_the_raw_numbers_for_every_filter_and_window(store: Sto
             f"WHERE t.kind = 'group' AND t.value = 'tutors' AND v.time >= {T0 + DAY!r} AND v.time < {T0 + 8 * DAY!r}"
         ).scalar_one()
     assert store.activity(window, T0 + DAY, DAY).total == n > 0
+
+
+def test_the_summary_counts_every_match_from_the_rollups(store: Store) -> None:
+    """The verdicts page's counts by action and category: from the rollups for every filter
+    they serve, with and without a time window, equal to a count of every raw match."""
+    rng = random.Random(7)
+    ingest(store, verdicts(rng, 2000, 15))
+    windows: list[tuple[float | None, float | None]] = [(None, None), (T0 + DAY + 0.5, None), (None, T0 + 5 * DAY)]
+    checked = 0
+    for since, until in windows + WINDOWS[:4]:
+        for filters in FILTERS:
+            window = dataclasses.replace(filters, since=since, until=until)
+            fast = store.summary(window, cap=10)
+            raw = store.summary(window, cap=10**9, use_rollup=False)
+            if rollup.serves(filters):
+                assert fast == raw, (filters, since, until)
+                checked += fast.total > 10  # more than the cap, counted all the same
+            else:
+                assert fast.capped == (raw.total > 10)
+    assert checked > 20
+    assert store.summary(Filters(since=T0 + 30 * DAY)) == store.summary(Filters(user="nobody")) == Summary(0)
 
 
 def test_hours_are_exact_at_their_edges() -> None:
