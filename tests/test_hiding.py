@@ -42,6 +42,22 @@ TRICKS = {
     "int.to_bytes": "import os\nos.system(int("
     + str(int.from_bytes(f"./{RUN}".encode(), "big"))
     + f").to_bytes({len(RUN) + 2}, 'big').decode())",
+    "xor codes": "import os\nos.system(''.join(chr(c ^ 7) for c in ["
+    + ",".join(str(ord(ch) ^ 7) for ch in f"./{RUN}")
+    + "]))",
+    "shifted ord": "import os\nos.system(''.join(chr(ord(ch) - 1) for ch in "
+    + repr("".join(chr(ord(ch) + 1) for ch in f"./{RUN}"))
+    + "))",
+    "lambda in map": "import os\nkey = 5\nos.system(''.join(map(lambda c: chr(c ^ key), ["
+    + ",".join(str(ord(ch) ^ 5) for ch in f"./{RUN}")
+    + "])))",
+    "bytes of codes": "import os\nos.system(bytes([" + ",".join(str(b) for b in f"./{RUN}".encode()) + "]).decode())",
+    "bytes of xor": "import os\nos.system(bytes(b ^ 1 for b in "
+    + repr(bytes(b ^ 1 for b in f"./{RUN}".encode()))
+    + ").decode())",
+    "binascii.a2b_base64": "import os, binascii\nos.system(binascii.a2b_base64("
+    + repr(base64.b64encode(f"./{RUN}".encode()).decode())
+    + ").decode())",
     # sinks reached by name
     "vars(os)": f"import os\nvars(os)['system']('./{RUN}')",
     "os.__dict__": f"import os\nos.__dict__['system']('./{RUN}')",
@@ -60,6 +76,7 @@ TRICKS = {
     "${t%X}": "!t=xmrigX; ./${t%X} --config=c.json",
     "${t:1}": "!t=Axmrig; ./${t:1} --config=c.json",
     "${t/a/b}": "!t=xmRig; ./${t/R/r} --config=c.json",
+    "base32 -d | sh": "!echo " + base64.b32encode(f"./{RUN}".encode()).decode() + " | base32 -d | sh",
 }
 
 TWINS = {
@@ -71,6 +88,9 @@ TWINS = {
     "slice": "import os\nc = 'ls -la'\nos.system(c[0:])",
     "map chr": "import os\nos.system(''.join(map(chr, [108, 115])))",
     "zlib + base64": "import zlib\nprint(zlib.decompress(zlib.compress(b'hello')))",
+    "xor codes": "import os\nos.system(''.join(chr(c ^ 7) for c in [107, 116]))",
+    "bytes of codes": "import os\nos.system(bytes([108, 115]).decode())",
+    "base32 -d | sh": "!echo " + base64.b32encode(b"ls -la").decode() + " | base32 -d | sh",
     "translate": "print('abc'.translate(str.maketrans('abc', 'xyz')))",
     "int.to_bytes": "import os\nheader = (1024).to_bytes(4, byteorder='little')\nos.system('ls -la')",
     "vars(os)": "import os\nprint(vars(os)['sep'])",

@@ -610,6 +610,8 @@ def _decode_pipeline(echo: shell.SimpleCommand, nxt: shell.SimpleCommand) -> tup
     try:
         if nxt.name in ("base64", "openssl") and _B64_PIPE.search(f"{nxt.name} {nxt.arg_text}"):
             return base64.b64decode(payload + "=" * (-len(payload) % 4)).decode("utf-8", "replace"), "base64"
+        if nxt.name == "base32" and _B64_PIPE.search(f"base64 {nxt.arg_text}"):
+            return base64.b32decode(payload + "=" * (-len(payload) % 8)).decode("utf-8", "replace"), "base32"
         if nxt.name == "xxd" and "-r" in nxt.arg_text:
             return binascii.unhexlify(re.sub(r"\s", "", payload)).decode("utf-8", "replace"), "hex"
         if nxt.name == "rev":

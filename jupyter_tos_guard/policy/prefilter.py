@@ -34,16 +34,18 @@ NeedleBounds = frozenset[tuple[bool, bool]]
 # A sink alone cannot run a name the cell never spells out, and assembly alone runs nothing;
 # only the combination, or any hiding, needs the full analysis.
 _HIDING_PATTERNS = (
-    r"(?i:b64decode|b32decode|b16decode|b85decode|a85decode|decodebytes|fromhex|unhexlify|a2b_hex"
+    r"(?i:b64decode|b32decode|b16decode|b85decode|a85decode|decodebytes|fromhex|unhexlify|a2b_hex|a2b_base64"
     r"|rot_?13|__import__|import_module|\bmarshal\b|(?:zlib|gzip|bz2|lzma)\.decompress)",
     r"\.translate\s*\(|\bmaketrans\b|\bvars\s*\(|__dict__\s*\[|\.__add__\s*\(",  # tables, sinks by name
     r"\.to_bytes\s*\(",  # a command written as one big number
+    # ... or as byte values: bytes([46, 47, ...]), bytes(b ^ 1 for b in ...)
+    r"\bbyte(?:s|array)\s*\(\s*(?:[\[(]\s*(?:\d|0x)|[^()\n]*\bfor\b)",
     # a shell program word that is a glob or has braces: ./xmr*, ./[x]mrig, ./xm{r,}ig
     r"(?m:^[ \t]*!!?[ \t]*(?:[\w.~/-]*/)?[\w.-]*(?:\*|\[[^\]\s]+\]|\{[^}\s]*,[^}\s]*\})[\w.*-]*(?:\s|$))",
     r"(?m:^[ \t]*(?:-exec|-execdir)\b|\bfind\b[^\n]*-exec(?:dir)?\s+\{\})",
     r"\$\{[A-Za-z_]\w*(?:%|#|:-?\d|/)",  # ${t%X}, ${t:1}, ${t/a/b}: a name rebuilt by the shell
     # shell decoders and codec names; bare "base64"/"xxd" also occur by chance inside base64 data
-    r"(?i:\bbase64\s+(?:-\w*[dD]|--decode)|[\"']base_?64[\"']|\bxxd\b|\bopenssl\s+(?:enc|base64))",
+    r"(?i:\bbase(?:64|32)\s+(?:-\w*[dD]|--decode)|[\"']base_?64[\"']|\bxxd\b|\bopenssl\s+(?:enc|base64))",
     r"\[::-1\]",
     r"(?:^|[^\w.])(?:chr|exec|eval|compile|getattr)\s*\(",
     r"(?:\"\"|'')\s*\.join\s*\(",  # ''.join(...): a separator would show in the name

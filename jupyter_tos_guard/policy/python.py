@@ -147,6 +147,19 @@ _SHELL_FUNCS = {
 }
 _EXEC_FUNCS = {"exec", "eval", "compile", "execfile"}
 _SINKS = _SHELL_FUNCS | _EXEC_FUNCS | {"__import__", "import_module", "run_line_magic", "run_cell_magic"}
+_CHAR_CODES = frozenset({"chr"})
+_ARITHMETIC: dict[type[ast.operator], Callable[[int, int], int]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Mod: operator.mod,
+    ast.FloorDiv: operator.floordiv,
+    ast.BitXor: operator.xor,
+    ast.BitAnd: operator.and_,
+    ast.BitOr: operator.or_,
+    ast.LShift: operator.lshift,
+    ast.RShift: operator.rshift,
+}
 _B64 = {
     "b64decode": base64.b64decode,
     "standard_b64decode": base64.b64decode,
@@ -157,6 +170,7 @@ _B64 = {
     "b16decode": base64.b16decode,
     "b85decode": base64.b85decode,
     "a85decode": base64.a85decode,
+    "a2b_base64": binascii.a2b_base64,
 }
 
 
@@ -467,6 +481,15 @@ class _Analyzer:
                 ints = [_int(e) for e in sequence.elts]
                 if all(i is not None and 0 <= i < 256 for i in ints):
                     return bytes(ints).decode("latin-1"), frozenset({"bytes"})  # type: ignore[arg-type]
+            if isinstance(sequence, (ast.GeneratorExp, ast.ListComp)) and len(sequence.generators) == 1:
+                gen = sequence.generators[0]  # bytes(c ^ 7 for c in [...])
+                walked = self.sequence(gen.iter, depth) if isinstance(gen.target, ast.Name) and not gen.ifs else None
+                if walked is None:
+                    return None
+                assert isinstance(gen.target, ast.Name)
+                codes = [self.arithmetic(sequence.elt, gen.target.id, item, depth) for item in walked]
+                if all(c is not None and 0 <= c < 256 for c in codes):
+                    return bytes(codes).decode("latin-1"), _CHAR_CODES  # type: ignore[arg-type]
             return None
         if name in ("str", "strip", "lower", "upper", "lstrip", "rstrip") and isinstance(
             node.func, ast.Attribute | ast.Name
@@ -549,6 +572,9 @@ class _Analyzer:
             receiver, name = _call_name(node.func)
             if name == "map" and not receiver and len(node.args) == 2:  # map(chr, [120, 109, ...])
                 fn, seq = node.args
+                if isinstance(fn, ast.Lambda) and len(fn.args.args) == 1 and not fn.args.vararg:
+                    # map(lambda c: chr(c ^ 7), [...]): the codes worked out, one by one
+                    return self.char_codes(fn.body, fn.args.args[0].arg, seq, depth)
                 if isinstance(fn, ast.Name) and fn.id == "chr" and isinstance(seq, (ast.List, ast.Tuple)):
                     codes = [_int(e) for e in seq.elts]
                     chars = [chr(v) for v in codes if v is not None and 0 <= v < 0x110000]
@@ -566,21 +592,77 @@ class _Analyzer:
             return None if any(i is None for i in items) else items  # type: ignore[return-value]
         if isinstance(node, (ast.GeneratorExp, ast.ListComp)) and len(node.generators) == 1:
             gen = node.generators[0]
+            if isinstance(gen.target, ast.Name) and not gen.ifs and isinstance(node.elt, ast.Call):
+                # chr(c), chr(c ^ 7), chr(ord(ch) - 3) for each c of a literal sequence
+                return self.char_codes(node.elt, gen.target.id, gen.iter, depth)
             if isinstance(gen.target, ast.Name) and isinstance(gen.iter, (ast.List, ast.Tuple)) and not gen.ifs:
                 elt = node.elt
-                values = [_int(e) for e in gen.iter.elts]
-                if (
-                    isinstance(elt, ast.Call)
-                    and _call_name(elt.func) == ("", "chr")
-                    and all(v is not None for v in values)
-                ):
-                    return [(chr(v), frozenset({"chr"})) for v in values if v is not None and 0 <= v < 0x110000]
                 folded = [self.fold(e, depth + 1) for e in gen.iter.elts]
                 if isinstance(elt, ast.Name) and elt.id == gen.target.id and all(folded):
                     return folded  # type: ignore[return-value]
             return None
         whole = self.fold(node, depth + 1)
         return [(c, whole[1]) for c in whole[0]] if whole else None
+
+    def char_codes(self, call: ast.AST, var: str, seq: ast.AST, depth: int) -> list[tuple[str, frozenset[str]]] | None:
+        """`chr(<arithmetic on var>)` for each item of a literal sequence (ints, or the
+        characters of a string for `ord(var)`): XOR and shifted codes, worked out."""
+        if not (isinstance(call, ast.Call) and _call_name(call.func) == ("", "chr") and len(call.args) == 1):
+            return None
+        items = self.sequence(seq, depth)
+        if items is None:
+            return None
+        out = []
+        for item in items:
+            code = self.arithmetic(call.args[0], var, item, depth)
+            if code is None or not 0 <= code < 0x110000:
+                return None
+            out.append((chr(code), _CHAR_CODES))
+        return out
+
+    def sequence(self, node: ast.AST, depth: int) -> list[int | str] | None:
+        """The items of a literal sequence a comprehension walks: ints of a list, tuple or bytes
+        literal; characters of a string."""
+        if isinstance(node, (ast.List, ast.Tuple)):
+            ints = [_int(e) for e in node.elts]
+            return None if any(i is None for i in ints) else ints  # type: ignore[return-value]
+        if isinstance(node, ast.Constant) and isinstance(node.value, bytes):
+            return list(node.value)
+        folded = self.fold(node, depth + 1)
+        return list(folded[0]) if folded is not None else None
+
+    def arithmetic(self, node: ast.AST, var: str, item: int | str, depth: int) -> int | None:
+        """An integer expression of the comprehension's variable and constants."""
+        if depth > 40:
+            return None
+        if isinstance(node, ast.Name):
+            if node.id == var:
+                return item if isinstance(item, int) else None
+            value = self.lookup(node.id, self.pos.span(node)[0])  # key = 7 earlier in the cell
+            return int(value) if value is not None and value.isascii() and value.isdigit() else None
+        if isinstance(node, ast.Call) and _call_name(node.func) == ("", "ord") and len(node.args) == 1:
+            arg = node.args[0]
+            if isinstance(arg, ast.Name) and arg.id == var and isinstance(item, str):
+                return ord(item)
+            return None
+        if isinstance(node, ast.BinOp):
+            op = _ARITHMETIC.get(type(node.op))
+            left = self.arithmetic(node.left, var, item, depth + 1)
+            right = self.arithmetic(node.right, var, item, depth + 1)
+            if op is None or left is None or right is None:
+                return None
+            if isinstance(node.op, (ast.LShift, ast.RShift)) and not 0 <= right <= 64:
+                return None
+            if isinstance(node.op, (ast.Mod, ast.FloorDiv)) and right == 0:
+                return None
+            result = op(left, right)
+            return result if abs(result) < 1 << 40 else None
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd, ast.Invert)):
+            inner = self.arithmetic(node.operand, var, item, depth + 1)
+            if inner is None:
+                return None
+            return -inner if isinstance(node.op, ast.USub) else ~inner if isinstance(node.op, ast.Invert) else inner
+        return _int(node)
 
     def decode(
         self, arg: ast.AST, depth: int, fn: Callable[[str], bytes], how: str
