@@ -22,7 +22,7 @@ from .python import Derived, PythonFacts, analyze, latest_before, strip_comments
 from .windows import Window
 from .windows import focus as focus_statements
 
-EvidenceKind = Literal["command", "package", "repo", "url", "text"]
+EvidenceKind = Literal["command", "package", "repo", "url", "text", "behaviour"]
 MAX_DEPTH = 3  # exec inside exec inside a shell ... deeper than this is not followed
 
 
@@ -423,6 +423,8 @@ class Collector:
             self.argv(words, start, end, origin, depth)
         for d in facts.strings:
             self.derived_text(d, origin)
+        for behaviour, start, end in facts.behaviours:  # seen while the tree was read (decoded.py)
+            self.add("behaviour", behaviour, "python", start, end, line_around(code, start, end), origin)
         if depth < MAX_DEPTH:
             for d in facts.executed:
                 nested = d if origin is None else Derived(d.value, origin.start, origin.end, origin.via + d.via)

@@ -38,6 +38,8 @@ _HIDING_PATTERNS = (
     r"|rot_?13|__import__|import_module|\bmarshal\b|(?:zlib|gzip|bz2|lzma)\.decompress)",
     r"\.translate\s*\(|\bmaketrans\b|\bvars\s*\(|__dict__\s*\[|\.__add__\s*\(",  # tables, sinks by name
     r"\.to_bytes\s*\(",  # a command written as one big number
+    # an unpickler runs what the pickle names; codecs.decode(x, "hex") and the like
+    r"\b(?:pickle|cPickle|dill|cloudpickle|jsonpickle)\s*\.\s*loads\b|\bcodecs\s*\.\s*decode\b",
     # ... or as byte values: bytes([46, 47, ...]), bytes(b ^ 1 for b in ...)
     r"\bbyte(?:s|array)\s*\(\s*(?:[\[(]\s*(?:\d|0x)|[^()\n]*\bfor\b)",
     # a shell program word that is a glob or has braces: ./xmr*, ./[x]mrig, ./xm{r,}ig

@@ -22,9 +22,11 @@ import operator
 import re
 import warnings
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from . import decoded
 
 # Comments and strings in one alternation, so a '#' inside a string is not a comment.
 # Each branch consumes characters without overlap, so the scan stays linear.
@@ -83,6 +85,7 @@ class PythonFacts:
     env: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     environ: dict[str, list[tuple[int, str]]] = field(default_factory=dict)  # os.environ["X"] = ...
     lists: dict[str, list[tuple[int, list[Derived], int, int]]] = field(default_factory=dict)  # argv lists
+    behaviours: list[tuple[str, int, int]] = field(default_factory=list)  # (behaviour, start, end): see decoded.py
     parsed: bool = True
     # why part of the cell could not be read (a string built past the folding budget, a parse
     # the interpreter itself gives up on); the engine reports it instead of guessing
@@ -255,15 +258,24 @@ class _Analyzer:
                 self.visit_Import(node)  # type: ignore[arg-type]
             elif kind is ast.ImportFrom:
                 self.visit_ImportFrom(node)  # type: ignore[arg-type]
-        for stmt in sorted(assignments, key=_POSITION):
+        assignments.sort(key=_POSITION)
+        for stmt in assignments:
             if isinstance(stmt, ast.Assign):
                 self.visit_Assign(stmt)
             elif isinstance(stmt, ast.AnnAssign):
                 self.visit_AnnAssign(stmt)
             else:
                 self.visit_AugAssign(stmt)  # type: ignore[arg-type]
-        for call in sorted(calls, key=_POSITION):
+        calls.sort(key=_POSITION)
+        for call in calls:
             self.visit_Call(call)
+        if any(decoded.runs(c) or decoded.unpickles(c) for c in calls):
+            values: dict[str, list[tuple[tuple[int, int], ast.expr]]] = {}
+            for stmt in assignments:
+                for name, value in _assigned_values(stmt):
+                    values.setdefault(name, []).append(((stmt.lineno, stmt.col_offset), value))
+            for call in decoded.Reader(lambda name: values.get(name, [])).sightings(calls):
+                self.facts.behaviours.append(("runs-decoded", *self.pos.span(call)))
 
     def __init__(self, code: str, pos: _Positions, facts: PythonFacts):
         self.code = code
@@ -1025,6 +1037,21 @@ def latest_before(entries: Sequence[tuple[Any, ...]], before: int) -> tuple[Any,
     """The last of `entries` (sorted by their first item, an offset) written before `before`."""
     i = bisect.bisect_left(entries, before, key=lambda e: e[0])
     return entries[i - 1] if i else None
+
+
+def _assigned_values(stmt: ast.stmt) -> Iterator[tuple[str, ast.expr]]:
+    """(name, value) of what an assignment binds: `x = v`, `a, b = v1, v2`, `x: T = v`, `x += v`."""
+    if isinstance(stmt, ast.Assign):
+        for target in stmt.targets:
+            if isinstance(target, ast.Name):
+                yield target.id, stmt.value
+            elif isinstance(target, (ast.Tuple, ast.List)) and isinstance(stmt.value, (ast.Tuple, ast.List)):
+                if len(target.elts) == len(stmt.value.elts):
+                    for t, v in zip(target.elts, stmt.value.elts, strict=True):
+                        if isinstance(t, ast.Name):
+                            yield t.id, v
+    elif isinstance(stmt, (ast.AnnAssign, ast.AugAssign)) and isinstance(stmt.target, ast.Name) and stmt.value:
+        yield stmt.target.id, stmt.value
 
 
 def _int(node: ast.AST) -> int | None:

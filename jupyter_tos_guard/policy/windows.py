@@ -370,6 +370,16 @@ class _Focus:
                 last = found
         return last
 
+    def later_definition(self, name: str, after: int) -> tuple[int, int] | None:
+        """(line start, 0) of the first top-level line after `after` that assigns `name`: what a
+        function body reads of a name the code sets only below the function (a constant
+        defined after the `def`, read when the function is called)."""
+        ends, entries = self._assignments(name)
+        for i in range(bisect.bisect_right(ends, after), len(ends)):
+            if entries[i][1] == 0:
+                return entries[i]
+        return None
+
     def imports_of(self, name: str, before: int) -> list[tuple[int, int]]:
         """(line start, indentation) of the import lines before `before` that bind `name`."""
         ends, entries = self._import_lines(name)
@@ -466,6 +476,8 @@ class _Focus:
                     # `$NAME` in a shell escape may come from the environment the cell set
                     env = bool(text) and ("$" + name in text or "${" + name in text)
                     found = self.definition(name, name in called, a, env)
+                    if found is None and self.mode == "python" and _IN_FUNCTION.match(code, a):
+                        found = self.later_definition(name, a)
                     if found is not None and self.keep_definition(*found):
                         start, indent = found
                         lifted = indent and self.mode == "python"
@@ -529,6 +541,8 @@ def _is_word(ch: str) -> bool:
 
 
 _WORD_RUN = re.compile(r"\w+")
+# a statement that is (or is inside) a function or a class: its body runs when called, later
+_IN_FUNCTION = re.compile(r"[ \t]|@|(?:async[ \t]+)?def\b|class\b")
 _WORD_CHAR = re.compile(r"\w")
 # names followed one by one with str.find before every word of the cell is indexed instead (a
 # dense module follows hundreds)

@@ -1,5 +1,7 @@
-"""`behaviour: flood` or `behaviour: password-guessing`: what Python code does, read from its
-syntax tree (see `policy/behaviour.py`), whatever its names.
+"""`behaviour: flood`, `password-guessing` or `runs-decoded`: what Python code does, read from
+its syntax tree, whatever its names. The first two are read here from each Python text (see
+`policy/behaviour.py`); the third by the Python reader as it folds the cell (`policy/decoded.py`),
+which hands it on as evidence of its own.
 
 Parsing is the costly part, so a cell reaches it only past two gates: the prefilter, where a
 behaviour's signs are separate patterns that must all hit (`patterns_required`: a call that
@@ -62,12 +64,15 @@ _WORDS = r"\bopen\s*\(|\breadlines?\b|\bread_text\b|\bstdin\b|\bfileinput\b"
 SIGNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "flood": ((_SEND, _LOOP), (_TARGETS,)),
     "password-guessing": ((_TRY, _SOURCE), (_WORDS,)),
+    # read by the Python reader, in cells the prefilter sends on for their signs of hiding
+    "runs-decoded": ((), ()),
 }
+KNOWN: tuple[str, ...] = (*analysis.BEHAVIOURS, "runs-decoded")
 
 
 @dataclass(frozen=True)
 class BehaviourMatcher:
-    behaviour: analysis.Behaviour
+    behaviour: str  # one of KNOWN
     kind: Literal["behaviour"] = "behaviour"
 
     @property
@@ -78,7 +83,7 @@ class BehaviourMatcher:
 class BehaviourIndex(Index[BehaviourMatcher]):
     """Every behaviour matcher of a policy: each Python text is parsed once for all of them."""
 
-    evidence = ("text",)
+    evidence = ("text", "behaviour")
 
     def __init__(self) -> None:
         self.by_behaviour: dict[str, list[tuple[int, BehaviourMatcher]]] = defaultdict(list)
@@ -91,6 +96,10 @@ class BehaviourIndex(Index[BehaviourMatcher]):
         self.gates = [(b, [compile_re2(p) for p in SIGNS[b][0]]) for b in analysis.BEHAVIOURS if b in self.by_behaviour]
 
     def match(self, ev: Evidence, found: FoundMap) -> None:
+        if ev.kind == "behaviour":
+            for rule, matcher in self.by_behaviour.get(ev.value, ()):
+                found[rule].append(Found.whole(matcher, ev, ev.context))
+            return
         if "python" not in ev.via or not self.gates:
             return  # shell text, strings, URLs: not code the analysis reads
         text = ev.value
@@ -98,7 +107,7 @@ class BehaviourIndex(Index[BehaviourMatcher]):
         if not wanted:
             return
         for seen in analysis.sightings(text, wanted):
-            for rule, matcher in self.by_behaviour[seen.behaviour]:
+            for rule, matcher in self.by_behaviour.get(seen.behaviour, ()):
                 found[rule].append(Found.inside(matcher, ev, seen.start, seen.end))
 
 
@@ -109,14 +118,14 @@ class BehaviourKind(Kind[BehaviourMatcher]):
         text = reader.string(node, "the behaviour matcher")
         if text is None:
             return None
-        if text not in analysis.BEHAVIOURS:
+        if text not in KNOWN:
             reader.problem(
                 node,
-                f"behaviour {text!r} is not one the engine knows{suggest(text, analysis.BEHAVIOURS)}; "
-                f"expected one of: {', '.join(analysis.BEHAVIOURS)}",
+                f"behaviour {text!r} is not one the engine knows{suggest(text, KNOWN)}; "
+                f"expected one of: {', '.join(KNOWN)}",
             )
             return None
-        return BehaviourMatcher(text)  # type: ignore[arg-type]
+        return BehaviourMatcher(text)
 
     def patterns(self, matcher: BehaviourMatcher) -> Iterable[str]:
         required, places = SIGNS[matcher.behaviour]
