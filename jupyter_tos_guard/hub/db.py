@@ -1405,7 +1405,10 @@ class Store:
         with self.engine.connect() as conn:
             if not (use_rollup and source is not None and first < end):
                 q = self._window_query(conn, filters, [Verdict.user, n, blocks, latest])
-                q = q.group_by(Verdict.user).order_by(n.desc(), Verdict.user).limit(limit)
+                # ties by code point, as the rollup's answer below (a PostgreSQL database's own
+                # collation may put "Zoe" after "adam" where Python puts it before)
+                by_name = Verdict.user.collate("C") if conn.dialect.name == "postgresql" else Verdict.user
+                q = q.group_by(Verdict.user).order_by(n.desc(), by_name).limit(limit)
                 return [
                     {"user": u, "verdicts": int(c), "blocks": int(b or 0), "last": t, "last_iso": iso(t)}
                     for u, c, b, t in conn.execute(q)

@@ -400,3 +400,23 @@ def test_top_users_by_blocks_leave_out_users_without_one(store: Store) -> None:
         fast = store.top_users(f, limit=10)
         assert fast == store.top_users(f, limit=10, use_rollup=False), kw
         assert fast and "quiet" not in {r["user"] for r in fast}
+
+
+def test_tied_users_are_cut_in_the_same_order_from_the_rollups_and_the_raw_table(store: Store) -> None:
+    """Users with as many verdicts as each other, with names a database collation may sort
+    differently from Python (case, accents): the rollups and the raw table list the same ones,
+    in code-point order."""
+    names = ["zoe", "Zed", "adam", "Émile", "Bob", "éva"]
+    if store.engine.dialect.name == "postgresql":  # a hub's database in a natural-language collation
+        with store.engine.begin() as conn:
+            icu = conn.exec_driver_sql("SELECT 1 FROM pg_collation WHERE collname = 'en-US-x-icu'").first()
+            if icu is not None:
+                conn.exec_driver_sql(
+                    'ALTER TABLE tos_verdicts ALTER COLUMN "user" TYPE varchar(255) COLLATE "en-US-x-icu"'
+                )
+    for k, name in enumerate(names):
+        records = [{"event": "decision", "time": T0 + DAY + 60 * i, "action": "warn"} for i in range(3)]
+        store.ingest([IngestItem(name, (), f"client-tie{k}", "", [(i + 1, r) for i, r in enumerate(records)])])
+    f = Filters(since=T0, until=T0 + 3 * DAY)
+    fast, raw = store.top_users(f, limit=4), store.top_users(f, limit=4, use_rollup=False)
+    assert [u["user"] for u in fast] == [u["user"] for u in raw] == sorted(names)[:4]
