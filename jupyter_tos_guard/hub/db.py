@@ -1200,22 +1200,25 @@ class Store:
         """Delete verdicts (their excerpts of students' code included) received before
         `older_than` (epoch seconds), in batches so no transaction holds the table for long;
         their tags go with them. Returns how many were deleted; the purge is audited."""
+        deleted = self._delete_in_batches(Verdict.received < older_than, batch)
+        if deleted:
+            self.audit("service", "purge", "verdicts", {"deleted": deleted, "received_before": iso(older_than)})
+        return deleted
+
+    def _delete_in_batches(self, where: Any, batch: int) -> int:
+        """Delete the matching verdicts, their tags and their counts in the rollups, a batch of
+        ids at a time: the ids are fixed before anything is changed, so a verdict stored
+        meanwhile that also matches is neither deleted uncounted nor counted out undeleted."""
         deleted = 0
         while True:
             with self.session() as s:
-                ids = list(
-                    s.execute(select(Verdict.id).where(Verdict.received < older_than).order_by(Verdict.id).limit(batch))
-                    .scalars()
-                    .all()
-                )
+                ids = list(s.execute(select(Verdict.id).where(where).order_by(Verdict.id).limit(batch)).scalars().all())
                 if not ids:
                     break
                 rollup.subtract(s.connection(), Verdict.id.in_(ids))
                 s.execute(delete(VerdictTag).where(VerdictTag.verdict_id.in_(ids)))
                 s.execute(delete(Verdict).where(Verdict.id.in_(ids)))
             deleted += len(ids)
-        if deleted:
-            self.audit("service", "purge", "verdicts", {"deleted": deleted, "received_before": iso(older_than)})
         return deleted
 
     # --- audit ------------------------------------------------------------------------------
@@ -1242,15 +1245,11 @@ class Store:
 
     # --- maintenance (benchmarks, tests) --------------------------------------------------------
 
-    def purge_before(self, t: float) -> int:
-        """Delete verdicts (and their tags) older than `t`. Returns how many."""
-        with self.session() as s:
-            ids = select(Verdict.id).where(Verdict.time < t)
-            rollup.subtract(s.connection(), Verdict.time < t)
-            s.execute(delete(VerdictTag).where(VerdictTag.verdict_id.in_(ids)))
-            n = cast(CursorResult[Any], s.execute(delete(Verdict).where(Verdict.time < t))).rowcount
-            s.add(AuditEvent(time=now(), actor="service", action="purged", detail=json.dumps({"before": t, "rows": n})))
-            return int(n or 0)
+    def purge_before(self, t: float, batch: int = 5000) -> int:
+        """Delete verdicts (and their tags) whose own time is before `t`. Returns how many."""
+        n = self._delete_in_batches(Verdict.time < t, batch)
+        self.audit("service", "purged", "", {"before": t, "rows": n})
+        return n
 
     # --- dashboard (read-only) ------------------------------------------------------------------
 
