@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -203,9 +204,27 @@ def scan_file(engine: Engine, path: Path, report: ScanReport) -> None:
         try:
             language, cells = read_notebook(text)
         except ValueError as exc:
+            # still read: a script saved under that name runs with `python x.ipynb`, and a
+            # truncated notebook's code cells are still there to be found
+            why = str(exc).splitlines()[0][:300]
+            if not text.lstrip().startswith(("{", "[")):
+                report.errors.append(
+                    {"path": str(path), "error": f"not a readable notebook: {why}; read as plain text"}
+                )
+                report.files_scanned += 1
+                scan_text(engine, text, _script_language(path, text), str(path), None, report)
+                return
+            salvaged = salvage_cells(text)
+            report.files_scanned += bool(salvaged)
             report.errors.append(
-                {"path": str(path), "error": f"not a readable notebook: {str(exc).splitlines()[0][:300]}"}
+                {
+                    "path": str(path),
+                    "error": f"not a readable notebook: {why}; {len(salvaged)} code cells read from what is left",
+                }
             )
+            memory = Memory()
+            for index, source in salvaged:
+                scan_text(engine, source, "python", str(path), index + 1, report, memory)
             return
         report.files_scanned += 1
         memory = Memory()
@@ -247,6 +266,36 @@ def read_notebook(text: str) -> tuple[str, list[tuple[int, str]]]:
             source = "".join(str(part) for part in source)
         cells.append((index, str(source)))
     return language, cells
+
+
+# a cell's source in notebook JSON: one string or a list of them (nbformat writes a cell's keys
+# sorted, so its "cell_type" comes before its "source")
+_SOURCE = re.compile(r'"source"\s*:\s*(\[(?:\s*"(?:[^"\\]|\\.)*"\s*,?)*|"(?:[^"\\]|\\.)*")')
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_CELL_TYPE = re.compile(r'"cell_type"\s*:\s*"(\w+)"')
+
+
+def salvage_cells(text: str) -> list[tuple[int, str]]:
+    """The code cells still readable in broken notebook JSON (cut short, a stray character):
+    each `"source"` whose cell's `"cell_type"` before it is code, as (cell number, source)."""
+    out = []
+    cell = -1
+    kind = "code"
+    position = 0
+    for m in _SOURCE.finditer(text):
+        for t in _CELL_TYPE.finditer(text, position, m.start()):
+            cell, kind = cell + 1, t.group(1)
+        position = m.end()
+        if kind != "code":
+            continue
+        parts = []
+        for literal in _STRING.findall(m.group(1)):
+            try:
+                parts.append(str(json.loads(literal)))
+            except ValueError:
+                break
+        out.append((max(cell, 0), "".join(parts)))
+    return out
 
 
 def scan_paths(engine: Engine, paths: Sequence[str], jobs: int = 1) -> ScanReport:

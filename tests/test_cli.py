@@ -74,15 +74,17 @@ def test_scan_samples_json_shape_and_findings():
     assert proc.returncode == 1, proc.stderr
     report = json.loads(proc.stdout)
     assert set(report) == {"files_scanned", "findings", "errors"}
-    # 5 clean + 6 flagged files; the broken notebook is an error, the .txt and ruff.toml are not walked
-    assert report["files_scanned"] == 11
-    assert report["errors"] == [
-        {"path": str(Path("samples/broken/truncated.ipynb")), "error": report["errors"][0]["error"]}
-    ]
+    # 5 clean + 6 flagged files, and the broken notebook (an error, then its code cells read);
+    # the .txt and ruff.toml are not walked
+    assert report["files_scanned"] == 12
+    broken = str(Path("samples/broken/truncated.ipynb"))
+    assert report["errors"] == [{"path": broken, "error": report["errors"][0]["error"]}]
     assert "not a readable notebook" in report["errors"][0]["error"]
+    assert "1 code cells read from what is left" in report["errors"][0]["error"]
     for f in report["findings"]:
         assert set(f) == {"path", "cell", "line", "column", "rule", "category", "action", "excerpt"}
-        assert Path(f["path"]).parts[:2] == ("samples", "flagged"), f
+        assert Path(f["path"]).parts[:2] in (("samples", "flagged"), ("samples", "broken")), f
+    assert {f["rule"] for f in report["findings"] if f["path"] == broken} >= {"mining.xmrig"}
     found = findings_by(report)
 
     roop = found[("faceswap_colab.ipynb", "deepfake.roop")]
@@ -186,14 +188,18 @@ def test_scan_goes_on_after_corrupt_and_unreadable_files(tmp_path, capsys):
     (tmp_path / "c_notjson.ipynb").write_text("this is not json at all")
     (tmp_path / "d_latin1.py").write_bytes("# caf\xe9\nimport os\n".encode("latin-1"))
     write_notebook(tmp_path / "e_after.ipynb", "!hashcat -a 3 h.txt")
+    (tmp_path / "f_script.ipynb").write_text("import os\nos.system('./xmrig -o pool.minexmr.com:4444')\n")
     code, report = scan_json(capsys, tmp_path)
     assert code == 1
-    assert report["files_scanned"] == 2
+    # what is no notebook is still read, as plain text: a script saved as .ipynb runs with python
+    assert report["files_scanned"] == 5
     errors = {Path(e["path"]).name: e["error"] for e in report["errors"]}
-    assert set(errors) == {"b_corrupt.ipynb", "c_notjson.ipynb", "d_latin1.py"}
-    assert "not a readable notebook" in errors["b_corrupt.ipynb"]
+    assert set(errors) == {"b_corrupt.ipynb", "c_notjson.ipynb", "d_latin1.py", "f_script.ipynb"}
+    assert "not a readable notebook" in errors["b_corrupt.ipynb"] and "1 code cells read" in errors["b_corrupt.ipynb"]
+    assert "read as plain text" in errors["f_script.ipynb"]
     assert "not UTF-8" in errors["d_latin1.py"]
-    assert {Path(f["path"]).name for f in report["findings"]} == {"a_good.ipynb", "e_after.ipynb"}
+    found = {Path(f["path"]).name for f in report["findings"]}
+    assert found == {"a_good.ipynb", "b_corrupt.ipynb", "e_after.ipynb", "f_script.ipynb"}
 
 
 def test_scan_exit_0_when_only_log_level_findings(tmp_path, capsys):
@@ -554,3 +560,15 @@ def test_scan_reads_nbformat_3_notebooks_and_starts_fast(tmp_path, capsys):
         timeout=60,
     )
     assert out.stdout.strip() == "False"
+
+
+def test_salvage_reads_the_code_cells_left_in_broken_json():
+    from jupyter_tos_guard.scan import salvage_cells
+
+    broken = (
+        '{"cells": [{"cell_type": "markdown", "metadata": {}, "source": ["run ./xmrig here"]},\n'
+        ' {"cell_type": "code", "metadata": {}, "outputs": [], "source": ["import os\\n", "os.system(\\"ls\\")"]},\n'
+        ' {"cell_type": "code", "source": "!./xmrig -o pool.example.com:3333"'  # cut short here
+    )
+    assert salvage_cells(broken) == [(1, 'import os\nos.system("ls")'), (2, "!./xmrig -o pool.example.com:3333")]
+    assert salvage_cells('{"cells": [ not json') == []
