@@ -228,11 +228,51 @@ def scan_file(engine: Engine, path: Path, report: ScanReport) -> None:
             return
         report.files_scanned += 1
         memory = Memory()
+        before = len(report.findings)
         for index, source in cells:
             scan_text(engine, source, language, str(path), index + 1, report, memory)
+        scan_whole_notebook(engine, cells, language, str(path), report, {f.rule for f in report.findings[before:]})
         return
     report.files_scanned += 1
     scan_text(engine, text, _script_language(path, text), str(path), None, report)
+
+
+def scan_whole_notebook(
+    engine: Engine, cells: list[tuple[int, str]], language: str, path: str, report: ScanReport, found: set[str]
+) -> None:
+    """The notebook's code cells read together, as the program its kernel runs: a rule whose
+    signs stand in different cells (the model loaded in one, the swap in another) is found
+    where its first match is. Rules a cell already showed are not reported twice."""
+    if len(cells) < 2:
+        return
+    starts, parts, at = [], [], 0
+    for index, source in cells:
+        starts.append((at, index))
+        parts.append(source)
+        at += len(source) + 1
+    joined = "\n".join(parts)
+    verdict = engine.evaluate(joined, EvaluationContext(language=language))
+    for hit in verdict.hits:
+        if hit.rule.id in found:
+            continue
+        m = hit.matches[0]
+        offset = m.span.start
+        cell_start, index = next((s, i) for s, i in reversed(starts) if s <= offset)
+        source = cells[[i for _, i in starts].index(index)][1]
+        line = joined.count("\n", cell_start, offset) + 1
+        column = offset - (joined.rfind("\n", 0, offset) + 1) + 1
+        report.findings.append(
+            Finding(
+                path,
+                index + 1,
+                line,
+                column,
+                hit.rule.id,
+                hit.rule.category,
+                hit.rule.action.label,
+                _excerpt(source, line),
+            )
+        )
 
 
 def _mapping(value: Any) -> dict[str, Any]:

@@ -572,3 +572,24 @@ def test_salvage_reads_the_code_cells_left_in_broken_json():
     )
     assert salvage_cells(broken) == [(1, 'import os\nos.system("ls")'), (2, "!./xmrig -o pool.example.com:3333")]
     assert salvage_cells('{"cells": [ not json') == []
+
+
+def test_a_rule_whose_signs_stand_in_different_cells_is_found_in_the_notebook(tmp_path, capsys):
+    # a Jupyter of its own started in one cell, published through a tunnel two cells on: neither
+    # cell alone holds both signs of remote-access.tunneled-jupyter
+    write_notebook(
+        tmp_path / "split.ipynb",
+        "import os\nprint(os.getcwd())",
+        "!nohup jupyter lab --port 8889 --allow-root &",
+        "x = 1",
+        "!./ngrok http 8889",
+        markdown="# set-up",
+    )
+    write_notebook(tmp_path / "one.ipynb", "!nohup jupyter lab --port 8889 --allow-root &\n!./ngrok http 8889")
+    _, report = scan_json(capsys, tmp_path)
+    split = [f for f in report["findings"] if Path(f["path"]).name == "split.ipynb"]
+    tunneled = [f for f in split if f["rule"] == "remote-access.tunneled-jupyter"]
+    assert [(f["cell"], f["line"], f["column"]) for f in tunneled] == [(3, 1, 7)]  # cell numbers count markdown
+    assert tunneled[0]["excerpt"] == "!nohup jupyter lab --port 8889 --allow-root &"
+    one = [f["rule"] for f in report["findings"] if Path(f["path"]).name == "one.ipynb"]
+    assert one.count("remote-access.tunneled-jupyter") == 1  # found in its cell, not again for the notebook
