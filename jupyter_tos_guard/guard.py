@@ -291,7 +291,14 @@ class Guard:
     def _prelude(self, request: Request) -> str:
         self.remember_pending()
         memory = self._memory(request)
-        return memory.prelude(request.code) if memory is not None else ""
+        if memory is None:
+            return ""
+        prelude = memory.prelude(request.code)
+        if memory.has_signs:  # a rule with a sign here and others in cells that ran
+            rules = self.engine.compiled.signs.rules_in(request.code)
+            if rules:
+                prelude = memory.sign_prelude(rules) + prelude
+        return prelude
 
     def _remember(self, request: Request, decision: Decision) -> Decision:
         """A cell that runs leaves its assignments for the next ones; a refused one left nothing.
@@ -313,6 +320,7 @@ class Guard:
             memory = self._memory(request, create=True)
             if memory is not None:
                 memory.remember(request.code)
+                memory.remember_signs(self.engine.compiled.signs.lines(request.code))
 
     def forget(self, kernel_id: str) -> None:
         """The kernel restarted: its namespace is empty again."""

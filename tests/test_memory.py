@@ -142,3 +142,42 @@ def test_a_pasted_data_line_is_not_kept_and_what_follows_it_is() -> None:
     memory.remember("BLOB = '" + "QUJD+/" * 200_000 + "'\ncmd = './xm' + 'rig'\n")
     assert len(memory) == 1
     assert memory.prelude("!{cmd}") == "cmd = './xm' + 'rig'\n"
+
+
+TUNNEL_SPLIT = [
+    "!nohup jupyter lab --port 8889 --allow-root &",  # one sign of remote-access.tunneled-jupyter
+    "import pandas as pd\ndf = pd.DataFrame({'a': [1, 2]})",
+    "print(df.describe())\n!./ngrok http 8889",  # ... and its other one
+]
+
+
+def test_a_rule_whose_signs_stand_in_different_cells_holds_in_the_cell_that_completes_it(tmp_path: Path) -> None:
+    guard = make_guard(tmp_path)
+    decisions = [guard.check(Request(cell, kernel_id="k1")) for cell in TUNNEL_SPLIT]
+    assert [d.action for d in decisions] == [Action.ALLOW, Action.ALLOW, Action.WARN]
+    verdict = decisions[2].verdict
+    assert verdict is not None and verdict.rule_ids == ("remote-access.tunneled-jupyter",)
+    (hit,) = verdict.hits
+    assert [m.span.line for m in hit.matches] == [2]  # the line of this cell that completes it
+    # another kernel never ran the first cell; after a restart this one has not either
+    assert guard.check(Request(TUNNEL_SPLIT[2], kernel_id="k2")).action == Action.ALLOW
+    guard.forget("k1")
+    assert guard.check(Request(TUNNEL_SPLIT[2], kernel_id="k1")).action == Action.ALLOW
+
+
+def test_signs_are_kept_as_lines_bounded_and_read_only_by_a_cell_with_a_sign_of_the_same_rule(
+    default_engine: Engine,
+) -> None:
+    signs = default_engine.compiled.signs
+    found = signs.lines(TUNNEL_SPLIT[0] + "\nx = 1")
+    assert found == {"remote-access.tunneled-jupyter": [TUNNEL_SPLIT[0]]}
+    memory = Memory()
+    memory.remember_signs(found)
+    assert signs.rules_in("print(1)") == set()
+    assert memory.sign_prelude(signs.rules_in("print(1)")) == ""
+    assert memory.sign_prelude(signs.rules_in("!./ngrok http 8889")) == TUNNEL_SPLIT[0] + "\n"
+    for i in range(100):
+        memory.remember_signs({"r": [f"line {i}"]})
+    assert memory.sign_prelude({"r", "remote-access.tunneled-jupyter"}).count("\n") == 32
+    # a sign in the prelude alone, with nothing of the rule in the cell, is no hit
+    assert default_engine.evaluate("x = 2", prelude=TUNNEL_SPLIT[0] + "\n!./ngrok http 8889\n").rule_ids == ()

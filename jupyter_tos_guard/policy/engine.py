@@ -31,6 +31,7 @@ from .matching import Found, FoundMap
 from .model import Action, Policy
 from .patterns import compile_re2
 from .prefilter import WHOLE, Prefilter
+from .signs import Signs
 from .verdict import Verdict
 
 __all__ = [
@@ -107,6 +108,8 @@ class CompiledPolicy:
             index.build()
         self.words.build()
         self.prefilter = Prefilter(needles, patterns, needed, together)
+        # what a kernel remembers of the cells it ran, for rules whose signs may be in several
+        self.signs = Signs((self.rules[idx].id, pattern) for idx, _, pattern in patterns if self.rules[idx].require > 1)
         # the shared words first: a text's fixed words are listed before its patterns' finds
         consumers: list[Any] = [self.words] if self.words else []
         self.dispatch = Dispatch(consumers + [self.indexes[k] for k in self.kinds if k in self.indexes])
@@ -155,8 +158,9 @@ class Engine:
         to the end (a folding budget, `deadline` — a time.monotonic() value — passed) comes back
         with `unreadable` set beside whatever matched in what was read.
 
-        `prelude` is code that ran before (earlier cells' assignments, see `memory.py`): read
-        with the cell, so a name set there resolves here, but only what matches in `code` counts,
+        `prelude` is code that ran before (earlier cells' assignments and signs, see `memory.py`
+        and `signs.py`): read with the cell, so a name set there resolves here, but only what
+        matches in `code` counts (a match there counts toward a rule's `require`, never alone),
         and spans count from `code`'s own start."""
         verdict = self._evaluate(code, context, deadline, prelude, deep=True)
         assert verdict is not None

@@ -70,7 +70,8 @@ def hits(
     skip: int = 0,
 ) -> tuple[RuleHit, ...]:
     """Hits from what the readers found (`kinds`: the kinds the policy was compiled with);
-    matches in the first `skip` characters (a prelude) are left out, and spans count from
+    matches in the first `skip` characters (a prelude) count toward a rule's `require` but are
+    left out of its matches (a rule holds only with one after them), and spans count from
     there."""
     if not found:
         return ()
@@ -93,8 +94,6 @@ def hits(
         matches: dict[tuple[int, int, str], Match] = {}
         held: set[int] = set()  # which of the rule's matchers hold (by identity), for `require`
         for f in found[idx]:
-            if f.start < skip:
-                continue  # it matched in code that ran before, and was judged then
             # an exception excuses the match itself (its command, URL or statement), never
             # text a student can append beside it on the same line
             if exceptions:
@@ -102,6 +101,10 @@ def hits(
                 if any(u.search(unit) for u in exceptions):
                     continue
             held.add(id(f.matcher))
+            if f.start < skip:
+                # it matched in code that ran before, and was judged then: one of several signs
+                # a rule needs, never a match of this cell
+                continue
             key = (f.start, f.end, f.matcher.kind)
             if key not in matches:
                 matches[key] = Match(

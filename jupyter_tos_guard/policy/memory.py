@@ -1,6 +1,7 @@
 """What earlier cells left behind for later ones: names assigned to strings and variables set
 with `%env`, so that a command split over cells (`a = "./xm"` in one, `b = "rig"` in the next,
-`!{a}{b} -o pool` in a third) is read whole.
+`!{a}{b} -o pool` in a third) is read whole; and the lines holding signs of rules that need
+several (`signs.py`), so that such a rule holds in the cell that completes it.
 
 A `Memory` belongs to one kernel (one namespace). It keeps the source of each remembered
 assignment, bounded in count and size, and hands the engine a *prelude*: the statements a cell
@@ -40,11 +41,34 @@ _ENV_LINE = re.compile(r"^[ \t]*%env[ \t]+([A-Za-z_]\w*)[ \t]*[= \t][^\n]*$", re
 MAX_CONTINUATION_LINES = 20
 
 
+MAX_SIGN_LINES = 32  # lines holding a sign of a rule that needs several (see signs.py)
+
+
 class Memory:
     def __init__(self, max_names: int = MAX_NAMES) -> None:
         self.max_names = max_names
         # name -> (statement source, names it uses); `%env X` is kept under "$X"
         self._known: OrderedDict[str, tuple[str, frozenset[str]]] = OrderedDict()
+        # line -> the rules it holds a sign of, oldest first
+        self._signs: OrderedDict[str, frozenset[str]] = OrderedDict()
+
+    def remember_signs(self, found: dict[str, list[str]]) -> None:
+        """Keep the lines of a cell that ran where signs of rules needing several matched
+        (`Signs.lines`)."""
+        for rule, lines in found.items():
+            for line in lines:
+                self._signs[line] = self._signs.pop(line, frozenset()) | {rule}
+        while len(self._signs) > MAX_SIGN_LINES:
+            self._signs.popitem(last=False)
+
+    @property
+    def has_signs(self) -> bool:
+        return bool(self._signs)
+
+    def sign_prelude(self, rules: set[str]) -> str:
+        """The remembered lines holding signs of `rules`, oldest first ("" when none)."""
+        lines = [line for line, of in self._signs.items() if of & rules]
+        return "\n".join(lines) + "\n" if lines else ""
 
     def __len__(self) -> int:
         return len(self._known)
