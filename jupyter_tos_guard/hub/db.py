@@ -40,7 +40,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from . import rollup
+from . import bulk, rollup
 from .models import (
     AuditEvent,
     ExemptionGrant,
@@ -485,7 +485,10 @@ class Store:
                 for cid, c in state.items()
                 if not c["new"]
             ]
-            if old:
+            postgres = conn.dialect.name == "postgresql"
+            if old and postgres:
+                bulk.update_clients(conn, ct, old, received)
+            elif old:
                 conn.execute(
                     update(ct)
                     .where(ct.c.client_id == bindparam("cid"))
@@ -494,14 +497,20 @@ class Store:
                 )
             if rows:
                 vt = cast(Table, Verdict.__table__)
-                ids = conn.execute(insert(vt).returning(vt.c.id, sort_by_parameter_order=True), rows).scalars().all()
-                tag_rows = [
-                    {"verdict_id": vid, "kind": k, "value": v}
-                    for vid, tags in zip(ids, row_tags, strict=True)
-                    for k, v in tags
-                ]
-                if tag_rows:
-                    conn.execute(insert(cast(Table, VerdictTag.__table__)), tag_rows)
+                tt = cast(Table, VerdictTag.__table__)
+                if postgres:
+                    bulk.insert_verdicts(conn, vt, tt, rows, row_tags)
+                else:
+                    ids = (
+                        conn.execute(insert(vt).returning(vt.c.id, sort_by_parameter_order=True), rows).scalars().all()
+                    )
+                    tag_rows = [
+                        {"verdict_id": vid, "kind": k, "value": v}
+                        for vid, tags in zip(ids, row_tags, strict=True)
+                        for k, v in tags
+                    ]
+                    if tag_rows:
+                        conn.execute(insert(tt), tag_rows)
                 rollup.add(conn, rows, row_tags)
             for item, result in zip(items, results, strict=True):
                 if result.gap:
