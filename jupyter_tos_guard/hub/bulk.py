@@ -119,3 +119,18 @@ def update_clients(conn: Any, table: Table, rows: Sequence[dict[str, Any]], rece
             "sn": [r["sn"] for r in rows],
         },
     )
+
+
+def count_since(conn: Any, users: Sequence[str], since: Sequence[float], actions: Sequence[str]) -> dict[str, int]:
+    """user -> their verdicts of `actions` later than their own `since` (what a strikes step
+    counts), for many users in one query (an index range of `(user, action, time)` each).
+    Users without one are left out."""
+    sql = _SQL.get(("count_since",))
+    if sql is None:
+        sql = _SQL[("count_since",)] = (
+            'SELECT u."user", count(*) FROM unnest(%(users)s::VARCHAR(255)[], %(since)s::FLOAT[]) AS u("user", since) '
+            'JOIN tos_verdicts AS v ON v."user" = u."user" AND v.action = ANY(%(actions)s::VARCHAR(32)[]) '
+            'AND v.time > u.since GROUP BY u."user"'
+        )
+    found = conn.exec_driver_sql(sql, {"users": list(users), "since": list(since), "actions": list(actions)})
+    return {str(u): int(n) for u, n in found}
