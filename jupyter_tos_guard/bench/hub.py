@@ -302,6 +302,7 @@ def run_ingest(args: argparse.Namespace, workdir: Path) -> list[str]:
         _empty(db_url)
     service = ServiceProcess(workdir, db_url, stub.api_url, port, name="ingest")
     lines = []
+    pg = make_engine(db_url) if db_url.startswith("postgresql") else None
     try:
         url = service.base + "api/guard/reports"
         for batch in (1, 50):
@@ -320,11 +321,13 @@ def run_ingest(args: argparse.Namespace, workdir: Path) -> list[str]:
             ]
             t0 = time.perf_counter()
             cpu0 = service.cpu_seconds()
+            pg0 = _pg_cpu(pg) if pg is not None else (0.0, 0.0)
             for p in procs:
                 p.start()
             results = [out.get(timeout=900) for _ in procs]
             elapsed = time.perf_counter() - t0
             cpu = service.cpu_seconds() - cpu0
+            pg1 = _pg_cpu(pg) if pg is not None else (0.0, 0.0)
             for p in procs:
                 p.join()
             errors = [r for r in results if isinstance(r, str)]
@@ -340,7 +343,14 @@ def run_ingest(args: argparse.Namespace, workdir: Path) -> list[str]:
                 f"({len(latencies) / elapsed:,.0f} requests/s; latency p50 {p50:.1f} ms, p99 {p99:.1f} ms); "
                 # the load generators share the machine: what one process would take at a full core
                 f"service CPU {cpu / elapsed * 100:.0f}% of a core, {cpu / len(latencies) * 1000:.2f} ms a request = "
-                f"{len(latencies) / max(cpu, 1e-9):,.0f} requests per CPU-second; load average {os.getloadavg()[0]:.2f}"
+                f"{len(latencies) / max(cpu, 1e-9):,.0f} requests per CPU-second; "
+                + (
+                    f"PostgreSQL {(pg1[0] - pg0[0]) / len(latencies) * 1000:.2f} ms a request (backends) + "
+                    f"{(pg1[1] - pg0[1]) / len(latencies) * 1000:.2f} (background); "
+                    if pg is not None
+                    else ""
+                )
+                + f"load average {os.getloadavg()[0]:.2f}"
             )
             print(lines[-1], flush=True)
         engine = make_engine(db_url)
@@ -354,6 +364,8 @@ def run_ingest(args: argparse.Namespace, workdir: Path) -> list[str]:
         raise
     finally:
         service.stop()
+        if pg is not None:
+            pg.dispose()
     return lines
 
 

@@ -41,7 +41,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from . import rollup
+from . import bulk, rollup
 from .models import (
     AuditEvent,
     ExemptionGrant,
@@ -508,7 +508,10 @@ class Store:
                 for cid, c in state.items()
                 if not c["new"]
             ]
-            if old:
+            postgres = conn.dialect.name == "postgresql"
+            if old and postgres:
+                bulk.update_clients(conn, ct, old, received)
+            elif old:
                 conn.execute(
                     update(ct)
                     .where(ct.c.client_id == bindparam("cid"))
@@ -517,14 +520,20 @@ class Store:
                 )
             if rows:
                 vt = cast(Table, Verdict.__table__)
-                ids = conn.execute(insert(vt).returning(vt.c.id, sort_by_parameter_order=True), rows).scalars().all()
-                tag_rows = [
-                    {"verdict_id": vid, "kind": k, "value": v}
-                    for vid, tags in zip(ids, row_tags, strict=True)
-                    for k, v in tags
-                ]
-                if tag_rows:
-                    conn.execute(insert(cast(Table, VerdictTag.__table__)), tag_rows)
+                tt = cast(Table, VerdictTag.__table__)
+                if postgres:
+                    bulk.insert_verdicts(conn, vt, tt, rows, row_tags)
+                else:
+                    ids = (
+                        conn.execute(insert(vt).returning(vt.c.id, sort_by_parameter_order=True), rows).scalars().all()
+                    )
+                    tag_rows = [
+                        {"verdict_id": vid, "kind": k, "value": v}
+                        for vid, tags in zip(ids, row_tags, strict=True)
+                        for k, v in tags
+                    ]
+                    if tag_rows:
+                        conn.execute(insert(tt), tag_rows)
                 rollup.add(conn, rows, row_tags)
             for item, result in zip(items, results, strict=True):
                 if result.gap:
@@ -1048,31 +1057,68 @@ class Store:
     ) -> list[StrikeStatus]:
         """For each ladder step that applies to the user: matches counted since the window
         start, the last clear and the step's last firing (whichever is latest)."""
+        return self.strike_statuses([(user, tuple(groups))], ladder, conn)[user]
+
+    def strike_statuses(
+        self,
+        users: Sequence[tuple[str, tuple[str, ...]]],
+        ladder: Sequence[LadderStep] | None = None,
+        conn: Any = None,
+    ) -> dict[str, list[StrikeStatus]]:
+        """`strike_status` of many users (name, groups) at once: a handful of queries whatever
+        their number (a burst of blocked cells from a class is one evaluation every
+        `Strikes.delay`, not one per student)."""
         t = now()
-        groups = set(groups)
         ladder = self.ladder() if ladder is None else ladder
-        steps = [step for step in ladder if not step.groups or groups & set(step.groups)]
-        if not steps:
-            return []
-        out: list[StrikeStatus] = []
+        steps = {
+            user: [step for step in ladder if not step.groups or set(groups) & set(step.groups)]
+            for user, groups in users
+        }
+        out: dict[str, list[StrikeStatus]] = {user: [] for user in steps}
+        names = sorted(user for user, mine in steps.items() if mine)
+        if not names:
+            return out
         se, sc, vt = StrikeEvent.__table__.c, StrikeClear.__table__.c, Verdict.__table__.c
         with self.engine.connect() if conn is None else nullcontext(conn) as conn:
-            cleared = conn.execute(select(func.max(sc.time)).where(sc.user == user)).scalar() or 0.0
-            fired = dict(
-                conn.execute(select(se.step, func.max(se.time)).where(se.user == user).group_by(se.step)).all()
+            cleared: dict[str, float] = dict(
+                conn.execute(select(sc.user, func.max(sc.time)).where(sc.user.in_(names)).group_by(sc.user)).all()
             )
-            for step in steps:
-                since = max(t - step.window, cleared, fired.get(step.name) or 0.0)
-                # `time` is clamped to the arrival time, so late replays of old records count in
-                # their own window, and nothing from before a clear or a firing counts again
-                count = int(
-                    conn.execute(
-                        select(func.count())
-                        .select_from(Verdict.__table__)
-                        .where(vt.user == user, vt.action.in_(step.actions), vt.time > since)
-                    ).scalar_one()
+            fired: dict[tuple[str, str], float] = {
+                (u, step): last
+                for u, step, last in conn.execute(
+                    select(se.user, se.step, func.max(se.time)).where(se.user.in_(names)).group_by(se.user, se.step)
                 )
-                out.append(StrikeStatus(step, count, since, count >= step.count))
+            }
+            # `time` is clamped to the arrival time, so late replays of old records count in
+            # their own window, and nothing from before a clear or a firing counts again
+            since = {
+                (user, step.name): max(t - step.window, cleared.get(user) or 0.0, fired.get((user, step.name)) or 0.0)
+                for user in names
+                for step in steps[user]
+            }
+            counts: dict[tuple[str, str], int] = {}
+            for step in ladder:
+                who = [user for user in names if step in steps[user]]
+                if not who:
+                    continue
+                if conn.dialect.name == "postgresql":
+                    found = bulk.count_since(conn, who, [since[(u, step.name)] for u in who], step.actions)
+                else:
+                    found = {
+                        u: int(
+                            conn.execute(
+                                select(func.count())
+                                .select_from(Verdict.__table__)
+                                .where(vt.user == u, vt.action.in_(step.actions), vt.time > since[(u, step.name)])
+                            ).scalar_one()
+                        )
+                        for u in who
+                    }
+                counts.update(((u, step.name), found.get(u, 0)) for u in who)
+        for user in names:
+            for step in steps[user]:
+                count = counts[(user, step.name)]
+                out[user].append(StrikeStatus(step, count, since[(user, step.name)], count >= step.count))
         return out
 
     def claim_strikes(self, user: str, groups: Iterable[str]) -> list[tuple[int, StrikeStatus]]:
@@ -1080,42 +1126,90 @@ class Store:
         `pending` (its id returned), under a per-user lock: the event starts the step's next
         window, so another service process evaluating the same user after this one finds nothing
         to fire. `finish_strike` records what the response did."""
-        out: list[tuple[int, StrikeStatus]] = []
+        return self.claim_strikes_of([(user, tuple(groups))])[user]
+
+    def claim_strikes_of(
+        self, users: Sequence[tuple[str, tuple[str, ...]]]
+    ) -> dict[str, list[tuple[int, StrikeStatus]]]:
+        """`claim_strikes` of many users (name, groups) in one transaction, their locks taken in
+        the order of their names (two processes claiming for overlapping users wait, never
+        deadlock)."""
         t = now()
+        out: dict[str, list[tuple[int, StrikeStatus]]] = {user: [] for user, _ in users}
+        table = cast(Table, StrikeEvent.__table__)
         with self.session() as s:
-            advisory_xact_lock(s.connection(), f"strikes:{user}")
-            for status in self.strike_status(user, groups, conn=s.connection()):
-                if not status.fires:
-                    continue
-                event = StrikeEvent(
-                    time=t,
-                    user=user,
-                    step=status.step.name,
-                    response=status.step.response,
-                    count=status.count,
-                    outcome="pending",
-                    detail="",
-                )
-                s.add(event)
-                s.flush()
-                out.append((event.id, status))
+            conn = s.connection()
+            for user in sorted(out):
+                advisory_xact_lock(conn, f"strikes:{user}")
+            firing = [
+                (user, status)
+                for user, statuses in self.strike_statuses(users, conn=conn).items()
+                for status in statuses
+                if status.fires
+            ]
+            if not firing:
+                return out
+            rows = [
+                {
+                    "time": t,
+                    "user": user,
+                    "step": status.step.name,
+                    "response": status.step.response,
+                    "count": status.count,
+                    "outcome": "pending",
+                    "detail": "",
+                }
+                for user, status in firing
+            ]
+            ids = conn.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars().all()
+            for event_id, (user, status) in zip(ids, firing, strict=True):
+                out[user].append((int(event_id), status))
         return out
 
     def finish_strike(self, event_id: int, outcome: str, detail: str) -> None:
+        self.finish_strikes([(event_id, outcome, detail)])
+
+    def finish_strikes(self, items: Sequence[tuple[int, str, str]]) -> list[None]:
+        """What the responses of claimed strike events (id, outcome, detail) did, each audited,
+        in one transaction (one result per item, for `GroupCommit`). An event cleared
+        meanwhile is skipped."""
+        t = now()
+        table, audit = cast(Table, StrikeEvent.__table__), cast(Table, AuditEvent.__table__)
         with self.session() as s:
-            event = s.get(StrikeEvent, event_id)
-            if event is None:  # cleared meanwhile
-                return
-            event.outcome, event.detail = outcome, detail
-            s.add(
-                AuditEvent(
-                    time=now(),
-                    actor="service",
-                    action=f"strike_{event.response}",
-                    subject=event.user,
-                    detail=json.dumps({"step": event.step, "count": event.count, "outcome": outcome, "detail": detail}),
+            conn = s.connection()
+            ids = sorted({event_id for event_id, _, _ in items})
+            events = {
+                r.id: r
+                for r in conn.execute(
+                    select(table.c.id, table.c.user, table.c.step, table.c.count, table.c.response).where(
+                        table.c.id.in_(ids)
+                    )
                 )
-            )
+            }
+            done = [(events[event_id], outcome, detail) for event_id, outcome, detail in items if event_id in events]
+            if done:
+                conn.execute(
+                    update(table)
+                    .where(table.c.id == bindparam("eid"))
+                    .values(outcome=bindparam("o"), detail=bindparam("d")),
+                    [{"eid": e.id, "o": outcome, "d": detail} for e, outcome, detail in done],
+                )
+                conn.execute(
+                    insert(audit),
+                    [
+                        {
+                            "time": t,
+                            "actor": "service",
+                            "action": f"strike_{e.response}",
+                            "subject": e.user,
+                            "detail": json.dumps(
+                                {"step": e.step, "count": e.count, "outcome": outcome, "detail": detail}
+                            ),
+                        }
+                        for e, outcome, detail in done
+                    ],
+                )
+        return [None] * len(items)
 
     def claim_period(self, name: str, interval: float, holder: str) -> bool:
         """True when this process may run the periodic job `name` now: none ran it within the

@@ -36,6 +36,7 @@ from sqlalchemy import String, Table, and_, bindparam, case, delete, func, liter
 from sqlalchemy import text as sql_text
 from sqlalchemy.sql.elements import ColumnElement
 
+from . import bulk
 from .models import Verdict, VerdictGroupSpan, VerdictHour, VerdictSpan, VerdictTag, VerdictUserDay, VerdictUserTagSpan
 
 HOUR = 3600
@@ -107,6 +108,9 @@ _UPSERTS: dict[tuple[str, str], Any] = {}
 
 
 def _upsert(conn: Any, table: Table, rows: list[dict[str, Any]], keys: Sequence[str], sums: Sequence[str]) -> None:
+    if conn.dialect.name == "postgresql":
+        bulk.upsert(conn, table, rows, keys, sums)  # one statement, not one rendering per row
+        return
     key = (conn.dialect.name, table.name)
     stmt = _UPSERTS.get(key)
     if stmt is None:

@@ -299,6 +299,8 @@ class ServiceContext:
         self.tokens = TokenCheck(hub_auth, config.token_cache_size)
         self.exemptions = ExemptionSnapshot(self)
         self.policy = CentralPolicy(config.policy_file, log, self._audit_sync)
+        # the outcomes of responses that finish together are recorded in one transaction
+        self.strike_finishes = GroupCommit(self, store.finish_strikes, partial(self._run, self.strike_write_pool))
         self.strikes = Strikes(
             store,
             partial(self._run, self.strike_write_pool),
@@ -307,6 +309,7 @@ class ServiceContext:
             config.restricted_group,
             self.notify,
             log,
+            self.strike_finishes.submit,
         )
         self.restrictions = RestrictionSnapshot(self)
         self.strikes.on_restricted = self.restrictions.invalidate

@@ -1,11 +1,13 @@
 """The strikes ladder: repeated warnings or blocks escalate to notifying admins, restricting
 the user (a hub group the policy enforces strictly) or stopping their servers.
 
-Evaluated shortly after reports that a step counts arrive (coalesced per user). Every step
-that fires is stored (strike events) and audited with its outcome, including a failed hub call.
-A firing is claimed in the database before its response runs (`Store.claim_strikes`, under a
-per-user lock), so with several service processes one of them restricts, stops or notifies,
-never two; the in-process lock only saves this process evaluating a user twice at once.
+Evaluated shortly after reports that a step counts arrive (every user reported within
+`Strikes.delay` in one evaluation). Every step that fires is stored (strike events) and
+audited with its outcome, including a failed hub call.
+A firing is claimed in the database before its response runs (`Store.claim_strikes_of`, under
+a per-user lock), so with several service processes one of them restricts, stops or notifies,
+never two; that a user waits while their responses run only saves this process evaluating them
+twice at once.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from .db import LadderStep, Store
+from .db import LadderStep, Store, StrikeStatus
 from .hubapi import HubAPI, HubAPIError
 
 Notify = Callable[[dict[str, Any]], Awaitable[None]]
@@ -32,6 +34,7 @@ class Strikes:
         restricted_group: str,
         notify: Notify,
         log: logging.Logger,
+        finish: Callable[[tuple[int, str, str]], Awaitable[Any]] | None = None,
     ):
         self.store = store
         self.run_write = run_write
@@ -40,55 +43,66 @@ class Strikes:
         self.restricted_group = restricted_group
         self.notify = notify
         self.log = log
-        self._locks: dict[str, asyncio.Lock] = {}
+        # records a response's outcome; the service's is a group commit (`Store.finish_strikes`)
+        self.finish = finish or (lambda item: run_write(store.finish_strike, *item))
         self._queued: dict[str, tuple[str, ...]] = {}  # users waiting for an evaluation -> their groups
+        self._responding: set[str] = set()  # users whose claimed steps' responses are running
+        self._ticking = False
         self.on_restricted: Callable[[], None] = lambda: None
 
-    delay = 0.5  # seconds a user's evaluation waits, so that a burst of reports costs one
+    delay = 0.5  # seconds an evaluation waits, so that a burst of reports costs one
 
     def schedule(self, users: Iterable[tuple[str, tuple[str, ...]]]) -> None:
-        """Evaluate these users soon. A burst of reports from one user costs one evaluation
-        (reports within `delay` share it; one more queues behind a running one), not one per report."""
+        """Evaluate these users soon. Every user reported within `delay` shares one evaluation
+        (a few queries for all of them, `Store.strike_statuses`); one reported while it runs
+        waits for the next."""
         for user, groups in users:
-            if user in self._queued:
-                self._queued[user] = groups
-                continue
             self._queued[user] = groups
-            asyncio.ensure_future(self._guarded(user))
+        if not self._ticking and self._queued:
+            self._ticking = True
+            asyncio.ensure_future(self._tick())
 
-    async def _guarded(self, user: str) -> None:
-        await asyncio.sleep(self.delay)
-        lock = self._locks.setdefault(user, asyncio.Lock())
+    async def _tick(self) -> None:
         try:
-            async with lock:  # wait for a running evaluation; reports that arrive meanwhile join this one
-                groups = self._queued.pop(user, ())
-                await self._evaluate_locked(user, groups)
-        except Exception:
-            self.log.exception("tos-guard-hub: evaluating strikes of %s failed", user)
+            while self._queued:
+                await asyncio.sleep(self.delay)
+                # a user whose responses still run waits: this process evaluates a user once at a time
+                batch = {u: g for u, g in self._queued.items() if u not in self._responding}
+                for user in batch:
+                    del self._queued[user]
+                if batch:
+                    try:
+                        await self._evaluate(batch)
+                    except Exception:
+                        self.log.exception("tos-guard-hub: evaluating strikes of %d user(s) failed", len(batch))
         finally:
-            if not lock.locked() and user not in self._queued:
-                self._locks.pop(user, None)
+            self._ticking = False
 
-    async def evaluate(self, user: str, groups: tuple[str, ...]) -> list[tuple[LadderStep, str]]:
-        """Fire every step the user has reached; one evaluation per user at a time."""
-        async with self._locks.setdefault(user, asyncio.Lock()):
-            return await self._evaluate_locked(user, groups)
+    async def _evaluate(self, users: dict[str, tuple[str, ...]]) -> None:
+        """Fire every step these users have reached. Most evaluations fire nothing: find that
+        out on a reader, and take the writer (and the per-user locks) only to claim what fires,
+        which is checked again there; then each user's responses run in order, users side by side."""
+        statuses = await self.run_read(self.store.strike_statuses, list(users.items()))
+        firing = [(u, users[u]) for u, mine in statuses.items() if any(status.fires for status in mine)]
+        if not firing:
+            return
+        claimed = await self.run_write(self.store.claim_strikes_of, firing)
+        for user, events in claimed.items():
+            if events:
+                self._responding.add(user)
+                asyncio.ensure_future(self._respond_all(user, events))
 
-    async def _evaluate_locked(self, user: str, groups: tuple[str, ...]) -> list[tuple[LadderStep, str]]:
-        fired: list[tuple[LadderStep, str]] = []
-        # most evaluations fire nothing: find that out on a reader, and take the writer (and the
-        # lock) only to claim what fires, which is checked again there
-        statuses = await self.run_read(self.store.strike_status, user, groups)
-        if not any(status.fires for status in statuses):
-            return fired
-        claimed = await self.run_write(self.store.claim_strikes, user, groups)
-        for event_id, status in claimed:
-            outcome, detail = await self.respond(user, status.step, status.count)
-            await self.run_write(self.store.finish_strike, event_id, outcome, detail)
-            if status.step.response == "restrict" and outcome == "done":
-                self.on_restricted()  # the next sync of this user's guard says so at once
-            fired.append((status.step, outcome))
-        return fired
+    async def _respond_all(self, user: str, events: list[tuple[int, StrikeStatus]]) -> None:
+        try:
+            for event_id, status in events:
+                outcome, detail = await self.respond(user, status.step, status.count)
+                await self.finish((event_id, outcome, detail))
+                if status.step.response == "restrict" and outcome == "done":
+                    self.on_restricted()  # the next sync of this user's guard says so at once
+        except Exception:
+            self.log.exception("tos-guard-hub: responding to the strikes of %s failed", user)
+        finally:
+            self._responding.discard(user)
 
     async def respond(self, user: str, step: LadderStep, count: int) -> tuple[str, str]:
         what = f"{count} x {'/'.join(step.actions)} within {int(step.window)} s"

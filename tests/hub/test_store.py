@@ -179,6 +179,48 @@ def test_strikes_count_clear_and_refire(store: Store) -> None:
     assert [e["step"] for e in store.strike_events("alice")] == ["blocks"]
 
 
+def test_strikes_of_many_users_at_once(store: Store) -> None:
+    """One evaluation of many users (what the service does every `Strikes.delay`) answers as
+    each alone; their claims are one transaction, each firing claimed once and audited once."""
+    store.set_ladder(
+        [
+            {"name": "blocks", "actions": ["block"], "count": 2, "window": 3600, "response": "notify"},
+            {"name": "warns", "actions": ["warn"], "count": 1, "window": 3600, "response": "notify"},
+            {"name": "lab", "actions": ["block"], "count": 1, "window": 60, "response": "stop", "groups": ["lab"]},
+        ],
+        "admin",
+    )
+    reports = {"alice": ["block", "block"], "bob": ["warn"], "carol": ["block"], "dave": []}
+    for n, (user, actions) in enumerate(reports.items()):
+        records = [(seq, record(a)) for seq, a in enumerate(actions, 1)]
+        if records:
+            store.ingest([IngestItem(user, (), f"client-m{n}m{n}", "", records)])
+    store.clear_strikes("bob", "admin")  # bob's warning is before the clear
+    users = [("alice", ()), ("bob", ()), ("carol", ("lab",)), ("dave", ("lab",)), ("erin", ())]
+    many = store.strike_statuses(users)
+
+    def seen(statuses: list[Any]) -> list[tuple[str, int, bool]]:  # `since` moves with the clock
+        return [(s.step.name, s.count, s.fires) for s in statuses]
+
+    assert {u: seen(s) for u, s in many.items()} == {u: seen(store.strike_status(u, g)) for u, g in users}
+    fires = {user: [s.step.name for s in statuses if s.fires] for user, statuses in many.items()}
+    assert fires == {"alice": ["blocks"], "bob": [], "carol": ["lab"], "dave": [], "erin": []}
+    claimed = store.claim_strikes_of(users)
+    assert {u: [s.step.name for _, s in events] for u, events in claimed.items()} == fires
+    assert store.claim_strikes_of(users) == {user: [] for user, _ in users}  # claimed: the windows restart
+    events = [(event_id, "done", f"{user} notified") for user, mine in claimed.items() for event_id, _ in mine]
+    assert store.finish_strikes(events + [(10**9, "done", "cleared meanwhile")]) == [None] * 3
+    assert {(e["user"], e["step"], e["outcome"]) for e in store.strike_events()} == {
+        ("alice", "blocks", "done"),
+        ("carol", "lab", "done"),
+    }
+    audited = [e for e in store.audit_events() if e["action"].startswith("strike_")]
+    assert sorted((e["action"], e["subject"]) for e in audited) == [
+        ("strike_notify", "alice"),
+        ("strike_stop", "carol"),
+    ]
+
+
 def test_ladder_validation_and_group_steps(store: Store) -> None:
     with pytest.raises(ValueError):
         parse_ladder([{"name": "x", "actions": ["block"], "count": 0, "window": 10, "response": "notify"}])
