@@ -181,3 +181,11 @@ def test_signs_are_kept_as_lines_bounded_and_read_only_by_a_cell_with_a_sign_of_
     assert memory.sign_prelude({"r", "remote-access.tunneled-jupyter"}).count("\n") == 32
     # a sign in the prelude alone, with nothing of the rule in the cell, is no hit
     assert default_engine.evaluate("x = 2", prelude=TUNNEL_SPLIT[0] + "\n!./ngrok http 8889\n").rule_ids == ()
+
+
+def test_a_huge_cell_is_not_searched_for_signs(default_engine: Engine) -> None:
+    from jupyter_tos_guard.policy.signs import MAX_TEXT_CHARS
+
+    huge = TUNNEL_SPLIT[0] + "\n" + "x = 1\n" * (MAX_TEXT_CHARS // 6)
+    assert default_engine.compiled.signs.lines(huge) == {}
+    assert default_engine.compiled.signs.rules_in(huge) == set()

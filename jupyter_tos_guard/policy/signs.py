@@ -20,6 +20,9 @@ from .patterns import compile_re2
 
 MAX_LINE_CHARS = 2000  # a longer line is data, not a command
 MAX_MATCHES = 3  # lines kept per pattern and cell
+# a cell larger than this (pasted data) is neither searched for signs nor given them: the pass
+# runs on the server's event loop after the cell is on its way
+MAX_TEXT_CHARS = 256 * 1024
 
 
 class Signs:
@@ -38,7 +41,7 @@ class Signs:
             self.set.Compile()
 
     def _hits(self, code: str) -> list[int]:
-        if self.set is None or not code:
+        if self.set is None or not code or len(code) > MAX_TEXT_CHARS:
             return []
         return list(self.set.Match(code.encode() if code.isascii() else code) or ())
 
