@@ -222,19 +222,22 @@ def scan_file(engine: Engine, path: Path, report: ScanReport) -> None:
                     "error": f"not a readable notebook: {why}; {len(salvaged)} code cells read from what is left",
                 }
             )
-            memory = Memory()
-            for index, source in salvaged:
-                scan_text(engine, source, "python", str(path), index + 1, report, memory)
+            scan_cells(engine, salvaged, "python", str(path), report)
             return
         report.files_scanned += 1
-        memory = Memory()
-        before = len(report.findings)
-        for index, source in cells:
-            scan_text(engine, source, language, str(path), index + 1, report, memory)
-        scan_whole_notebook(engine, cells, language, str(path), report, {f.rule for f in report.findings[before:]})
+        scan_cells(engine, cells, language, str(path), report)
         return
     report.files_scanned += 1
     scan_text(engine, text, _script_language(path, text), str(path), None, report)
+
+
+def scan_cells(engine: Engine, cells: list[tuple[int, str]], language: str, path: str, report: ScanReport) -> None:
+    """A notebook's code cells, each read with what the earlier ones assigned, then together."""
+    memory = Memory()
+    before = len(report.findings)
+    for index, source in cells:
+        scan_text(engine, source, language, path, index + 1, report, memory)
+    scan_whole_notebook(engine, cells, language, path, report, {f.rule for f in report.findings[before:]})
 
 
 def scan_whole_notebook(
@@ -245,20 +248,19 @@ def scan_whole_notebook(
     where its first match is. Rules a cell already showed are not reported twice."""
     if len(cells) < 2:
         return
-    starts, parts, at = [], [], 0
+    starts: list[tuple[int, int, str]] = []  # (offset in the joined text, cell index, source)
+    at = 0
     for index, source in cells:
-        starts.append((at, index))
-        parts.append(source)
+        starts.append((at, index, source))
         at += len(source) + 1
-    joined = "\n".join(parts)
+    joined = "\n".join(source for _, source in cells)
     verdict = engine.evaluate(joined, EvaluationContext(language=language))
     for hit in verdict.hits:
         if hit.rule.id in found:
             continue
         m = hit.matches[0]
         offset = m.span.start
-        cell_start, index = next((s, i) for s, i in reversed(starts) if s <= offset)
-        source = cells[[i for _, i in starts].index(index)][1]
+        cell_start, index, source = next(s for s in reversed(starts) if s[0] <= offset)
         line = joined.count("\n", cell_start, offset) + 1
         column = offset - (joined.rfind("\n", 0, offset) + 1) + 1
         report.findings.append(

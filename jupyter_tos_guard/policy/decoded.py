@@ -20,6 +20,8 @@ import ast
 import re
 from collections.abc import Callable, Iterable, Iterator
 
+from .behaviour import _name, _root  # the callee's last name and the name its chain starts from
+
 # what runs its argument as code or as a command line
 _RUNS_BARE = frozenset(
     {"exec", "eval", "execfile", "compile", "system", "popen", "Popen", "check_output", "check_call", "getoutput"}
@@ -55,17 +57,6 @@ _PICKLED_RUNNER = re.compile(
 
 # name -> ((line, column) of the assignment, the value assigned), in the order written
 Values = Callable[[str], list[tuple[tuple[int, int], ast.expr]]]
-
-
-def _name(node: ast.AST) -> str:
-    return node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
-
-
-def _root(node: ast.AST) -> str:
-    """The name a chain of attributes and calls starts from: `os` for os.path.join."""
-    while isinstance(node, (ast.Attribute, ast.Call, ast.Subscript)):
-        node = node.func if isinstance(node, ast.Call) else node.value
-    return node.id if isinstance(node, ast.Name) else ""
 
 
 def runs(call: ast.Call) -> bool:

@@ -269,12 +269,13 @@ class _Analyzer:
         calls.sort(key=_POSITION)
         for call in calls:
             self.visit_Call(call)
-        if any(decoded.runs(c) or decoded.unpickles(c) for c in calls):
+        runners = [c for c in calls if decoded.runs(c) or decoded.unpickles(c)]
+        if runners:
             values: dict[str, list[tuple[tuple[int, int], ast.expr]]] = {}
             for stmt in assignments:
                 for name, value in _assigned_values(stmt):
                     values.setdefault(name, []).append(((stmt.lineno, stmt.col_offset), value))
-            for call in decoded.Reader(lambda name: values.get(name, [])).sightings(calls):
+            for call in decoded.Reader(lambda name: values.get(name, [])).sightings(runners):
                 self.facts.behaviours.append(("runs-decoded", *self.pos.span(call)))
 
     def __init__(self, code: str, pos: _Positions, facts: PythonFacts):
