@@ -262,12 +262,14 @@ class Guard:
         """The decision on one request, judged here (on the caller's thread)."""
         metrics.CHECKED.labels(surface=request.surface).inc()
         engine = self.engine
-        prelude = self._prelude(request)
+        prelude, signs = self._prelude(request)
         try:
             # each user_expression is read on its own: glued to the code, an expression like
             # `)` would turn the whole cell into one the Python reader cannot parse
             verdicts = [
-                engine.evaluate(part, context, prelude=prelude if n == 0 else "")
+                engine.evaluate(part, context, prelude=prelude, signs=signs)
+                if n == 0
+                else engine.evaluate(part, context)
                 for n, (part, context) in enumerate(zip(_parts(request), _contexts(request), strict=True))
             ]
         except Exception as exc:  # a bug in the engine: audit it, then fail open or closed
@@ -288,17 +290,19 @@ class Guard:
             self.memories.move_to_end(request.kernel_id)
         return memory
 
-    def _prelude(self, request: Request) -> str:
+    def _prelude(self, request: Request) -> tuple[str, str]:
+        """What the kernel's earlier cells left that this one needs: (the assignments it uses,
+        the lines holding other signs of rules it holds a sign of); see `Engine.evaluate`."""
         self.remember_pending()
         memory = self._memory(request)
         if memory is None:
-            return ""
-        prelude = memory.prelude(request.code)
+            return "", ""
+        signs = ""
         if memory.has_signs:  # a rule with a sign here and others in cells that ran
             rules = self.engine.compiled.signs.rules_in(request.code)
             if rules:
-                prelude = memory.sign_prelude(rules) + prelude
-        return prelude
+                signs = memory.sign_prelude(rules)
+        return memory.prelude(request.code), signs
 
     def _remember(self, request: Request, decision: Decision) -> Decision:
         """A cell that runs leaves its assignments for the next ones; a refused one left nothing.
@@ -340,8 +344,8 @@ class Guard:
         metrics.CHECKED.labels(surface=request.surface).inc()
         engine = self.engine
         parts = _parts(request)
-        prelude = self._prelude(request)
-        quick = self._prefiltered(request, engine, parts, prelude)
+        prelude, signs = self._prelude(request)
+        quick = self._prefiltered(request, engine, parts, prelude, signs)
         if quick is not None:  # nothing to read deeply (pasted data, a long plain module)
             return self._remember(request, self._decide(request, engine, quick))
         job = Job(
@@ -352,6 +356,7 @@ class Guard:
             _context(request),
             _languages(request),
             prelude,
+            signs,
         )
         try:
             results = await self.worker.run(job, self.config.check_timeout)
@@ -364,7 +369,7 @@ class Guard:
         return self._remember(request, self._decide(request, engine, verdicts))
 
     def _prefiltered(
-        self, request: Request, engine: Engine, parts: tuple[str, ...], prelude: str
+        self, request: Request, engine: Engine, parts: tuple[str, ...], prelude: str, signs: str
     ) -> list[Verdict] | None:
         """The verdicts when the engine's first pass settles every part here, else None. Up to
         INLINE_PREFILTER_CHARS the pass runs on the event loop (a few ms per MB): handing a cell
@@ -373,7 +378,11 @@ class Guard:
             return None
         verdicts = []
         for n, (part, context) in enumerate(zip(parts, _contexts(request), strict=True)):
-            verdict = engine.prefiltered(part, context, prelude=prelude if n == 0 else "")
+            verdict = (
+                engine.prefiltered(part, context, prelude=prelude, signs=signs)
+                if n == 0
+                else engine.prefiltered(part, context)
+            )
             if verdict is None:
                 return None
             verdicts.append(verdict)

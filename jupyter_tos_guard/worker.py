@@ -35,6 +35,7 @@ class Job:
     context: EvaluationContext
     languages: tuple[str, ...] = ()  # per part, where it differs from the context's (a shell script)
     prelude: str = ""  # earlier cells' assignments, read with the first part (policy/memory.py)
+    signs: str = ""  # ... and lines of theirs holding signs of rules that need several (signs.py)
 
 
 # What crosses back: per part, the rules that fired (by id) with their matches, and the flags.
@@ -58,7 +59,11 @@ def _serve(inp: BinaryIO, out: BinaryIO) -> None:
             languages = job.languages or (job.context.language,) * len(job.parts)
             for n, (part, language) in enumerate(zip(job.parts, languages, strict=False)):
                 context = job.context if language == job.context.language else replace(job.context, language=language)
-                v = engine.evaluate(part, context, prelude=job.prelude if n == 0 else "")
+                v = (
+                    engine.evaluate(part, context, prelude=job.prelude, signs=job.signs)
+                    if n == 0
+                    else engine.evaluate(part, context)
+                )
                 hits = tuple((h.rule.id, h.matches) for h in v.hits)
                 results.append((hits, v.elapsed_ms, v.truncated, v.unreadable))
             reply: tuple[str, Any] = ("ok", results)

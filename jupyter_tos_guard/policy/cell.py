@@ -54,7 +54,9 @@ def _placeholder(line: str, indent: int) -> str:
     return body + " " * (len(line) - len(ending) - len(body)) + ending
 
 
-def split_cell(code: str, language: str = "python") -> SplitCell:
+def split_cell(code: str, language: str = "python", start: int = 0) -> SplitCell:
+    """`start`: where the cell itself begins, after code that ran before it (a kernel's
+    remembered prelude, read as the Python it was); a cell magic there still heads the cell."""
     if language in _NOT_CODE:
         return SplitCell(" " * len(code), (), False)  # markdown and raw text never trigger a rule
     if language not in ("python", "ipython", "python3"):
@@ -62,6 +64,10 @@ def split_cell(code: str, language: str = "python") -> SplitCell:
         return SplitCell(" " * len(code), (Segment(kind, 0, len(code), (language,)),), False)
     if not _MAGIC_PREFIX.search(code):
         return SplitCell(code, (), True)  # the common case: plain Python, nothing to split
+    if start and _CELL_MAGIC.match(code, start):
+        before, cell = _split_ipython(code, 0, start), _split_ipython(code, start, len(code))
+        python = before.python[:start] + cell.python[start:]
+        return SplitCell(python, before.segments + cell.segments, before.has_python or cell.has_python)
     return _split_ipython(code, 0, len(code))
 
 
@@ -262,14 +268,15 @@ def _cell_magic_name(header: str) -> str:
 _CELL_MAGIC = re.compile(r"\s*(%%[^\n]*\n?)")
 
 
-def cell_body(code: str, language: str = "python") -> tuple[Literal["python", "shell"] | None, int]:
+def cell_body(code: str, language: str = "python", start: int = 0) -> tuple[Literal["python", "shell"] | None, int]:
     """How the bulk of a cell reads ("python", "shell", or None for text and markup) and where
-    it starts (after a cell magic's header line)."""
+    it starts (after a cell magic's header line). `start`: where the cell begins in `code`
+    (see `split_cell`)."""
     if language in SHELL_LANGUAGES:
         return "shell", 0
     if language not in ("python", "ipython", "python3"):
         return None, 0
-    m = _CELL_MAGIC.match(code)
+    m = _CELL_MAGIC.match(code, start)
     if m is None:
         return "python", 0
     name = _cell_magic_name(m.group(1))

@@ -119,9 +119,11 @@ class CompiledPolicy:
         """Lowercase name -> the boundary rules of its uses: what the prefilter looks for."""
         return self.prefilter.needles
 
-    def worth_analyzing(self, code: str, places: list[int] | None = None, *, shell: bool = False) -> bool:
+    def worth_analyzing(
+        self, code: str, places: list[int] | None = None, *, shell: bool = False, settled: int = 0
+    ) -> bool:
         """Whether the cell needs reading beyond the prefilter (see `Prefilter.worth_analyzing`)."""
-        return self.prefilter.worth_analyzing(code, places, shell=shell)
+        return self.prefilter.worth_analyzing(code, places, shell=shell, settled=settled)
 
     def match(self, items: Iterable[Evidence]) -> FoundMap:
         """rule index -> every place one of its matchers matched."""
@@ -152,28 +154,40 @@ class Engine:
         *,
         deadline: float | None = None,
         prelude: str = "",
+        signs: str = "",
     ) -> Verdict:
         """The verdict on one piece of code. Never raises on what a client can send: text the
         readers cannot take (lone surrogates) is normalised first, and a cell that cannot be read
         to the end (a folding budget, `deadline` — a time.monotonic() value — passed) comes back
         with `unreadable` set beside whatever matched in what was read.
 
-        `prelude` is code that ran before (earlier cells' assignments and signs, see `memory.py`
-        and `signs.py`): read with the cell, so a name set there resolves here, but only what
-        matches in `code` counts (a match there counts toward a rule's `require`, never alone),
-        and spans count from `code`'s own start."""
-        verdict = self._evaluate(code, context, deadline, prelude, deep=True)
+        `prelude` is code that ran before (earlier cells' assignments, see `memory.py`), and
+        `signs` lines that ran before holding signs of rules that need several (`signs.py`):
+        both read with the cell, so a name set there resolves here, but only what matches in
+        `code` counts (a match there counts toward a rule's `require`, never alone), and spans
+        count from `code`'s own start. The sign lines were read when they ran: a tool name,
+        hidden code or a sink in them is no reason to read this cell."""
+        verdict = self._evaluate(code, context, deadline, prelude, signs, deep=True)
         assert verdict is not None
         return verdict
 
-    def prefiltered(self, code: str, context: EvaluationContext | None = None, *, prelude: str = "") -> Verdict | None:
+    def prefiltered(
+        self, code: str, context: EvaluationContext | None = None, *, prelude: str = "", signs: str = ""
+    ) -> Verdict | None:
         """`evaluate`'s verdict when its first pass alone decides it (nothing in the cell needs
         reading: linear, a few ms per MB), else None: for a caller that reads deep cells
         elsewhere (the guard's worker process) and need not send it the others."""
-        return self._evaluate(code, context, None, prelude, deep=False)
+        return self._evaluate(code, context, None, prelude, signs, deep=False)
 
     def _evaluate(
-        self, code: str, context: EvaluationContext | None, deadline: float | None, prelude: str, *, deep: bool
+        self,
+        code: str,
+        context: EvaluationContext | None,
+        deadline: float | None,
+        prelude: str,
+        signs: str,
+        *,
+        deep: bool,
     ) -> Verdict | None:
         started = time.perf_counter()
         context = context or EvaluationContext()
@@ -181,13 +195,13 @@ class Engine:
         code = normalize_text(code)
         if self.max_chars is not None and len(code) > self.max_chars:
             code, truncated = code[: self.max_chars], True
-        if prelude:
-            prelude = normalize_text(prelude).rstrip("\n") + "\n"
-            code = prelude + code
+        signs = normalize_text(signs).rstrip("\n") + "\n" if signs else ""
+        prelude = signs + (normalize_text(prelude).rstrip("\n") + "\n" if prelude else "")
+        code = prelude + code
         # every cell is read around its interesting places only (see `windows`)
         places: list[int] = []
-        shell_cell = cell_body(code, context.language)[0] == "shell"
-        worth = self.compiled.worth_analyzing(code, places, shell=shell_cell)
+        shell_cell = cell_body(code, context.language, len(prelude))[0] == "shell"
+        worth = self.compiled.worth_analyzing(code, places, shell=shell_cell, settled=len(signs))
         if context.language in SHELL_LANGUAGES:
             worth = True  # every line of a shell script runs something: never skip one
         if not worth:
@@ -198,7 +212,7 @@ class Engine:
         focused = self.focus and WHOLE not in places
         focus: list[int] | None = places if focused else None
         notes: list[str] = []
-        items = collect(code, context.language, focus=focus, notes=notes)
+        items = collect(code, context.language, focus=focus, notes=notes, start=len(prelude))
         if deadline is not None and time.monotonic() > deadline:
             notes.append("the check ran out of time")
         compiled = self.compiled

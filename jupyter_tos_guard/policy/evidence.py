@@ -266,8 +266,12 @@ class Collector:
             return Derived(value, cell_start, cell_end, _vias(origin.via, extra, via))
         return origin
 
-    def collect(self, code: str, language: str = "python", origin: Derived | None = None, depth: int = 0) -> None:
-        split = split_cell(code, language)
+    def collect(
+        self, code: str, language: str = "python", origin: Derived | None = None, depth: int = 0, start: int = 0
+    ) -> None:
+        """`start`: where the cell begins after a prelude of code that ran before (see
+        `split_cell`)."""
+        split = split_cell(code, language, start)
         if depth == 0 and "env" in code:
             for m in _ENV_MAGIC.finditer(code):  # %env TOOL=./miner, %set_env TOOL ./miner
                 self.environ.setdefault(m.group(1), []).append((m.start(), m.group(2).strip().strip("'\"")))
@@ -682,30 +686,34 @@ def collect(
     language: str = "python",
     focus: list[int] | None = None,
     notes: list[str] | None = None,
+    start: int = 0,
 ) -> list[Evidence]:
     """Evidence of a cell. With `focus` (offsets of its interesting places), only the
     statements around them and the variables they use are read (see `windows`). Reasons why
-    part of the cell could not be read are appended to `notes`."""
-    c = _collect(code, language, focus)
+    part of the cell could not be read are appended to `notes`. `start`: where the cell
+    begins after code that ran before it (a kernel's prelude)."""
+    c = _collect(code, language, focus, start)
     if notes is not None and c[1].unreadable:
         notes.append(c[1].unreadable)
     return c[0]
 
 
-def _collect(code: str, language: str, focus: list[int] | None) -> tuple[list[Evidence], Collector]:
-    window = None
+def _collect(code: str, language: str, focus: list[int] | None, start: int) -> tuple[list[Evidence], Collector]:
+    window, begin = None, 0
     if focus is not None:
-        mode, begin = cell_body(code, language)
+        mode, begin = cell_body(code, language, start)
         if mode == "python" or mode == "shell":
+            # a cell magic's header and all before it are kept as they are: the cell still
+            # begins at `start` in the window's text
             window = focus_statements(code, focus, mode, begin)
     c = Collector()
     if window is None:
-        c.collect(code, language)
+        c.collect(code, language, start=start)
         return c.items, c
-    c.collect(window.text, language)
+    c.collect(window.text, language, start=start if begin else 0)
     if c.unparsed and len(code) <= WHOLE_RETRY_CHARS:
         c = Collector()
-        c.collect(code, language)
+        c.collect(code, language, start=start)
         return c.items, c
     return _remap(c.items, window), c
 

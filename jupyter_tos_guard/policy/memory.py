@@ -42,6 +42,7 @@ MAX_CONTINUATION_LINES = 20
 
 
 MAX_SIGN_LINES = 32  # lines holding a sign of a rule that needs several (see signs.py)
+MAX_LINES_PER_SIGN = 2
 
 
 class Memory:
@@ -49,25 +50,26 @@ class Memory:
         self.max_names = max_names
         # name -> (statement source, names it uses); `%env X` is kept under "$X"
         self._known: OrderedDict[str, tuple[str, frozenset[str]]] = OrderedDict()
-        # line -> the rules it holds a sign of, oldest first
-        self._signs: OrderedDict[str, frozenset[str]] = OrderedDict()
+        # (rule id, pattern) -> the latest lines that sign matched on, oldest sign first
+        self._signs: OrderedDict[tuple[str, str], list[str]] = OrderedDict()
 
-    def remember_signs(self, found: dict[str, list[str]]) -> None:
+    def remember_signs(self, found: dict[tuple[str, str], list[str]]) -> None:
         """Keep the lines of a cell that ran where signs of rules needing several matched
-        (`Signs.lines`)."""
-        for rule, lines in found.items():
-            for line in lines:
-                self._signs[line] = self._signs.pop(line, frozenset()) | {rule}
-        while len(self._signs) > MAX_SIGN_LINES:
-            self._signs.popitem(last=False)
+        (`Signs.lines`): the latest MAX_LINES_PER_SIGN of each sign, MAX_SIGN_LINES in all."""
+        for sign, lines in found.items():
+            kept = [line for line in self._signs.pop(sign, []) if line not in lines] + lines
+            self._signs[sign] = kept[-MAX_LINES_PER_SIGN:]
+        total = sum(map(len, self._signs.values()))
+        while total > MAX_SIGN_LINES:
+            total -= len(self._signs.popitem(last=False)[1])
 
     @property
     def has_signs(self) -> bool:
         return bool(self._signs)
 
     def sign_prelude(self, rules: set[str]) -> str:
-        """The remembered lines holding signs of `rules`, oldest first ("" when none)."""
-        lines = [line for line, of in self._signs.items() if of & rules]
+        """The remembered lines holding signs of `rules`, oldest sign first ("" when none)."""
+        lines = dict.fromkeys(line for (rule, _), kept in self._signs.items() if rule in rules for line in kept)
         return "\n".join(lines) + "\n" if lines else ""
 
     def __len__(self) -> int:

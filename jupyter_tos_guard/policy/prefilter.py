@@ -293,14 +293,19 @@ class Prefilter:
             self.pattern_set.Compile()
         self.scan, self.needle_slot, self.pattern_base = _scan_set(self.needle_regex, [p for _, _, p in patterns])
 
-    def worth_analyzing(self, code: str, places: list[int] | None = None, *, shell: bool = False) -> bool:
+    def worth_analyzing(
+        self, code: str, places: list[int] | None = None, *, shell: bool = False, settled: int = 0
+    ) -> bool:
         """Whether the cell needs reading beyond this pass.
 
         One RE2 set pass tells which of the tool names, signs of hiding, sinks, assembly and
         patterns occur at all; a cell with none is done. With `places`, every
         interesting offset is appended to it (for focusing the analysis on them). `shell`: the
         cell is a shell script, where quotes and backslashes inside a word (`xm''rig`,
-        `x\\mrig`) hide a name; such names are looked for with those removed.
+        `x\\mrig`) hide a name; such names are looked for with those removed. `settled`: the
+        text before this offset ran and was read before (a kernel's remembered sign lines):
+        its patterns count toward a rule's `require`, but a name, hidden code or a sink there
+        is no reason to read the cell.
         """
         # re2 encodes a str to UTF-8 on every call: encode once; ASCII keeps offsets equal
         raw: str | bytes = code.encode() if code.isascii() else code
@@ -311,20 +316,24 @@ class Prefilter:
         if self.needle_slot in matched or quoted:
             lower = code.lower()
             for start in self.needle_places(lower):
+                if start < settled:
+                    continue
                 worth = True
                 if places is None:
                     return True
                 places.append(start)
             if quoted:
                 found: list[int] = []
-                if self._dequoted_places(lower, found):
+                self._dequoted_places(lower, found)
+                found = [p for p in found if p >= settled]
+                if found:
                     if places is None:
                         return True
                     worth = True
                     places.extend(found)
         if shell and "$" in code:
             # `$P$Q`, `${A}rig`: a name glued together from variables
-            joins = _starts(_SHELL_JOIN, _FIND_JOIN, raw)
+            joins = [p for p in _starts(_SHELL_JOIN, _FIND_JOIN, raw) if p >= settled]
             if joins and places is None:
                 return True
             worth = worth or bool(joins)
@@ -338,10 +347,10 @@ class Prefilter:
         rebuilt = False
         if _HIDING in kinds or (_SINK in kinds and _ASSEMBLY in kinds):
             signs = _starts(_FOCUS_HIDING, _FIND_HIDING, raw) if _HIDING in kinds else []
-            hiding = [p for p in signs if not _in_data(code, p, p + 1)]
+            hiding = [p for p in signs if p >= settled and not _in_data(code, p, p + 1)]
             # (a sink fed by hiding is followed from it)
             sinks = list(_live_sinks(code, raw)) if _SINK in kinds and _ASSEMBLY in kinds else []
-            kept = hiding + [p for p in sinks if not _in_data(code, p, p + 1)]
+            kept = hiding + [p for p in sinks if p >= settled and not _in_data(code, p, p + 1)]
             # a hiding sign with no place of its own is one read as a whole cell (_FOCUS_HIDING)
             rebuilt = bool(kept) or (_HIDING in kinds and not signs)
             if rebuilt:

@@ -3,10 +3,12 @@ code a kernel has run: a rule whose signs stand in different cells (a Jupyter se
 in one, tunnelled in the next) holds in the cell that completes it.
 
 `Signs` knows, per rule, the patterns its matchers' kinds give the prefilter. After a cell
-runs, the lines where such a pattern matches are kept in the kernel's `Memory`; a later cell
-holding a sign of the same rule is read with them before it (the engine's prelude). Matches
-in the prelude count toward a rule's `require`, never as matches of their own: the rule holds
-only with one in the new cell, and its spans are that cell's.
+runs, the lines where such a pattern matches are kept in the kernel's `Memory`, a few per
+pattern (a rule counts which of its signs hold, not how often: thirty `wget https://` lines
+of data downloads must not push out the one `chmod +x`); a later cell holding a sign of the
+same rule is read with them before it (`Engine.evaluate(signs=)`). Matches there count toward
+a rule's `require`, never as matches of their own: the rule holds only with one in the new
+cell, and its spans are that cell's.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import re2
 from .patterns import compile_re2
 
 MAX_LINE_CHARS = 2000  # a longer line is data, not a command
-MAX_MATCHES = 3  # lines kept per pattern and cell
+MAX_MATCHES = 2  # lines kept per pattern and cell (the latest in `Memory`)
 # a cell larger than this (pasted data) is neither searched for signs nor given them: the pass
 # runs on the server's event loop after the cell is on its way
 MAX_TEXT_CHARS = 256 * 1024
@@ -49,12 +51,13 @@ class Signs:
         """The rules with a sign in `code`."""
         return {self.entries[i][0] for i in self._hits(code)}
 
-    def lines(self, code: str) -> dict[str, list[str]]:
-        """rule id -> the whole lines of `code` its signs match on (a match over several lines
-        keeps them all), in order, each at most MAX_LINE_CHARS."""
-        out: dict[str, list[str]] = {}
+    def lines(self, code: str) -> dict[tuple[str, str], list[str]]:
+        """(rule id, pattern) -> the whole lines of `code` that sign matches on (a match over
+        several lines keeps them all), in order, at most MAX_MATCHES, each at most
+        MAX_LINE_CHARS."""
+        out: dict[tuple[str, str], list[str]] = {}
         for i in self._hits(code):
-            kept = out.setdefault(self.entries[i][0], [])
+            kept = out.setdefault(self.entries[i], [])
             for k, m in enumerate(self.compiled[i].finditer(code)):
                 if k == MAX_MATCHES:
                     break
@@ -63,4 +66,4 @@ class Signs:
                 text = code[start : end if end >= 0 else len(code)]
                 if text.strip() and len(text) <= MAX_LINE_CHARS and text not in kept:
                     kept.append(text)
-        return {rule: kept for rule, kept in out.items() if kept}
+        return {sign: kept for sign, kept in out.items() if kept}
